@@ -59,7 +59,8 @@ class HighResolutionModule(nn.Module):
                 elif j == i:
                     row.append(nn.Identity())
                 else:
-                    steps = [_conv_bn(widths[j], widths[j], 3, 2, relu=True) for _ in range(i - j - 1)]
+                    steps = [_conv_bn(widths[j], widths[j], 3, 2, relu=True)
+                             for _ in range(i - j - 1)]
                     steps.append(_conv_bn(widths[j], widths[i], 3, 2, relu=False))
                     row.append(nn.Sequential(*steps))
             fuse_layers.append(nn.ModuleList(row))
@@ -135,7 +136,8 @@ def _check_stage(stage_cfg: CfgNode, name: str) -> None:
             raise ValueError(f"MODEL.EXTRA.{name}.{key} has {len(stage_cfg[key])} entries but "
                              f"NUM_BRANCHES is {n}")
     if stage_cfg.FUSE_METHOD != "SUM":
-        raise ValueError(f"MODEL.EXTRA.{name}.FUSE_METHOD must be 'SUM', got {stage_cfg.FUSE_METHOD!r}")
+        raise ValueError(f"MODEL.EXTRA.{name}.FUSE_METHOD must be 'SUM', "
+                         f"got {stage_cfg.FUSE_METHOD!r}")
 
 
 def _make_transition(pre: list[int], cur: list[int]) -> nn.ModuleList:

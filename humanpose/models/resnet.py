@@ -11,8 +11,15 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from .blocks import (BN_MOMENTUM, BasicBlock, Bottleneck, downsample_for, final_conv,
-                     init_seed_style, make_deconv_head)
+from .blocks import (
+    BN_MOMENTUM,
+    BasicBlock,
+    Bottleneck,
+    downsample_for,
+    final_conv,
+    init_seed_style,
+    make_deconv_head,
+)
 
 RESNET_LAYERS: dict[int, tuple[type[nn.Module], list[int]]] = {
     18: (BasicBlock, [2, 2, 2, 2]),

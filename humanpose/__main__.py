@@ -1,0 +1,3 @@
+from humanpose.cli import main
+
+raise SystemExit(main())
