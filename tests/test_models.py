@@ -133,3 +133,16 @@ def test_seed_style_initialisation(lpn50_cfg_path):
     w = model.layer3[0].conv1.weight
     assert w.std().item() == pytest.approx(0.001, rel=0.1)
     assert torch.all(model.layer1[0].bn1.weight == 1) and torch.all(model.layer1[0].bn1.bias == 0)
+
+
+@pytest.mark.parametrize("name", ["coco/lpn/lpn18_256x192_gd256x2_gc",
+                                  "coco/hrnet/w18_small_v1_256x192_adam_lr1e-3",
+                                  "coco/resnet/res50_256x192_d256x3_adam_lr1e-3"])
+def test_training_step_backpropagates(name):
+    cfg = humanpose.get_cfg(EXPERIMENTS / f"{name}.yaml", ["MODEL.IMAGE_SIZE", "[64, 64]"])
+    model = humanpose.build_model(cfg).train()
+    out = model(torch.randn(2, 3, 64, 64))
+    out.square().mean().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert model.conv1.weight.grad.abs().sum() > 0

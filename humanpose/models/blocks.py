@@ -106,8 +106,8 @@ class BasicBlock(nn.Module):
         out = self.bn2(self.conv2(out))
         if self.att is not None:
             out = self.att(out)
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -132,8 +132,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
 
 
 class LightweightBottleneck(nn.Module):
@@ -160,8 +160,8 @@ class LightweightBottleneck(nn.Module):
         out = self.bn3(self.conv3(out))
         if self.att is not None:
             out = self.att(out)
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
 
 
 def downsample_for(inplanes: int, outplanes: int, stride: int) -> nn.Sequential | None:

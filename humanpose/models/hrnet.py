@@ -72,9 +72,11 @@ class HighResolutionModule(nn.Module):
             return xs
         outs = []
         for row in self.fuse_layers:
-            y = row[0](xs[0])
-            for j in range(1, self.num_branches):
-                y = y + row[j](xs[j])
+            # The first sum allocates; later terms are added in place (an identity term is
+            # an input that other rows still need, so it is never the one modified).
+            y = row[0](xs[0]) + row[1](xs[1])
+            for j in range(2, self.num_branches):
+                y += row[j](xs[j])
             outs.append(self.relu(y))
         return outs
 
