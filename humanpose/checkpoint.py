@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from humanpose.errors import HumanposeError
+
 __all__ = ["CheckpointError", "LoadReport", "load_checkpoint", "load_pretrained", "read_state_dict"]
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(HumanposeError, RuntimeError):
     """A weights file that cannot be read or does not fit the model."""
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from humanpose.config import ConfigError, get_cfg
+from humanpose.errors import HumanposeError
 
 
 def add_cfg_args(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +64,60 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- train / test
+def _seed_tool_args(parser: argparse.ArgumentParser) -> None:
+    """Flags of the seed's tools/train.py and tools/test.py, accepted for compatibility."""
+    parser.add_argument("--modelDir", default="", help="sets OUTPUT_DIR (seed flag)")
+    parser.add_argument("--logDir", default="", help="sets LOG_DIR (seed flag)")
+    parser.add_argument("--dataDir", default="", help="sets DATA_DIR (seed flag)")
+    parser.add_argument("--prevModelDir", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--gpu", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--world-size", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--rank", default=None, help=argparse.SUPPRESS)
+
+
+def _cfg_with_seed_flags(args: argparse.Namespace, extra: list[str] | None = None):
+    opts = list(args.opts)
+    for flag, key in (("modelDir", "OUTPUT_DIR"), ("logDir", "LOG_DIR"), ("dataDir", "DATA_DIR")):
+        if getattr(args, flag, ""):
+            opts += [key, getattr(args, flag)]
+    if args.gpu is not None or args.world_size is not None or args.rank is not None:
+        print("humanpose: --gpu/--world-size/--rank are ignored; launch several processes "
+              "with torchrun instead", file=sys.stderr)
+    return get_cfg(args.cfg, opts + (extra or []))
+
+
+def _train_args(parser: argparse.ArgumentParser) -> None:
+    add_cfg_args(parser)
+    parser.add_argument("--seed", type=int, default=None, help="random seed (TRAIN.SEED)")
+    _seed_tool_args(parser)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from humanpose.engine.train import train
+
+    cfg = _cfg_with_seed_flags(args, ["TRAIN.SEED", str(args.seed)] if args.seed is not None
+                               else None)
+    result = train(cfg, args.cfg)
+    if result.last_metrics:
+        print(f"{result.metric_name} {result.best_metric:.4f}")
+    return 0
+
+
+def _test_args(parser: argparse.ArgumentParser) -> None:
+    add_cfg_args(parser)
+    _seed_tool_args(parser)
+
+
+def _test(args: argparse.Namespace) -> int:
+    from humanpose.engine.evaluate import run_test
+
+    result = run_test(_cfg_with_seed_flags(args), args.cfg)
+    if result is not None:
+        print(f"{result.metric_name} {result.value:.4f}")
+    return 0
+
+
 @dataclass(frozen=True)
 class Command:
     help: str
@@ -72,6 +127,8 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "info": Command("parameters, GFLOPs, input size and CPU latency of a model", _info_args, _info),
+    "train": Command("train a model (one process, or DDP under torchrun)", _train_args, _train),
+    "test": Command("evaluate a model: COCO AP or MPII PCKh", _test_args, _test),
 }
 
 
@@ -101,3 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"humanpose {name}: config error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"humanpose {name}: interrupted", file=sys.stderr)
+        return 130
+    except (HumanposeError, FileNotFoundError) as err:
+        print(f"humanpose {name}: error: {err}", file=sys.stderr)
+        return 1

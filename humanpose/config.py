@@ -19,10 +19,12 @@ from pathlib import Path
 import yaml
 from yacs.config import CfgNode
 
+from humanpose.errors import HumanposeError
+
 __all__ = ["ConfigError", "default_config", "get_cfg", "load_yaml"]
 
 
-class ConfigError(ValueError):
+class ConfigError(HumanposeError, ValueError):
     """A configuration file or override that does not fit the schema."""
 
 
@@ -54,6 +56,9 @@ def default_config() -> CfgNode:
     c.DIST_BACKEND = "nccl"
     c.DIST_URL = "tcp://localhost:23456"
     c.MULTIPROCESSING_DISTRIBUTED = True
+    # humanpose: "cpu", "cuda", "cuda:1"...; empty picks CUDA when available (under torchrun,
+    # each process takes the GPU of its LOCAL_RANK).
+    c.DEVICE = ""
 
     c.CUDNN = CfgNode()
     c.CUDNN.BENCHMARK = True
@@ -131,6 +136,21 @@ def default_config() -> CfgNode:
     c.TRAIN.CHECKPOINT = ""
     c.TRAIN.BATCH_SIZE_PER_GPU = 32
     c.TRAIN.SHUFFLE = True
+    # humanpose additions; the defaults marked "fast" can be set back to the seed's exact
+    # fp32 behaviour with TRAIN.AMP none TRAIN.CHANNELS_LAST False.
+    c.TRAIN.AMP = "auto"  # fast: "auto" (bf16 where the CPU/GPU has it), "bf16", "fp16", "none"
+    c.TRAIN.CHANNELS_LAST = True  # fast: NHWC weights and activations
+    c.TRAIN.COMPILE = False  # torch.compile the model
+    c.TRAIN.CLIP_GRAD = 0.0  # max gradient norm; 0 disables clipping
+    c.TRAIN.LR_SCHEDULER = "multistep"  # "multistep" (the seed's) or "cosine"
+    c.TRAIN.WARMUP_EPOCHS = 0.0  # linear warm-up length, in (fractional) epochs
+    c.TRAIN.VAL_INTERVAL = 1  # validate every N epochs (and after the last one)
+    c.TRAIN.MAX_STEPS_PER_EPOCH = 0  # cap iterations per epoch (quick runs); 0 = all
+    c.TRAIN.SEED = 1337  # random seed (the seed's tools/train.py --seed default)
+    # LPN's iterative training: after the schedule, restart N times from the best weights
+    # with a fresh optimizer and schedule of ITERATIVE_EPOCHS epochs (0: the full schedule).
+    c.TRAIN.ITERATIVE_STAGES = 0
+    c.TRAIN.ITERATIVE_EPOCHS = 0
 
     c.TEST = CfgNode()
     c.TEST.BATCH_SIZE_PER_GPU = 32
@@ -148,6 +168,9 @@ def default_config() -> CfgNode:
     c.TEST.MODEL_FILE = ""
     c.TEST.SOFT_ARGMAX = False
     c.TEST.BIAS = 0.0
+    # humanpose additions
+    c.TEST.DECODER = ""  # "argmax", "softargmax" or "dark"; empty: from TEST.SOFT_ARGMAX
+    c.TEST.AMP = "none"  # "none" (the seed's fp32), "bf16" or "fp16" for the test forward
 
     c.DEBUG = CfgNode()
     c.DEBUG.DEBUG = False

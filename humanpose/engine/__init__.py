@@ -1,0 +1,1 @@
+"""Training and evaluation loops: the parts that own devices, processes and files."""

@@ -1,0 +1,121 @@
+"""Where a run writes, and its training checkpoints (atomic save, checked resume).
+
+The layout is the seed's: ``OUTPUT_DIR/<dataset>/<model>/<cfg name>/`` holds
+``checkpoint.pth``, ``model_best.pth``, ``final_state.pth``, logs and results;
+TensorBoard events go to ``LOG_DIR/<dataset>/<model>/<cfg name>_<time>/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from humanpose.errors import HumanposeError
+
+__all__ = ["ResumeError", "load_training_state", "model_config_diff", "run_dirs", "save_atomic",
+           "setup_logging"]
+
+logger = logging.getLogger("humanpose")
+
+
+class ResumeError(HumanposeError, RuntimeError):
+    """A training checkpoint that cannot continue this run."""
+
+
+def run_dirs(cfg, cfg_path: str | os.PathLike, create: bool = True) -> tuple[Path, Path]:
+    """(output folder, TensorBoard folder) of a run, named as the seed names them."""
+    dataset = cfg.DATASET.DATASET
+    if cfg.DATASET.HYBRID_JOINTS_TYPE:
+        dataset += "_" + cfg.DATASET.HYBRID_JOINTS_TYPE
+    dataset = dataset.replace(":", "_")
+    name = Path(cfg_path).name.split(".")[0]
+    out = Path(cfg.OUTPUT_DIR or "output") / dataset / cfg.MODEL.NAME / name
+    tb = Path(cfg.LOG_DIR or "log") / dataset / cfg.MODEL.NAME / \
+        f"{name}_{time.strftime('%Y-%m-%d-%H-%M')}"
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
+    return out, tb
+
+
+def setup_logging(output_dir: Path, cfg_path: str | os.PathLike, phase: str,
+                  is_main: bool, rank: int = 0) -> logging.Logger:
+    """The 'humanpose' logger: a plain log file per rank, and the console on rank 0."""
+    log = logging.getLogger("humanpose")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    name = Path(cfg_path).name.split(".")[0]
+    suffix = "" if rank == 0 else f"_rank{rank}"
+    log_file = output_dir / f"{name}_{time.strftime('%Y-%m-%d-%H-%M')}_{phase}{suffix}.log"
+    file_handler = logging.FileHandler(log_file)
+    file_handler.setFormatter(logging.Formatter("%(asctime)-15s %(message)s"))
+    log.addHandler(file_handler)
+    if is_main:
+        console = logging.StreamHandler(sys.stdout)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(console)
+    return log
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``:
+    a crash mid-write leaves the previous file intact, never a truncated one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def model_config_diff(saved_yaml: str, cfg) -> list[str]:
+    """Keys of MODEL whose values differ between a checkpoint's config and ``cfg``."""
+    saved = yaml.safe_load(saved_yaml) or {}
+    current = yaml.safe_load(cfg.MODEL.dump()) or {}
+    diffs = []
+
+    def walk(a: dict, b: dict, prefix: str) -> None:
+        for key in sorted(set(a) | set(b)):
+            va, vb = a.get(key), b.get(key)
+            if isinstance(va, dict) and isinstance(vb, dict):
+                walk(va, vb, prefix + key + ".")
+            elif va != vb and key not in ("PRETRAINED", "INIT_WEIGHTS", "SYNC_BN"):
+                diffs.append(f"{prefix}{key}: checkpoint {va!r}, config {vb!r}")
+
+    walk(saved, current, "MODEL.")
+    return diffs
+
+
+def load_training_state(path: Path, cfg) -> dict:
+    """Read a training checkpoint and check that it belongs to this architecture."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ResumeError(f"cannot read training checkpoint {path}: {err}") from err
+    if not isinstance(state, dict) or "state_dict" not in state or "epoch" not in state:
+        raise ResumeError(f"{path} is not a humanpose training checkpoint (no 'state_dict' "
+                          "and 'epoch'); to start from weights use MODEL.PRETRAINED")
+    if "model_cfg" in state:
+        diffs = model_config_diff(state["model_cfg"], cfg)
+        if diffs:
+            raise ResumeError(f"{path} was trained with another architecture; cannot resume "
+                              "this run from it:\n  " + "\n  ".join(diffs) +
+                              "\nUse another OUTPUT_DIR, delete the checkpoint, or set "
+                              "AUTO_RESUME False.")
+    return state
