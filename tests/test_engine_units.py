@@ -106,7 +106,8 @@ def test_resuming_another_architecture_is_refused(tmp_path):
     path = tmp_path / "checkpoint.pth"
     save_atomic({"epoch": 3, "state_dict": {}, "model_cfg": lpn18.MODEL.dump()}, path)
     assert load_training_state(path, lpn18)["epoch"] == 3
-    with pytest.raises(ResumeError, match="(?s)another architecture.*NUM_LAYERS: checkpoint 18, config 50"):
+    with pytest.raises(ResumeError,
+                       match="(?s)another architecture.*NUM_LAYERS: checkpoint 18, config 50"):
         load_training_state(path, lpn50)
     torch.save({"weights": 1}, tmp_path / "other.pth")
     with pytest.raises(ResumeError, match="not a humanpose training checkpoint"):
