@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The seed's entry point, kept: `python tools/train.py --cfg FILE [KEY VALUE ...]` = `humanpose train`."""
+"""The seed's entry point, kept: `python tools/train.py --cfg FILE [KEY VALUE ...]`."""
 import sys
 from pathlib import Path
 
