@@ -29,6 +29,7 @@ from humanpose.engine.distributed import Dist, broadcast_object, init_distribute
 from humanpose.engine.evaluate import amp_dtype, predict_dataset, score_predictions
 from humanpose.engine.loss import build_loss
 from humanpose.engine.optim import build_optimizer, build_scheduler
+from humanpose.engine.sync_bn import convert_sync_batchnorm
 from humanpose.engine.state import load_training_state, run_dirs, save_atomic, setup_logging
 from humanpose.errors import HumanposeError
 from humanpose.models import build_model
@@ -142,7 +143,9 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
         load_pretrained(model, cfg.MODEL.PRETRAINED, cfg.MODEL.EXTRA.PRETRAINED_LAYERS)
     model.to(dist.device)
     if dist.distributed and cfg.MODEL.SYNC_BN:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        # nn.SyncBatchNorm is GPU-only; CPU process groups get an equivalent of our own.
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if dist.device.type == "cuda" \
+            else convert_sync_batchnorm(model)
     net: nn.Module = model
     if dist.distributed:
         net = DistributedDataParallel(
