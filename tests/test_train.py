@@ -164,7 +164,8 @@ def test_two_process_gloo_ddp_equals_one_process(synthetic_root, tmp_path):
     (DistributedSampler shards one permutation), gradients averaged, and BatchNorm statistics
     over the global batch (MODEL.SYNC_BN, CPU-synchronised). Augmentation is off so that
     both runs see identical crops."""
-    common = ["MODEL.SYNC_BN", "True", "DATASET.FLIP", "False", "DATASET.SCALE_FACTOR", "0.0", "DATASET.ROT_FACTOR", "0",
+    common = ["MODEL.SYNC_BN", "True", "DATASET.FLIP", "False", "DATASET.SCALE_FACTOR", "0.0",
+              "DATASET.ROT_FACTOR", "0",
               "DATASET.PROB_HALF_BODY", "0.0", "TRAIN.OPTIMIZER", "sgd", "TRAIN.LR", "0.5",
               "TRAIN.MOMENTUM", "0.0", "TRAIN.WD", "0.0", "TRAIN.END_EPOCH", "1",
               "TRAIN.LR_SCHEDULER", "multistep", "TRAIN.WARMUP_EPOCHS", "0.0",

@@ -29,8 +29,8 @@ from humanpose.engine.distributed import Dist, broadcast_object, init_distribute
 from humanpose.engine.evaluate import amp_dtype, predict_dataset, score_predictions
 from humanpose.engine.loss import build_loss
 from humanpose.engine.optim import build_optimizer, build_scheduler
-from humanpose.engine.sync_bn import convert_sync_batchnorm
 from humanpose.engine.state import load_training_state, run_dirs, save_atomic, setup_logging
+from humanpose.engine.sync_bn import convert_sync_batchnorm
 from humanpose.errors import HumanposeError
 from humanpose.models import build_model
 from humanpose.predict import autocast_for, normalize_uint8
