@@ -75,12 +75,11 @@ def seed_modules(seed_root: Path):
     sys.path.insert(0, str(seed_root / "lib"))
     import core.function as function
     import dataset as seed_dataset
-    from config import cfg as seed_default
-    from core.loss import JointsMSELoss
-
     import models.lpn  # noqa: F401
     import models.pose_hrnet  # noqa: F401
     import models.pose_resnet  # noqa: F401
+    from config import cfg as seed_default
+    from core.loss import JointsMSELoss
 
     return function, seed_dataset, seed_default, JointsMSELoss, sys.modules["models"]
 
