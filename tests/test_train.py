@@ -130,12 +130,12 @@ def test_nan_loss_stops_with_step_and_checkpoint(synthetic_root, tmp_path):
 
 
 def test_missing_data_folder_fails_before_the_model_is_built(tmp_path, monkeypatch):
-    import humanpose.engine.train as engine
+    import humanpose.engine.task as engine
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model must not be built")
 
-    monkeypatch.setattr(engine, "build_model", no_model)
+    monkeypatch.setattr(engine.PoseTask, "build_model", no_model)
     cfg = make_cfg(tmp_path / "nowhere", tmp_path)
     with pytest.raises(humanpose.errors.HumanposeError, match="nowhere"):
         train(cfg, DEMO_CFG)

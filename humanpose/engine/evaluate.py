@@ -201,25 +201,25 @@ def run_test(cfg, cfg_path: str | os.PathLike) -> TestResult | None:
     Returns the result on rank 0 and None on the other ranks.
     """
     from humanpose.checkpoint import load_checkpoint
-    from humanpose.data import build_dataset
     from humanpose.engine.distributed import init_distributed, shutdown
     from humanpose.engine.state import run_dirs, setup_logging
-    from humanpose.models import build_model
+    from humanpose.engine.task import task_for
 
     dist = init_distributed(cfg.DEVICE)
     try:
         out_dir, _ = run_dirs(cfg, cfg_path)
         setup_logging(out_dir, cfg_path, "valid", dist.is_main, dist.rank)
-        dataset = build_dataset(cfg, is_train=False)  # fails early on a missing data folder
+        task = task_for(cfg)
+        dataset = task.build_dataset(cfg, is_train=False)  # fails early on a missing folder
         weights = Path(cfg.TEST.MODEL_FILE) if cfg.TEST.MODEL_FILE else out_dir / "final_state.pth"
-        model = build_model(cfg)
+        model = task.build_model(cfg, channels_last=True)
         load_checkpoint(model, weights)
         logger.info("=> loaded weights %s", weights)
         model.to(dist.device)
-        preds = predict_dataset(model, dataset, cfg, dist)
+        preds = task.predict(model, dataset, cfg, dist)
         if not dist.is_main:
             return None
-        values, value, name = score_predictions(cfg, dataset, preds, out_dir, cfg.MODEL.NAME)
+        values, value, name = task.score(cfg, dataset, preds, out_dir, cfg.MODEL.NAME)
         return TestResult(values, name, value, out_dir)
     finally:
         shutdown()

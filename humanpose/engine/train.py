@@ -26,13 +26,12 @@ from tqdm import tqdm
 
 from humanpose.checkpoint import load_pretrained
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
-from humanpose.engine.evaluate import amp_dtype, predict_dataset, score_predictions
-from humanpose.engine.loss import build_loss
+from humanpose.engine.evaluate import amp_dtype
 from humanpose.engine.optim import build_optimizer, build_scheduler
 from humanpose.engine.state import load_training_state, run_dirs, save_atomic, setup_logging
 from humanpose.engine.sync_bn import convert_sync_batchnorm
+from humanpose.engine.task import task_for
 from humanpose.errors import HumanposeError
-from humanpose.models import build_model
 from humanpose.predict import autocast_for, normalize_uint8
 
 __all__ = ["TrainResult", "TrainingError", "train"]
@@ -64,6 +63,17 @@ class _SkipSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return max(len(self.sampler) - self.skip, 0)
+
+
+def _to_device(value, device: torch.device):
+    """A target (tensor, or dict/list of tensors) moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
 
 
 def _seed_epoch(seed: int, epoch: int, rank: int) -> None:
@@ -118,8 +128,7 @@ def train(cfg, cfg_path: str | os.PathLike) -> TrainResult:
 
 
 def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
-    from humanpose.data import build_dataset
-
+    task = task_for(cfg)
     out_dir, tb_dir = run_dirs(cfg, cfg_path, create=dist.is_main)
     if not dist.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,8 +138,8 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
     _seed_epoch(cfg.TRAIN.SEED, -1, dist.rank)
 
     # Data first: a wrong DATASET.ROOT fails here, before any model is built.
-    train_set = build_dataset(cfg, is_train=True)
-    val_set = build_dataset(cfg, is_train=False)
+    train_set = task.build_dataset(cfg, is_train=True)
+    val_set = task.build_dataset(cfg, is_train=False)
     sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank,
                                  shuffle=cfg.TRAIN.SHUFFLE, seed=cfg.TRAIN.SEED)
     batch_size = cfg.TRAIN.BATCH_SIZE_PER_GPU
@@ -138,7 +147,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
     if cfg.TRAIN.MAX_STEPS_PER_EPOCH:
         steps_per_epoch = min(steps_per_epoch, cfg.TRAIN.MAX_STEPS_PER_EPOCH)
 
-    model = build_model(cfg, channels_last=cfg.TRAIN.CHANNELS_LAST)
+    model = task.build_model(cfg, channels_last=cfg.TRAIN.CHANNELS_LAST)
     if cfg.MODEL.INIT_WEIGHTS and cfg.MODEL.PRETRAINED:
         load_pretrained(model, cfg.MODEL.PRETRAINED, cfg.MODEL.EXTRA.PRETRAINED_LAYERS)
     model.to(dist.device)
@@ -152,7 +161,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
             model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
     if cfg.TRAIN.COMPILE:
         net = torch.compile(net)
-    criterion = build_loss(cfg).to(dist.device)
+    criterion = task.build_loss(cfg).to(dist.device)
     dtype = amp_dtype(cfg.TRAIN.AMP, dist.device)
     use_scaler = dtype == torch.float16
     logger.info("=> %s, %d parameters, mixed precision %s, channels-last %s", cfg.MODEL.NAME,
@@ -223,10 +232,10 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                     or epoch + 1 == end
                 perf = None
                 if validate_now:
-                    preds = predict_dataset(model, val_set, cfg, dist)
+                    preds = task.predict(model, val_set, cfg, dist)
                     if dist.is_main:
-                        values, perf, name = score_predictions(cfg, val_set, preds, out_dir,
-                                                               cfg.MODEL.NAME)
+                        values, perf, name = task.score(cfg, val_set, preds, out_dir,
+                                                        cfg.MODEL.NAME)
                         result.metric_name, result.last_metrics = name, dict(values)
                         if writer is not None:
                             writer.add_scalars("valid", {k: float(v) for k, v in values.items()},
@@ -294,7 +303,7 @@ class _Run:
         total, count = 0.0, 0
         bar = tqdm(loader, total=max(steps_per_epoch - skip, 0), disable=not self.dist.is_main,
                    desc=f"epoch {epoch + 1}/{total_epochs}", dynamic_ncols=True)
-        for images, target, weight, _meta in bar:
+        for images, *targets, _meta in bar:
             if self.step >= steps_per_epoch:
                 break
             images = images.to(device, non_blocking=True)
@@ -302,11 +311,10 @@ class _Run:
                 images = normalize_uint8(images, channels_last_input=images.shape[-1] == 3)
             if cfg.TRAIN.CHANNELS_LAST:
                 images = images.contiguous(memory_format=torch.channels_last)
-            target = target.to(device, non_blocking=True)
-            weight = weight.to(device, non_blocking=True)
+            targets = [_to_device(t, device) for t in targets]
             with autocast_for(device, self.dtype):
                 output = self.net(images)
-            loss = self.criterion(output.float(), target, weight)
+            loss = self.criterion(output, *targets)
             self._check_finite(loss)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
