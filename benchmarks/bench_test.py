@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -26,102 +24,22 @@ import time
 import types
 from pathlib import Path
 
-import numpy as np
 import torch
-import yaml
 
 import humanpose
 from humanpose.data.synthetic import write_coco_set
 from humanpose.engine.evaluate import run_test
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seed_compat import SeedNormalize, seed_cfg, seed_layout, seed_modules  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def seed_layout(src: Path, dst: Path) -> None:
-    """Copy-free view of a synthetic set with COCO's ``%012d.jpg`` names, as the seed needs."""
-    for split in ("val2017",):
-        ann = json.loads((src / "annotations" / f"person_keypoints_{split}.json").read_text())
-        (dst / "images" / split).mkdir(parents=True, exist_ok=True)
-        for image in ann["images"]:
-            name = f"{image['id']:012d}.jpg"
-            target = dst / "images" / split / name
-            if not target.exists():
-                os.symlink(src / "images" / split / image["file_name"], target)
-            image["file_name"] = name
-        (dst / "annotations").mkdir(exist_ok=True)
-        (dst / "annotations" / f"person_keypoints_{split}.json").write_text(json.dumps(ann))
-    (dst / "person_detection_results").mkdir(exist_ok=True)
-    for f in (src / "person_detection_results").iterdir():
-        target = dst / "person_detection_results" / f.name
-        if not target.exists():
-            os.symlink(f, target)
-
-
-def seed_modules(seed_root: Path):
-    """Import the seed's packages, with the imports it needs but does not use stubbed out."""
-    for alias, kind in (("float", float), ("int", int), ("bool", bool)):
-        if not hasattr(np, alias):  # removed in NumPy 2; the seed still uses them
-            setattr(np, alias, kind)
-    sys.modules.setdefault("json_tricks", json)  # same dump/load API for what the seed writes
-    if "torchvision" not in sys.modules:
-        tv = types.ModuleType("torchvision")
-        tv.utils = types.SimpleNamespace(make_grid=None)
-        sys.modules["torchvision"] = tv
-    # The seed's box NMS is compiled Cython (lib/Makefile); key-point evaluation only needs
-    # its pure-Python OKS-NMS, so the compiled modules are stubbed.
-    for name in ("cpu_nms", "gpu_nms"):
-        sys.modules.setdefault(f"nms.{name}", types.SimpleNamespace(**{name: None}))
-    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # the seed's GPU calls, on the CPU
-    sys.path.insert(0, str(seed_root / "lib"))
-    import core.function as function
-    import dataset as seed_dataset
-    import models.lpn  # noqa: F401
-    import models.pose_hrnet  # noqa: F401
-    import models.pose_resnet  # noqa: F401
-    from config import cfg as seed_default
-    from core.loss import JointsMSELoss
-
-    return function, seed_dataset, seed_default, JointsMSELoss, sys.modules["models"]
-
-
-def seed_cfg(seed_default, ours) -> object:
-    """The seed's config node with every value of ours that the seed knows."""
-    cfg = seed_default.clone()
-    cfg.defrost()
-    ours_dict = yaml.safe_load(ours.dump())
-
-    def merge(node, values):
-        for key, value in values.items():
-            if key not in node:
-                continue
-            if isinstance(value, dict):
-                if key == "EXTRA":
-                    node[key] = type(node)(value, new_allowed=True)
-                else:
-                    merge(node[key], value)
-            else:
-                node[key] = tuple(value) if isinstance(node[key], tuple) else value
-
-    merge(cfg, ours_dict)
-    cfg.DEBUG.DEBUG = False
-    return cfg
-
-
-class _Normalize:
-    """The seed's torchvision ToTensor + Normalize, in the same float32 arithmetic."""
-
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-
-    def __call__(self, img):
-        x = torch.from_numpy(img.copy()).permute(2, 0, 1).float().div(255)
-        return x.sub(self.mean).div(self.std)
 
 
 def run_seed(mods, cfg, weights: Path, out_dir: Path) -> tuple[float, float]:
     function, seed_dataset, _, loss_cls, models = mods
     start = time.perf_counter()
-    valid = seed_dataset.coco(cfg, cfg.DATASET.ROOT, cfg.DATASET.TEST_SET, False, _Normalize())
+    valid = seed_dataset.coco(cfg, cfg.DATASET.ROOT, cfg.DATASET.TEST_SET, False, SeedNormalize())
     loader = torch.utils.data.DataLoader(valid, batch_size=cfg.TEST.BATCH_SIZE_PER_GPU,
                                          shuffle=False, num_workers=cfg.WORKERS)
     model = getattr(models, cfg.MODEL.NAME).get_pose_net(cfg, is_train=False)

@@ -119,6 +119,18 @@ def default_config() -> CfgNode:
     c.DATASET.PROB_HALF_BODY = 0.0
     c.DATASET.NUM_JOINTS_HALF_BODY = 8
     c.DATASET.COLOR_RGB = False
+    # Unbiased data processing (Huang et al. 2020) for the crop and the targets; False = seed.
+    c.DATASET.UDP = False
+    # Skip unreadable/missing images (counted in a warning) instead of raising.
+    c.DATASET.SKIP_BAD_IMAGES = False
+    # Flip pairs [[i, j], ...] (0-based); empty = derived from left_/right_ joint names.
+    c.DATASET.FLIP_PAIRS = []
+    # Per-joint OKS sigmas in KeypointSet units (COCO nose = 0.26); empty = COCO's/default.
+    c.DATASET.OKS_SIGMAS = []
+    # Joints used by half-body augmentation as the upper body; empty = derived from names.
+    c.DATASET.UPPER_BODY_IDS = []
+    # Opt-in fast loading: uint8 crops normalised on the device, reduced-resolution decode.
+    c.DATASET.FAST_MODE = False
 
     c.TRAIN = CfgNode()
     c.TRAIN.LR_FACTOR = 0.1
@@ -144,7 +156,7 @@ def default_config() -> CfgNode:
     c.TRAIN.CLIP_GRAD = 0.0  # max gradient norm; 0 disables clipping
     c.TRAIN.LR_SCHEDULER = "multistep"  # "multistep" (the seed's) or "cosine"
     c.TRAIN.WARMUP_EPOCHS = 0.0  # linear warm-up length, in (fractional) epochs
-    c.TRAIN.VAL_INTERVAL = 1  # validate every N epochs (and after the last one)
+    c.TRAIN.VAL_INTERVAL = 1  # validate every N epochs and after the last; 0: never
     c.TRAIN.MAX_STEPS_PER_EPOCH = 0  # cap iterations per epoch (quick runs); 0 = all
     c.TRAIN.SEED = 1337  # random seed (the seed's tools/train.py --seed default)
     # LPN's iterative training: after the schedule, restart N times from the best weights

@@ -228,8 +228,9 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                     writer.add_scalar("train_loss", loss, global_step)
                     writer.add_scalar("lr", optimizer.param_groups[0]["lr"], global_step)
                 result.epochs_run += 1
-                validate_now = (epoch + 1 - schedule.first_epoch) % cfg.TRAIN.VAL_INTERVAL == 0 \
-                    or epoch + 1 == end
+                interval = cfg.TRAIN.VAL_INTERVAL
+                validate_now = interval > 0 and (
+                    (epoch + 1 - schedule.first_epoch) % interval == 0 or epoch + 1 == end)
                 perf = None
                 if validate_now:
                     preds = task.predict(model, val_set, cfg, dist)
