@@ -2,6 +2,8 @@
 
 from humanpose.checkpoint import CheckpointError, load_checkpoint, load_pretrained
 from humanpose.config import ConfigError, get_cfg
+from humanpose.data import build_dataset
+from humanpose.inference import Person, PoseEstimator  # onnxruntime/openvino load on use only
 from humanpose.models import build_model
 
 __version__ = "0.1.0"
@@ -9,6 +11,9 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError",
     "ConfigError",
+    "Person",
+    "PoseEstimator",
+    "build_dataset",
     "build_model",
     "get_cfg",
     "load_checkpoint",

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from humanpose.config import ConfigError, get_cfg
 from humanpose.errors import HumanposeError
@@ -118,6 +119,228 @@ def _test(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- infer / vis / export / bench
+def _backend_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for every backend (default: PyTorch's)")
+    parser.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
+                        help="average with mirrored crops (default: TEST.FLIP_TEST)")
+
+
+def _infer_args(parser: argparse.ArgumentParser) -> None:
+    add_cfg_args(parser)
+    parser.add_argument("--input", required=True,
+                        help="an image, a folder of images, a video file or a webcam index")
+    parser.add_argument("--output", required=True, help="folder for results and drawings")
+    parser.add_argument("--boxes", default=None,
+                        help="person detections in COCO results format (default: the whole "
+                             "image is one person)")
+    parser.add_argument("--annotations", default=None,
+                        help="COCO annotation file whose image ids name the images")
+    parser.add_argument("--backend", default="auto", help="auto, torch, torch-bf16, "
+                        "torch-fp16, onnxruntime, openvino or openvino-fp32")
+    parser.add_argument("--detect-every", type=int, default=0,
+                        help="video: run the detector every N frames (0: only when nobody is "
+                             "followed from the previous frame)")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    parser.add_argument("--min-score", type=float, default=0.0,
+                        help="drop people whose score is lower")
+    parser.add_argument("--threshold", type=float, default=0.2,
+                        help="draw joints with at least this confidence")
+    parser.add_argument("--no-render", action="store_true", help="write results only")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _backend_args(parser)
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from humanpose.inference import PoseEstimator
+    from humanpose.inference.sources import open_source
+    from humanpose.inference.video import run_on_source
+
+    cfg = cfg_from_args(args)
+    _set_threads(args.threads)
+    source = open_source(args.input)  # a bad input fails before the model loads
+    estimator = PoseEstimator(cfg, device=args.device, backend=args.backend,
+                              flip_test=args.flip_test, min_score=args.min_score,
+                              threads=args.threads)
+    summary = run_on_source(estimator, source, args.output, boxes_file=args.boxes,
+                            annotations=args.annotations, render=not args.no_render,
+                            detect_every=args.detect_every, max_frames=args.max_frames,
+                            threshold=args.threshold, progress=not args.quiet)
+    print(f"backend {estimator.backend}; results: {summary.results_file}")
+    print(summary.line())
+    return 0
+
+
+def _vis_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", required=True, help="COCO key-point results JSON")
+    parser.add_argument("--images", required=True, help="folder of the images")
+    parser.add_argument("--output", required=True, help="folder for the drawings")
+    parser.add_argument("--annotations", default=None,
+                        help="COCO annotation file naming the images (default: images.json "
+                             "beside the results, else COCO's 000000397133.jpg naming)")
+    parser.add_argument("--min-score", type=float, default=0.3, help="people shown (seed: 0.3)")
+    parser.add_argument("--threshold", type=float, default=0.2, help="joints shown (seed: 0.2)")
+    parser.add_argument("--draw-boxes", action="store_true", help="draw the person boxes too")
+
+
+def _vis(args: argparse.Namespace) -> int:
+    from humanpose.vis import draw_results
+
+    written = draw_results(args.results, args.images, args.output, args.annotations,
+                           min_score=args.min_score, threshold=args.threshold,
+                           draw_boxes=args.draw_boxes)
+    print(f"done: {len(written)} images -> {args.output}")
+    return 0
+
+
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    add_cfg_args(parser)
+    parser.add_argument("--format", default="onnx", choices=["onnx"], help="only onnx")
+    parser.add_argument("--output", default=None,
+                        help="file to write (default: TEST.MODEL_FILE with .onnx)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
+    parser.add_argument("--static-batch", action="store_true", help="fix the batch size to 1")
+    parser.add_argument("--tolerance", type=float, default=1e-4,
+                        help="fail when ONNX and PyTorch differ by more")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from humanpose.checkpoint import load_checkpoint
+    from humanpose.export import export_onnx
+    from humanpose.models import build_model
+
+    cfg = cfg_from_args(args)
+    model = build_model(cfg).eval()
+    if cfg.TEST.MODEL_FILE:
+        load_checkpoint(model, cfg.TEST.MODEL_FILE)
+        default = Path(cfg.TEST.MODEL_FILE).with_suffix(".onnx")
+    else:
+        print("humanpose export: warning: TEST.MODEL_FILE is empty; exporting randomly "
+              "initialised weights", file=sys.stderr)
+        default = Path(Path(args.cfg).stem + ".onnx")
+    output = Path(args.output) if args.output else default
+    diff = export_onnx(model, cfg, output, opset=args.opset,
+                       dynamic_batch=not args.static_batch)
+    print(f"wrote {output} (opset {args.opset}, "
+          f"{'batch 1' if args.static_batch else 'dynamic batch'})")
+    print(f"max |ONNX - PyTorch| on a random batch: {diff:.3g}")
+    if not diff <= args.tolerance:
+        print(f"humanpose export: error: difference above the tolerance {args.tolerance:g}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _bench_args(parser: argparse.ArgumentParser) -> None:
+    add_cfg_args(parser)
+    parser.add_argument("--backends", default=None,
+                        help="comma-separated (default: auto and every available backend)")
+    parser.add_argument("--batch", default="1,16", help="persons per image, comma-separated")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per row (median)")
+    parser.add_argument("--image", default=None,
+                        help="image to run on (default: a synthetic 640x480 image)")
+    _backend_args(parser)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from humanpose.data.images import read_image
+    from humanpose.inference.backends import BACKENDS, available_backends
+    from humanpose.inference.estimator import compare_backends, format_bench_table
+
+    cfg = cfg_from_args(args)
+    _set_threads(args.threads)
+    if args.backends:
+        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    else:
+        backends = ["auto", *[b for b in BACKENDS if b in available_backends(args.device)]]
+    batches = [int(b) for b in args.batch.split(",")]
+    if args.image:
+        image = read_image(args.image)
+    else:
+        image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    if not cfg.TEST.MODEL_FILE:
+        print("humanpose bench: warning: TEST.MODEL_FILE is empty; random weights give flat "
+              "heatmaps, so the deviation column means little", file=sys.stderr)
+    rows = compare_backends(cfg, cfg.TEST.MODEL_FILE or None, backends, batches, image,
+                            runs=args.runs, device=args.device, flip_test=args.flip_test,
+                            threads=args.threads)
+    import torch
+
+    print(f"{cfg.MODEL.NAME} {cfg.MODEL.IMAGE_SIZE[0]}x{cfg.MODEL.IMAGE_SIZE[1]}, "
+          f"{args.device}, {torch.get_num_threads()} threads, median of {args.runs} "
+          "interleaved runs of crop + model + decode")
+    print(format_bench_table(rows))
+    return 0
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------- synth
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if w < 64 or h < 64:
+        raise argparse.ArgumentTypeError(f"images must be at least 64x64, got {text!r}")
+    return w, h
+
+
+def _synth_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", help="folder to write the data set into")
+    parser.add_argument("--train", type=int, default=64, help="training images (default 64)")
+    parser.add_argument("--val", type=int, default=16, help="validation images (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--format", choices=["coco", "mpii"], default="coco",
+                        help="COCO layout (default) or HRNet's MPII json layout")
+    parser.add_argument("--size", type=_image_size, default=(320, 240),
+                        help="image WIDTHxHEIGHT (default 320x240)")
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from humanpose.data.synthetic import SynthConfig, write_coco_set, write_mpii_set
+
+    write = write_coco_set if args.format == "coco" else write_mpii_set
+    synth_cfg = SynthConfig(width=args.size[0], height=args.size[1])
+    paths = write(args.root, args.train, args.val, args.seed, synth_cfg)
+    print(f"wrote a synthetic {args.format.upper()} key-point set to {args.root} "
+          f"({args.train} training and {args.val} validation images, seed {args.seed}):")
+    for name, path in paths.items():
+        print(f"  {name:26s} {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- demo
+def _demo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", default="humanpose-demo",
+                        help="folder for the data, the outputs and the drawings")
+    parser.add_argument("--train", type=int, default=600, help="synthetic training images")
+    parser.add_argument("--val", type=int, default=100, help="synthetic validation images")
+    parser.add_argument("opts", nargs="*", metavar="KEY VALUE",
+                        help="overrides of the demo config, e.g. TRAIN.END_EPOCH 2")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from humanpose.demo import run_demo
+
+    result = run_demo(args.workdir, args.train, args.val, args.opts)
+    print(f"=> demo finished in {result.seconds / 60:.1f} min; outputs in {result.output_dir}; "
+          f"{len(result.drawings)} drawn predictions in {Path(args.workdir) / 'predictions'}")
+    print(f"AP {result.ap:.4f}")
+    return 0
+
+
 @dataclass(frozen=True)
 class Command:
     help: str
@@ -129,6 +352,14 @@ COMMANDS: dict[str, Command] = {
     "info": Command("parameters, GFLOPs, input size and CPU latency of a model", _info_args, _info),
     "train": Command("train a model (one process, or DDP under torchrun)", _train_args, _train),
     "test": Command("evaluate a model: COCO AP or MPII PCKh", _test_args, _test),
+    "infer": Command("pose of the people in images, a video or a webcam", _infer_args, _infer),
+    "vis": Command("draw a COCO key-point results file over its images", _vis_args, _vis),
+    "export": Command("export a model to ONNX, checked against PyTorch", _export_args, _export),
+    "bench": Command("latency and throughput of each inference backend", _bench_args, _bench),
+    "synth": Command("write a synthetic key-point data set of drawn people", _synth_args,
+                     _synth),
+    "demo": Command("the whole job on built-in synthetic data: synth, train, test, draw",
+                    _demo_args, _demo),
 }
 
 

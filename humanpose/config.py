@@ -97,6 +97,15 @@ def default_config() -> CfgNode:
     e.STAGE2 = _stage(1, 2, "BASIC", [4, 4], [32, 64])
     e.STAGE3 = _stage(1, 3, "BASIC", [4, 4, 4], [32, 64, 128])
     e.STAGE4 = _stage(1, 4, "BASIC", [4, 4, 4, 4], [32, 64, 128, 256])
+    # Person detector (MODEL.NAME person_detector, humanpose.detection): channels of the
+    # stem and of the stride 4/8/16/32 stages, BasicBlocks per stage, channels of the
+    # stride-4 neck and head; decoding: boxes kept per image, their least score, box-NMS IoU.
+    e.DET_WIDTHS = [16, 24, 48, 96, 192]
+    e.DET_DEPTHS = [1, 1, 2, 2]
+    e.DET_NECK_CHANNELS = 48
+    e.DET_MAX_DETECTIONS = 100
+    e.DET_SCORE_THRE = 0.01
+    e.DET_NMS_THRE = 0.7
     c.MODEL.EXTRA = e
 
     c.LOSS = CfgNode()

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["COCO", "MPII", "KeypointSet", "flip_pairs_from_names"]
+__all__ = [
+    "COCO",
+    "MPII",
+    "KeypointSet",
+    "custom_keypoint_set",
+    "flip_pairs_from_names",
+    "upper_body_ids_from_names",
+]
 
 COCO_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
@@ -112,3 +119,48 @@ MPII = KeypointSet(
     skeleton=MPII_SKELETON,
     upper_body_ids=(7, 8, 9, 10, 11, 12, 13, 14, 15),
 )
+
+
+# Name fragments of joints that count as upper body for half-body augmentation.
+UPPER_BODY_WORDS = ("nose", "eye", "ear", "mouth", "head", "neck", "thorax", "shoulder",
+                    "elbow", "wrist", "hand")
+# OKS sigma for a joint of a custom set that has no COCO namesake: about the mean of COCO's.
+DEFAULT_SIGMA = 0.6
+
+
+def upper_body_ids_from_names(names: Sequence[str]) -> tuple[int, ...]:
+    """Joints whose names mention the head, neck, shoulders, arms or hands.
+
+    Gives COCO's and MPII's published upper-body sets; when no name matches (say ``kp_0``,
+    ``kp_1``, ...) the first half of the joints is taken.
+    """
+    ids = tuple(i for i, n in enumerate(names)
+                if any(word in n.lower() for word in UPPER_BODY_WORDS))
+    return ids or tuple(range(len(names) // 2))
+
+
+def custom_keypoint_set(names: Sequence[str], skeleton: Sequence[Sequence[int]] = (),
+                        flip_pairs: Sequence[Sequence[int]] = (),
+                        sigmas: Sequence[float] = (),
+                        upper_body_ids: Sequence[int] = ()) -> KeypointSet:
+    """A :class:`KeypointSet` for any COCO-format category; empty arguments are derived.
+
+    Flip pairs come from ``left_``/``right_`` names and upper-body joints from
+    :func:`upper_body_ids_from_names`. Missing OKS sigmas take COCO's value for joints named
+    as in COCO and :data:`DEFAULT_SIGMA` otherwise, so that OKS evaluation always works.
+    COCO's own 17 names give COCO's set (with its loss weights), overridden where given.
+    """
+    names = tuple(str(n) for n in names)
+    base = COCO if names == COCO_NAMES else None
+    if not sigmas:
+        coco_sigma = dict(zip(COCO_NAMES, COCO_SIGMAS))
+        sigmas = tuple(coco_sigma.get(n.lower(), DEFAULT_SIGMA) for n in names)
+    pairs = flip_pairs or (base.flip_pairs if base else flip_pairs_from_names(names))
+    return KeypointSet(
+        names=names,
+        flip_pairs=tuple((int(a), int(b)) for a, b in pairs),
+        skeleton=tuple((int(a), int(b)) for a, b in skeleton) or (base.skeleton if base else ()),
+        sigmas=tuple(float(x) for x in sigmas),
+        upper_body_ids=tuple(int(i) for i in upper_body_ids) or upper_body_ids_from_names(names),
+        joints_weight=base.joints_weight if base else (),
+    )

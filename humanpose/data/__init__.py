@@ -1,0 +1,67 @@
+"""Data sets for top-down pose estimation: records, the sample pipeline and loaders.
+
+``build_dataset(cfg, is_train)`` picks the set from ``DATASET.DATASET`` (``coco`` for COCO
+and any COCO-format key-point set, ``mpii``), ``DATASET.ROOT`` and ``TRAIN_SET``/``TEST_SET``.
+
+The other names load on first use, so that importing a light module of this package (say
+``humanpose.data.geometry`` from the codecs) neither pulls in pycocotools nor closes an
+import cycle through :mod:`humanpose.codecs`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "BadImageError",
+    "BadImageWarning",
+    "COCODataset",
+    "DatasetError",
+    "MPIIDataset",
+    "Records",
+    "SampleOptions",
+    "TopDownDataset",
+    "build_dataset",
+    "build_loader",
+    "normalize_batch",
+]
+
+# Public name → the module of this package that defines it.
+_HOMES = {
+    "BadImageError": "images",
+    "BadImageWarning": "images",
+    "COCODataset": "coco",
+    "DatasetError": "coco",
+    "MPIIDataset": "mpii",
+    "Records": "topdown",
+    "SampleOptions": "topdown",
+    "TopDownDataset": "topdown",
+    "build_loader": "loader",
+    "normalize_batch": "topdown",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build_dataset(cfg, is_train: bool):
+    """The training (``is_train``) or test set that ``cfg`` describes, a
+    :class:`~humanpose.data.topdown.TopDownDataset`."""
+    from humanpose.data.coco import COCODataset, DatasetError
+    from humanpose.data.mpii import MPIIDataset
+
+    datasets = {"coco": COCODataset, "mpii": MPIIDataset}  # DATASET.DATASET, the seed's names
+    name = cfg.DATASET.DATASET.lower()
+    if name not in datasets:
+        raise DatasetError(f"DATASET.DATASET {cfg.DATASET.DATASET!r} is not known; expected "
+                           f"one of {sorted(datasets)} (custom COCO-format sets use 'coco')")
+    if cfg.DATASET.DATA_FORMAT == "zip":
+        raise DatasetError("DATASET.DATA_FORMAT 'zip' is not supported: unzip the images and "
+                           "set DATASET.DATA_FORMAT jpg")
+    if not cfg.DATASET.ROOT:
+        raise DatasetError("DATASET.ROOT is empty: set it to the data folder")
+    image_set = cfg.DATASET.TRAIN_SET if is_train else cfg.DATASET.TEST_SET
+    return datasets[name](cfg, cfg.DATASET.ROOT, image_set, is_train)

@@ -1,0 +1,347 @@
+"""COCO-format key-point sets: COCO itself and custom sets with any number of joints.
+
+Layout (the seed's, with each image's own ``file_name`` instead of ``%012d.jpg``)::
+
+    ROOT/annotations/person_keypoints_{SET}.json   (image_info_{SET}.json for test sets)
+    ROOT/images/{SET}/<file_name>                  (test sets: ROOT/images/test2017/)
+
+Training samples come from the ground-truth boxes: clipped to the image as the seed does,
+degenerate boxes and people without labelled key points dropped (and counted in the log).
+Testing uses those boxes (``TEST.USE_GT_BBOX``) or the person detections of
+``TEST.COCO_BBOX_FILE`` with a score of at least ``TEST.IMAGE_THRE``. The seed never reads
+``TEST.BBOX_THRE``, and neither does this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+from numbers import Real
+
+import numpy as np
+from pycocotools.coco import COCO
+
+from humanpose.data.geometry import box_to_center_scale
+from humanpose.data.keypoints import COCO as COCO_KEYPOINTS
+from humanpose.data.keypoints import KeypointSet, custom_keypoint_set
+from humanpose.data.topdown import Records, SampleOptions, TopDownDataset, select_data
+from humanpose.errors import HumanposeError
+
+__all__ = [
+    "COCODataset",
+    "DatasetError",
+    "annotation_file",
+    "are_numbers",
+    "field_error",
+    "image_folder",
+    "is_number",
+    "keypoint_set_from_category",
+    "load_coco_json",
+    "load_detection_records",
+    "load_gt_records",
+    "read_json",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class DatasetError(HumanposeError, ValueError):
+    """Annotation files or data folders that are missing or malformed."""
+
+
+# ----------------------------------------------------------------------------- paths
+def annotation_file(root: str, image_set: str) -> str:
+    prefix = "image_info" if "test" in image_set else "person_keypoints"
+    return os.path.join(root, "annotations", f"{prefix}_{image_set}.json")
+
+
+def image_folder(root: str, image_set: str) -> str:
+    return os.path.join(root, "images", "test2017" if "test" in image_set else image_set)
+
+
+# ----------------------------------------------------------------------------- validation
+def is_number(v: object) -> bool:
+    """A JSON number (``True`` is an int to Python, not a number to a JSON reader)."""
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def are_numbers(v: object, n: int | None = None) -> bool:
+    """A JSON list of numbers, ``n`` of them when given."""
+    return isinstance(v, list) and all(is_number(x) for x in v) and (n is None or len(v) == n)
+
+
+def field_error(path: str, field: str, expected: str, got: object) -> DatasetError:
+    """The error for a malformed field: the file, the field, what was expected and got."""
+    text = repr(got)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return DatasetError(f"{path}: {field}: expected {expected}, got {text}")
+
+
+def read_json(path: str, what: str):
+    """The parsed JSON file, or a :class:`DatasetError` naming it and ``what`` it holds."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{path}: not valid JSON ({what}): {err}") from err
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{path}: not a UTF-8 JSON file ({what})") from err
+
+
+def _validate(data, path: str) -> tuple[int, dict]:
+    """Check the fields that the pipeline and pycocotools read; return (K, category)."""
+    if not isinstance(data, dict):
+        raise field_error(path, "top level", "an object with images, annotations, categories",
+                    type(data).__name__)
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise field_error(path, key, "a list", data.get(key, "<missing>"))
+    if not data["categories"]:
+        raise field_error(path, "categories", "at least one category (the person)", [])
+    category = data["categories"][0]
+    if not isinstance(category, dict) or not is_number(category.get("id")):
+        raise field_error(path, "categories[0].id", "a number", category)
+    names = category.get("keypoints")
+    if names is not None and not (isinstance(names, list)
+                                  and all(isinstance(n, str) for n in names)):
+        raise field_error(path, "categories[0].keypoints", "a list of joint names", names)
+    skeleton = category.get("skeleton", [])
+    if not (isinstance(skeleton, list) and all(are_numbers(p, 2) for p in skeleton)):
+        raise field_error(path, "categories[0].skeleton", "a list of [i, j] pairs", skeleton)
+
+    image_ids = set()
+    for i, im in enumerate(data["images"]):
+        if not isinstance(im, dict):
+            raise field_error(path, f"images[{i}]", "an object", im)
+        if not is_number(im.get("id")):
+            raise field_error(path, f"images[{i}].id", "a number", im.get("id", "<missing>"))
+        if not isinstance(im.get("file_name"), str) or not im["file_name"]:
+            raise field_error(path, f"images[{i}].file_name", "a file name",
+                        im.get("file_name", "<missing>"))
+        for key in ("width", "height"):
+            if not is_number(im.get(key)) or im[key] <= 0:
+                raise field_error(path, f"images[{i}].{key}", "a positive number",
+                            im.get(key, "<missing>"))
+        image_ids.add(im["id"])
+
+    num_joints = len(names) if names is not None else None
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict):
+            raise field_error(path, f"annotations[{i}]", "an object", ann)
+        if ann.get("image_id") not in image_ids:
+            raise field_error(path, f"annotations[{i}].image_id", "the id of an entry of images",
+                        ann.get("image_id", "<missing>"))
+        if not is_number(ann.get("category_id")):
+            raise field_error(path, f"annotations[{i}].category_id", "a number",
+                        ann.get("category_id", "<missing>"))
+        if not are_numbers(ann.get("bbox"), 4):
+            raise field_error(path, f"annotations[{i}].bbox", "[x, y, w, h]",
+                        ann.get("bbox", "<missing>"))
+        for key in ("area", "iscrowd"):
+            if key in ann and not is_number(ann[key]):
+                raise field_error(path, f"annotations[{i}].{key}", "a number", ann[key])
+        kpts = ann.get("keypoints")
+        if kpts is None or ann["category_id"] != category["id"]:
+            continue
+        if num_joints is None and are_numbers(kpts) and len(kpts) % 3 == 0:
+            num_joints = len(kpts) // 3
+        if not are_numbers(kpts, 3 * num_joints):
+            raise field_error(path, f"annotations[{i}].keypoints",
+                        f"{3 * num_joints} numbers (x, y, v for {num_joints} joints)", kpts)
+    if num_joints is None:
+        raise field_error(path, "categories[0].keypoints", "joint names (no annotation has key "
+                    "points to count them)", "<missing>")
+    return num_joints, category
+
+
+def load_coco_json(path: str, *, config_key: str = "DATASET.ROOT") -> tuple[COCO, int, dict]:
+    """Read and check a COCO key-point file; return the pycocotools index, K and the
+    person category (the file's first, as in the seed)."""
+    if not os.path.isfile(path):
+        raise DatasetError(f"annotation file not found: {path} (check {config_key} and the "
+                           "TRAIN_SET/TEST_SET names)")
+    data = read_json(path, "COCO annotations")
+    num_joints, category = _validate(data, path)
+    for i, ann in enumerate(data["annotations"]):  # fields that custom sets often omit
+        ann.setdefault("id", i + 1)
+        ann.setdefault("iscrowd", 0)
+        if "area" not in ann:
+            ann["area"] = float(ann["bbox"][2] * ann["bbox"][3])
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        coco.createIndex()
+    return coco, num_joints, category
+
+
+def keypoint_set_from_category(category: dict, num_joints: int, flip_pairs=(), sigmas=(),
+                               upper_body_ids=(), source: str = "") -> KeypointSet:
+    """Joint names and skeleton from the category; flip pairs, sigmas and upper-body joints
+    from the config where given (``DATASET.FLIP_PAIRS``, ``OKS_SIGMAS``, ``UPPER_BODY_IDS``),
+    otherwise derived (see :func:`~humanpose.data.keypoints.custom_keypoint_set`)."""
+    names = category.get("keypoints")
+    if not names:  # unnamed joints: COCO's when there are 17 of them
+        names = COCO_KEYPOINTS.names if num_joints == 17 else \
+            [f"joint_{i}" for i in range(num_joints)]
+    for pair in flip_pairs:
+        if len(pair) != 2 or not all(0 <= int(j) < num_joints for j in pair):
+            raise DatasetError(f"DATASET.FLIP_PAIRS: {list(pair)} is not a pair of joint "
+                               f"indices in 0..{num_joints - 1} ({source})")
+    flat = [int(j) for pair in flip_pairs for j in pair]
+    if len(flat) != len(set(flat)):
+        raise DatasetError(f"DATASET.FLIP_PAIRS: a joint appears in two pairs: {flip_pairs}")
+    if sigmas and len(sigmas) != num_joints:
+        raise DatasetError(f"DATASET.OKS_SIGMAS has {len(sigmas)} values but {source} has "
+                           f"{num_joints} key points")
+    if any(not 0 <= int(j) < num_joints for j in upper_body_ids):
+        raise DatasetError(f"DATASET.UPPER_BODY_IDS {list(upper_body_ids)}: indices must be in "
+                           f"0..{num_joints - 1} ({source})")
+    return custom_keypoint_set(names, category.get("skeleton", []), flip_pairs, sigmas,
+                               upper_body_ids)
+
+
+# ----------------------------------------------------------------------------- records
+def _clean_box(bbox, width: float, height: float):
+    """The seed's box sanitising: clip to the image; None when nothing is left."""
+    x, y, w, h = bbox
+    x1, y1 = max(0, x), max(0, y)
+    x2 = min(width - 1, x1 + max(0, w - 1))
+    y2 = min(height - 1, y1 + max(0, h - 1))
+    if x2 >= x1 and y2 >= y1:
+        return [x1, y1, x2 - x1, y2 - y1]
+    return None
+
+
+def load_gt_records(coco: COCO, category_id: int, num_joints: int, image_dir: str,
+                    aspect_ratio: float) -> Records:
+    """One record per ground-truth person, as the seed's ``_load_coco_keypoint_annotations``:
+    non-crowd people of the first category with a positive area, a box left after clipping
+    and at least one labelled key point."""
+    files, ids, centers, scales, joints, sizes = [], [], [], [], [], []
+    dropped_box = dropped_kpts = 0
+    for image_id in coco.getImgIds():
+        im = coco.imgs[image_id]
+        width, height = im["width"], im["height"]
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False)):
+            if ann["category_id"] != category_id:
+                continue
+            box = _clean_box(ann["bbox"], width, height)
+            if ann["area"] <= 0 or box is None:
+                dropped_box += 1
+                continue
+            kpts = ann.get("keypoints")
+            if not kpts or max(kpts) == 0:
+                dropped_kpts += 1
+                continue
+            center, scale = box_to_center_scale(box, aspect_ratio)
+            files.append(os.path.join(image_dir, im["file_name"]))
+            ids.append(image_id)
+            centers.append(center)
+            scales.append(scale)
+            joints.append(kpts)
+            sizes.append((width, height))
+    logger.info("=> %d people with key points; dropped %d degenerate boxes and %d people "
+                "without key points", len(ids), dropped_box, dropped_kpts)
+    kpts = np.asarray(joints, dtype=np.float64).reshape(len(ids), num_joints, 3)
+    joints_3d = np.zeros_like(kpts)
+    joints_3d[:, :, :2] = kpts[:, :, :2]
+    vis = np.minimum(kpts[:, :, 2], 1.0)
+    joints_vis = np.stack([vis, vis, np.zeros_like(vis)], axis=2)
+    return Records.from_rows(files, ids, centers, scales, joints_3d, joints_vis,
+                             np.ones(len(ids)), sizes)
+
+
+def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: str,
+                           aspect_ratio: float, image_thre: float,
+                           category_id: int = 1) -> Records:
+    """One record per detected person with ``score >= image_thre`` (the seed's
+    ``_load_coco_person_detection_results``): the box is used as is, joints are zeros and
+    all marked visible. Only ``category_id`` (the person category, 1 in COCO) is kept.
+    Detections of images missing from the annotations are skipped with a warning."""
+    if not path or not os.path.isfile(path):
+        raise DatasetError(f"person detection file not found: {path!r} (TEST.COCO_BBOX_FILE; "
+                           "set TEST.USE_GT_BBOX True to test on ground-truth boxes)")
+    dets = read_json(path, "person detections")
+    if not isinstance(dets, list) or not dets:
+        raise field_error(path, "top level", "a non-empty list of detections "
+                    "(COCO results format)", dets if not isinstance(dets, list) else [])
+    files, ids, centers, scales, scores, sizes = [], [], [], [], [], []
+    unknown = 0
+    for i, det in enumerate(dets):
+        if not isinstance(det, dict):
+            raise field_error(path, f"[{i}]", "an object", det)
+        for key in ("image_id", "category_id", "score"):
+            if not is_number(det.get(key)):
+                raise field_error(path, f"[{i}].{key}", "a number", det.get(key, "<missing>"))
+        if not are_numbers(det.get("bbox"), 4):
+            raise field_error(path, f"[{i}].bbox", "[x, y, w, h]", det.get("bbox", "<missing>"))
+        if det["category_id"] != category_id or det["score"] < image_thre:
+            continue
+        im = coco.imgs.get(det["image_id"])
+        if im is None:
+            unknown += 1
+            continue
+        center, scale = box_to_center_scale(det["bbox"], aspect_ratio)
+        files.append(os.path.join(image_dir, im["file_name"]))
+        ids.append(det["image_id"])
+        centers.append(center)
+        scales.append(scale)
+        scores.append(det["score"])
+        sizes.append((im["width"], im["height"]))
+    if unknown:
+        logger.warning("=> %s: skipped %d detections of images not in the annotation file",
+                       path, unknown)
+    logger.info("=> %d detections in %s, %d with score >= %s", len(dets), path, len(ids),
+                image_thre)
+    n = len(ids)
+    joints = np.zeros((n, num_joints, 3))
+    return Records.from_rows(files, ids, centers, scales, joints, np.ones_like(joints), scores,
+                             sizes)
+
+
+# ----------------------------------------------------------------------------- dataset
+class COCODataset(TopDownDataset):
+    """A COCO-format key-point set under ``root`` (see the module docstring for the layout).
+
+    ``coco`` is the pycocotools index of the ground truth, for evaluation (test sets only;
+    None for training sets); ``keypoints`` describes the joints (COCO's 17 or the file's).
+    """
+
+    def __init__(self, cfg, root: str, image_set: str, is_train: bool) -> None:
+        if not os.path.isdir(root):
+            raise DatasetError(f"data folder not found: {root!r} (DATASET.ROOT)")
+        ann_file = annotation_file(root, image_set)
+        key = "DATASET.TRAIN_SET" if is_train else "DATASET.TEST_SET"
+        coco, num_joints, category = load_coco_json(ann_file, config_key=f"DATASET.ROOT/{key}")
+        if num_joints != cfg.MODEL.NUM_JOINTS:
+            raise DatasetError(f"{ann_file} has {num_joints} key points per person but "
+                               f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS}")
+        keypoints = keypoint_set_from_category(
+            category, num_joints, cfg.DATASET.FLIP_PAIRS, cfg.DATASET.OKS_SIGMAS,
+            cfg.DATASET.UPPER_BODY_IDS, source=ann_file)
+        image_dir = image_folder(root, image_set)
+        if not os.path.isdir(image_dir):
+            raise DatasetError(f"image folder not found: {image_dir} (DATASET.ROOT/{key})")
+        options = SampleOptions.from_cfg(cfg)
+        if is_train or cfg.TEST.USE_GT_BBOX:
+            records = load_gt_records(coco, category["id"], num_joints, image_dir,
+                                      options.aspect_ratio)
+        else:
+            records = load_detection_records(cfg.TEST.COCO_BBOX_FILE, coco, num_joints,
+                                             image_dir, options.aspect_ratio,
+                                             cfg.TEST.IMAGE_THRE, category["id"])
+        if is_train and cfg.DATASET.SELECT_DATA:
+            before = len(records)
+            records = select_data(records)
+            logger.info("=> SELECT_DATA kept %d of %d people", len(records), before)
+        super().__init__(records, keypoints, options, is_train, image_set)
+        # Test sets keep the index for evaluation. Training sets drop it: forked loader
+        # workers would copy its millions of Python objects as the garbage collector
+        # touches them.
+        self.coco = None if is_train else coco
+        self.annotation_file = ann_file
+        self.root = root

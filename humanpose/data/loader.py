@@ -1,0 +1,44 @@
+"""DataLoaders for training and testing, single-process or distributed.
+
+The seed's loader settings (``WORKERS``, ``PIN_MEMORY``, per-GPU batch sizes, a
+``DistributedSampler`` under DDP) plus persistent workers, so that worker start-up (and the
+dataset copy into each) is paid once per run instead of once per epoch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+__all__ = ["build_loader"]
+
+
+def build_loader(cfg, dataset: Dataset, is_train: bool, distributed: bool = False,
+                 seed: int = 0) -> DataLoader:
+    """A DataLoader over ``dataset`` with the config's batch size and worker settings.
+
+    With ``distributed`` each process reads its own shard through a ``DistributedSampler``
+    (shuffled for training with ``seed``); call ``loader.sampler.set_epoch(epoch)`` before
+    each epoch so that the shards are reshuffled. Training drops a last partial batch when
+    the data hold at least one full batch (BatchNorm fails on a batch of one sample).
+
+    Workers leave OpenCV's thread count alone: ``cv2.setNumThreads`` in a forked worker
+    can deadlock once the parent has used OpenCV's thread pool. (PyTorch seeds ``random``
+    and ``np.random`` differently in every worker, so augmentations differ across them.)
+    """
+    batch_size = cfg.TRAIN.BATCH_SIZE_PER_GPU if is_train else cfg.TEST.BATCH_SIZE_PER_GPU
+    sampler = None
+    if distributed:
+        sampler = DistributedSampler(dataset, shuffle=is_train and cfg.TRAIN.SHUFFLE, seed=seed)
+    num_samples = len(sampler) if sampler is not None else len(dataset)
+    workers = int(cfg.WORKERS)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=is_train and cfg.TRAIN.SHUFFLE and sampler is None,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=bool(cfg.PIN_MEMORY) and torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+        drop_last=is_train and num_samples >= batch_size,
+    )

@@ -1,0 +1,24 @@
+"""The lightweight person detector: a heatmap network trained and tested by the engine.
+
+``MODEL.NAME person_detector`` makes ``humanpose train``/``test`` build this package's data
+set, network, loss and box evaluation (:class:`DetectionTask`). At inference,
+:func:`build_person_detector` turns a ``--detector`` argument (our ``.pth``, an ``.onnx`` of
+ours or of a YOLO-family detector, or a detections JSON) into a
+:class:`~humanpose.inference.detector.PersonDetector`.
+"""
+
+from humanpose.detection.detectors import ModelDetector, build_person_detector
+from humanpose.detection.model import DETECTOR_NAMES, PersonDetectorNet, build_detector
+from humanpose.detection.onnx import YoloOnnxDetector, export_detector_onnx
+from humanpose.detection.task import DetectionTask
+
+__all__ = [
+    "DETECTOR_NAMES",
+    "DetectionTask",
+    "ModelDetector",
+    "PersonDetectorNet",
+    "YoloOnnxDetector",
+    "build_detector",
+    "build_person_detector",
+    "export_detector_onnx",
+]

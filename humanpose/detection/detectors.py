@@ -1,0 +1,261 @@
+"""Person detectors for inference, from what ``--detector`` names.
+
+:func:`build_person_detector` takes a path and returns a
+:class:`~humanpose.inference.detector.PersonDetector`:
+
+* ``.pth``/``.pt``: our detector's weights, run by :class:`ModelDetector`. Its configuration
+  comes from ``cfg`` if given, else from the file when it is a training checkpoint, else from
+  the ``checkpoint.pth`` that training writes next to ``model_best.pth``/``final_state.pth``.
+* ``.yaml``: a detector experiment file; the weights are its ``TEST.MODEL_FILE``.
+* ``.onnx``: our exported detector (recognised by its metadata), else a YOLO-family model
+  (:class:`~humanpose.detection.onnx.YoloOnnxDetector`).
+* ``.json``: a COCO results-format detections file
+  (:class:`~humanpose.inference.detector.DetectionsFile`).
+
+:class:`ModelDetector` letterboxes the image exactly as the test set is letterboxed, runs the
+network through one of the pose runners (PyTorch with folded batch norms, ONNX Runtime,
+OpenVINO; ``auto`` picks the fastest here), and decodes as the evaluation decodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from yacs.config import CfgNode
+
+from humanpose.detection.codec import DecodeParams, decode_output, image_detections
+from humanpose.detection.data import letterbox
+from humanpose.detection.model import DETECTOR_NAMES, build_detector
+from humanpose.detection.nms import xyxy_to_xywh
+from humanpose.detection.onnx import METADATA_KEY, YoloOnnxDetector, onnx_metadata
+from humanpose.errors import HumanposeError
+from humanpose.inference.detector import Detections, DetectionsFile, PersonDetector
+from humanpose.predict import normalize_uint8
+
+__all__ = ["DEFAULT_MIN_SCORE", "ModelDetector", "build_person_detector", "detector_config"]
+
+logger = logging.getLogger("humanpose")
+
+# Boxes below this score are not people worth a pose at inference (evaluation keeps lower
+# ones: MODEL.EXTRA.DET_SCORE_THRE).
+DEFAULT_MIN_SCORE = 0.3
+
+
+def _config_from_model_dump(text: str, source: str) -> CfgNode:
+    """A full config whose MODEL node is a ``cfg.MODEL.dump()``."""
+    from humanpose.config import default_config
+
+    try:
+        model = yaml.safe_load(text)
+        cfg = default_config()
+        cfg.MODEL.merge_from_other_cfg(CfgNode(model))
+    except Exception as err:
+        raise HumanposeError(f"{source}: the stored model configuration does not fit this "
+                             f"version of humanpose: {err}") from err
+    return cfg
+
+
+def _stored_model_cfg(path: Path) -> str | None:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise HumanposeError(f"cannot read detector weights {path}: {err}") from err
+    if isinstance(obj, Mapping) and isinstance(obj.get("model_cfg"), str):
+        return obj["model_cfg"]
+    return None
+
+
+def detector_config(weights: str | os.PathLike, cfg: CfgNode | str | os.PathLike | None = None
+                    ) -> CfgNode:
+    """The config of the detector whose weights are ``weights`` (see the module docstring)."""
+    from humanpose.config import get_cfg
+
+    weights = Path(weights)
+    if isinstance(cfg, CfgNode):
+        found = cfg
+    elif cfg is not None:
+        found = get_cfg(cfg)
+    else:
+        found = None
+        for source in (weights, weights.with_name("checkpoint.pth")):
+            text = _stored_model_cfg(source) if source.is_file() else None
+            if text is not None:
+                found = _config_from_model_dump(text, str(source))
+                break
+        if found is None:
+            raise HumanposeError(
+                f"{weights}: holds bare weights and no checkpoint.pth beside it says which "
+                "detector they belong to; give the experiment file it was trained with "
+                "(cfg=..., or --detector the .yaml with TEST.MODEL_FILE set)")
+    if found.MODEL.NAME not in DETECTOR_NAMES:
+        raise HumanposeError(f"{weights}: its config is for MODEL.NAME {found.MODEL.NAME!r}, "
+                             f"not a person detector ({', '.join(DETECTOR_NAMES)})")
+    return found
+
+
+class ModelDetector:
+    """Our detector network as a :class:`~humanpose.inference.detector.PersonDetector`.
+
+    ``runner`` maps a normalised ``(1, 3, H, W)`` RGB batch to the output maps (a
+    :mod:`humanpose.inference.backends` runner); ``cfg`` gives the input size and the
+    decoding settings; boxes scoring under ``min_score`` are dropped.
+    """
+
+    def __init__(self, runner, cfg: CfgNode, min_score: float = DEFAULT_MIN_SCORE,
+                 nms_threshold: float | None = None, max_detections: int | None = None):
+        self.runner = runner
+        self.input_size = (int(cfg.MODEL.IMAGE_SIZE[0]), int(cfg.MODEL.IMAGE_SIZE[1]))
+        params = DecodeParams.from_cfg(cfg, score_threshold=min_score)
+        self.params = DecodeParams(
+            params.stride,
+            params.max_detections if max_detections is None else int(max_detections),
+            params.score_threshold,
+            params.nms_threshold if nms_threshold is None else float(nms_threshold))
+
+    @property
+    def backend(self) -> str:
+        return getattr(self.runner, "name", type(self.runner).__name__)
+
+    def detect_input(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (x1, y1, x2, y2, input pixels) and scores of a letterboxed BGR input."""
+        rgb = torch.from_numpy(np.ascontiguousarray(canvas[None, :, :, ::-1]))
+        output = self.runner(normalize_uint8(rgb))
+        boxes, scores = decode_output(output, self.params.stride, self.params.max_detections)
+        return boxes[0].numpy(), scores[0].numpy()
+
+    def __call__(self, image: np.ndarray, image_id: int | None = None,
+                 file_name: str | None = None) -> Detections:
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise HumanposeError(f"the detector takes uint8 BGR images (H, W, 3), got "
+                                 f"{image.dtype} {image.shape}")
+        h, w = image.shape[:2]
+        if h == 0 or w == 0:
+            return Detections.empty()
+        canvas, scale, offset = letterbox(image, self.input_size)
+        boxes, scores = self.detect_input(canvas)
+        boxes, scores = image_detections(boxes, scores, scale, offset, (w, h), self.params)
+        return Detections(xyxy_to_xywh(boxes), scores)
+
+
+def _runner_for(backend: str, cfg: CfgNode, model: torch.nn.Module | None,
+                onnx_path: Path | None, weights: Path | None, device: str,
+                threads: int | None, cache_dir: str | os.PathLike | None):
+    """A runner for ``backend``; ONNX backends export the PyTorch model on first use."""
+    from humanpose.inference.backends import ONNX_BACKENDS, default_cache_dir, make_runner
+
+    if backend in ONNX_BACKENDS and onnx_path is None:
+        from humanpose.detection.onnx import export_detector_onnx
+        from humanpose.export import onnx_cache_path
+
+        onnx_path = onnx_cache_path(cfg, weights, cache_dir or default_cache_dir())
+        if not onnx_path.is_file():
+            logger.info("exporting the detector %s to %s", weights, onnx_path)
+            export_detector_onnx(model, cfg, onnx_path, check=False)
+    if backend not in ONNX_BACKENDS and model is None:
+        raise HumanposeError(f"backend {backend!r} needs the detector's PyTorch weights; only "
+                             f"an ONNX file was given ({onnx_path})")
+    return make_runner(backend, model=model, onnx_path=onnx_path, device=device,
+                       threads=threads)
+
+
+def _choose_runner(backend: str, cfg: CfgNode, model, onnx_path, weights, device, threads,
+                   cache_dir):
+    """The runner of ``backend``; ``auto`` times the candidates here once (cached)."""
+    from humanpose.inference.backends import (
+        ONNX_BACKENDS,
+        AutoChoiceCache,
+        available_backends,
+        select_fastest,
+    )
+
+    if backend != "auto":
+        return _runner_for(backend, cfg, model, onnx_path, weights, device, threads, cache_dir)
+    candidates = [b for b in available_backends(device)
+                  if (model is not None or b in ONNX_BACKENDS) and b != "torch-bf16"]
+    cache = AutoChoiceCache(cache_dir)
+    key = cache.key("detector|" + cfg.MODEL.dump(), torch.device(device), 1, candidates)
+    chosen = cache.get(key)
+    if chosen in candidates:
+        return _runner_for(chosen, cfg, model, onnx_path, weights, device, threads, cache_dir)
+    w, h = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    sample = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    runners = {}
+
+    def factory(name):
+        def make():
+            runners[name] = _runner_for(name, cfg, model, onnx_path, weights, device, threads,
+                                        cache_dir)
+            return runners[name]
+        return make
+
+    chosen, timings = select_fastest({name: factory(name) for name in candidates}, sample)
+    cache.put(key, chosen, timings)
+    logger.info("detector backend auto: %s (%s)", chosen,
+                ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items()))
+    return runners[chosen]
+
+
+def build_person_detector(spec: str | os.PathLike, device: str = "cpu", *,
+                          cfg: CfgNode | str | os.PathLike | None = None,
+                          backend: str = "auto", min_score: float | None = None,
+                          nms_threshold: float | None = None,
+                          max_detections: int | None = None, threads: int | None = None,
+                          cache_dir: str | os.PathLike | None = None,
+                          file_ids: dict[str, int] | None = None,
+                          yolo_class_id: int = 0) -> PersonDetector:
+    """The person detector that ``spec`` names (see the module docstring).
+
+    ``backend``: for our detector, ``auto`` (the fastest here), ``torch``, ``onnxruntime``,
+    ``openvino`` or ``openvino-fp32``; YOLO models run in ONNX Runtime. ``min_score``: boxes
+    below it are dropped (default :data:`DEFAULT_MIN_SCORE` for networks, 0 for files).
+    ``file_ids`` maps image file names to ids for detections files.
+    """
+    path = Path(spec)
+    if not path.is_file():
+        raise HumanposeError(f"detector file not found: {path} (--detector takes our "
+                             "detector's .pth or .yaml, an .onnx detector, or a COCO "
+                             "detections .json)")
+    suffix = path.suffix.lower()
+    score = DEFAULT_MIN_SCORE if min_score is None else float(min_score)
+    if suffix == ".json":
+        return DetectionsFile(path, min_score=0.0 if min_score is None else float(min_score),
+                              file_ids=file_ids)
+    if suffix == ".onnx":
+        metadata = onnx_metadata(path)
+        if METADATA_KEY not in metadata:
+            return YoloOnnxDetector(path, min_score=score, class_id=yolo_class_id,
+                                    nms_threshold=0.5 if nms_threshold is None
+                                    else nms_threshold,
+                                    max_detections=max_detections or 100, threads=threads)
+        model_cfg = _config_from_model_dump(metadata[METADATA_KEY], str(path))
+        runner = _choose_runner(backend, model_cfg, None, path, None, device, threads,
+                                cache_dir)
+        return ModelDetector(runner, model_cfg, score, nms_threshold, max_detections)
+    if suffix in (".yaml", ".yml"):
+        from humanpose.config import get_cfg
+
+        cfg = get_cfg(path)
+        if not cfg.TEST.MODEL_FILE:
+            raise HumanposeError(f"{path}: TEST.MODEL_FILE is empty; set it to the detector's "
+                                 "weights, or give the .pth with cfg=")
+        path = Path(cfg.TEST.MODEL_FILE)
+        if not path.is_file():
+            raise HumanposeError(f"detector weights not found: {path} (TEST.MODEL_FILE)")
+    elif suffix not in (".pth", ".pt"):
+        raise HumanposeError(f"{path}: unknown detector file type {suffix!r}; expected .pth "
+                             "or .yaml (our detector), .onnx or .json (COCO detections)")
+    from humanpose.checkpoint import load_checkpoint
+
+    model_cfg = detector_config(path, cfg)
+    model = build_detector(model_cfg, channels_last=False)
+    load_checkpoint(model, path)
+    model.eval()
+    runner = _choose_runner(backend, model_cfg, model, None, path, device, threads, cache_dir)
+    return ModelDetector(runner, model_cfg, score, nms_threshold, max_detections)

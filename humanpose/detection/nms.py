@@ -1,0 +1,64 @@
+"""Box IoU and greedy non-maximum suppression, vectorised in NumPy (no torchvision).
+
+Greedy NMS keeps box j when no *kept* box with a higher score overlaps it by more than the
+threshold. That rule depends only on higher-scored boxes, so it has one solution, and
+iterating ``keep = no kept overlapping predecessor`` from "keep all" reaches it: after t
+rounds the first t boxes are settled. Each round is one matrix operation, and a handful of
+rounds suffice in practice (at most one per box), instead of one Python step per box.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["box_iou", "nms", "xywh_to_xyxy", "xyxy_to_xywh"]
+
+
+def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+
+
+def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix ``(len(a), len(b))`` of (x1, y1, x2, y2) boxes; 0 where both are empty."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
+        max_output: int | None = None) -> np.ndarray:
+    """Indices of the boxes (x1, y1, x2, y2) that greedy NMS keeps, best score first.
+
+    A box is suppressed when its IoU with a kept, higher-scoring box exceeds
+    ``iou_threshold``; ties in score keep the earlier box. At most ``max_output`` indices.
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) != len(scores):
+        raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+    order = np.argsort(-scores, kind="stable")
+    if len(order) == 0:
+        return order.astype(np.int64)
+    iou = box_iou(boxes[order], boxes[order])
+    # overlaps[i, j]: the better box i would suppress box j.
+    overlaps = np.triu(iou > iou_threshold, k=1)
+    keep = np.ones(len(order), dtype=bool)
+    for _ in range(len(order)):
+        new = ~(overlaps & keep[:, None]).any(axis=0)
+        if np.array_equal(new, keep):
+            break
+        keep = new
+    kept = order[keep]
+    return kept[:max_output] if max_output is not None else kept

@@ -1,0 +1,193 @@
+"""ONNX: export of our detector, and YOLO-family ONNX detectors used as person detectors.
+
+Our export is :func:`humanpose.export.export_onnx` (input ``input`` ``(N, 3, H, W)``,
+output ``(N, 5, H/4, W/4)``) plus the model's configuration in the file's metadata under
+:data:`METADATA_KEY`, so that the file alone is a complete detector.
+
+:class:`YoloOnnxDetector` runs detectors exported by the YOLO family (Ultralytics YOLOv5 and
+YOLOv8 and their relatives): RGB input scaled to [0, 1], letterboxed with grey (114) to the
+model's input size; the first output is either ``(1, 4 + classes, N)`` (YOLOv8 layout: box
+centre x, y, width, height in input pixels, then one score per class) or ``(1, N, 5 +
+classes)`` (YOLOv5 layout: box, objectness, class scores; score = objectness × class score).
+Only the person class (0 in COCO order) is kept, NMS removes duplicates and boxes are mapped
+back to the image.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from humanpose.detection.codec import DecodeParams, image_detections
+from humanpose.detection.data import letterbox
+from humanpose.detection.nms import xyxy_to_xywh
+from humanpose.errors import HumanposeError
+from humanpose.inference.detector import Detections
+
+__all__ = ["METADATA_KEY", "YoloOnnxDetector", "export_detector_onnx", "onnx_metadata",
+           "parse_yolo_output", "yolo_layout"]
+
+METADATA_KEY = "humanpose.person_detector.model_cfg"
+YOLO_PAD = 114
+DEFAULT_YOLO_SIZE = 640  # input size used when the file leaves it dynamic
+LAYOUTS = ("auto", "yolov8", "yolov5")
+
+
+def export_detector_onnx(model: nn.Module, cfg, path: str | os.PathLike, opset: int = 17,
+                         dynamic_batch: bool = True, check: bool = True) -> float:
+    """Write our detector as ONNX with its ``MODEL`` config in the metadata; returns the
+    largest |ONNX − PyTorch| of the output maps on a random batch (``nan`` unchecked)."""
+    import onnx
+
+    from humanpose.export import export_onnx
+
+    path = Path(path)
+    difference = export_onnx(model, cfg, path, opset=opset, dynamic_batch=dynamic_batch,
+                             check=check)
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, cfg.MODEL.dump()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.meta.tmp")
+    try:
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return difference
+
+
+def _session(path: Path, threads: int | None):
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise HumanposeError(f"running the ONNX detector {path} needs onnxruntime: "
+                             "pip install 'humanpose[onnx]'")
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # protobuf parse errors, unsupported operators...
+        raise HumanposeError(f"{path}: not a valid ONNX model ({type(err).__name__}: "
+                             f"{str(err).strip()[:300]})") from err
+
+
+def _check_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise HumanposeError(f"detector file not found: {path}")
+    return path
+
+
+def onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The custom metadata of an ONNX file (raises naming the file if it is not ONNX)."""
+    path = _check_file(path)
+    if importlib.util.find_spec("onnx") is not None:
+        import onnx
+
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as err:
+            raise HumanposeError(f"{path}: not a valid ONNX model ({type(err).__name__}: "
+                                 f"{str(err).strip()[:300]})") from err
+        if not proto.graph.node:
+            raise HumanposeError(f"{path}: not a valid ONNX model (the graph is empty)")
+        return {p.key: p.value for p in proto.metadata_props}
+    return dict(_session(path, 1).get_modelmeta().custom_metadata_map)
+
+
+def yolo_layout(shape, source: str = "YOLO output") -> str:
+    """``yolov8`` for ``(1, 4 + classes, N)``, ``yolov5`` for ``(1, N, 5 + classes)``: the
+    attributes are the shorter axis (a handful to 85, against thousands of anchors)."""
+    shape = tuple(int(v) for v in shape)
+    expected = "(1, 4 + classes, N) (YOLOv8 layout) or (1, N, 5 + classes) (YOLOv5 layout)"
+    if len(shape) != 3 or shape[0] != 1:
+        raise HumanposeError(f"{source} has shape {shape}; expected {expected}")
+    attributes, anchors = shape[1], shape[2]
+    if attributes < anchors and attributes >= 5:
+        return "yolov8"
+    if anchors < attributes and anchors >= 6:
+        return "yolov5"
+    raise HumanposeError(f"{source} has shape {shape}; expected {expected}")
+
+
+def parse_yolo_output(output: np.ndarray, layout: str, class_id: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``(N, 4)`` (x1, y1, x2, y2, input pixels) and scores ``(N,)`` of one class from
+    a raw YOLO output ``(1, 4 + C, N)`` (``yolov8``) or ``(1, N, 5 + C)`` (``yolov5``)."""
+    output = np.asarray(output, dtype=np.float32)[0]
+    if layout == "yolov8":
+        rows = output.T  # (N, 4 + C)
+        scores = rows[:, 4 + class_id]
+    elif layout == "yolov5":
+        rows = output
+        scores = rows[:, 4] * rows[:, 5 + class_id]
+    else:
+        raise ValueError(f"layout must be 'yolov8' or 'yolov5', got {layout!r}")
+    centre, size = rows[:, :2], rows[:, 2:4]
+    return np.concatenate([centre - size / 2, centre + size / 2], axis=1), scores
+
+
+class YoloOnnxDetector:
+    """A YOLO-family ONNX detector as a :class:`~humanpose.inference.detector.PersonDetector`.
+
+    ``class_id`` is the person class (0 for COCO-trained models); ``layout`` is ``auto``
+    (from the output's shape) or ``yolov8``/``yolov5`` when the shape is ambiguous. The
+    constructor checks the file: one image input ``(1, 3, H, W)`` and a detection output of
+    one of the two layouts, found by running the model once.
+    """
+
+    def __init__(self, path: str | os.PathLike, min_score: float = 0.3,
+                 nms_threshold: float = 0.5, max_detections: int = 100, class_id: int = 0,
+                 layout: str = "auto", threads: int | None = None):
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        self.path = _check_file(path)
+        self.params = DecodeParams(max_detections=int(max_detections),
+                                   score_threshold=float(min_score),
+                                   nms_threshold=float(nms_threshold))
+        self.class_id = int(class_id)
+        self.session = _session(self.path, threads)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise HumanposeError(f"{self.path}: a YOLO detector has one image input, this "
+                                 f"model has {len(inputs)}: {[i.name for i in inputs]}")
+        shape = list(inputs[0].shape)
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+            raise HumanposeError(f"{self.path}: input {inputs[0].name!r} has shape {shape}; "
+                                 "expected an image batch (1, 3, height, width)")
+        if "float" not in inputs[0].type:
+            raise HumanposeError(f"{self.path}: input {inputs[0].name!r} is {inputs[0].type}; "
+                                 "expected float pixels in [0, 1]")
+        self.input_name = inputs[0].name
+        self.input_size = tuple(v if isinstance(v, int) and v > 0 else DEFAULT_YOLO_SIZE
+                                for v in (shape[3], shape[2]))
+        probe = np.zeros((1, 3, self.input_size[1], self.input_size[0]), np.float32)
+        try:
+            output = self.session.run(None, {self.input_name: probe})[0]
+        except Exception as err:
+            raise HumanposeError(f"{self.path}: the model fails on a (1, 3, "
+                                 f"{self.input_size[1]}, {self.input_size[0]}) input: "
+                                 f"{str(err).strip()[:300]}") from err
+        source = f"{self.path}: output {self.session.get_outputs()[0].name!r}"
+        detected = yolo_layout(output.shape, source)
+        self.layout = detected if layout == "auto" else layout
+        classes = output.shape[1] - 4 if self.layout == "yolov8" else output.shape[2] - 5
+        if not 0 <= self.class_id < classes:
+            raise HumanposeError(f"{source} scores {classes} classes; person class "
+                                 f"{self.class_id} is not among them")
+
+    def __call__(self, image: np.ndarray, image_id: int | None = None,
+                 file_name: str | None = None) -> Detections:
+        canvas, scale, offset = letterbox(image, self.input_size, YOLO_PAD)
+        x = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        output = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
+        boxes, scores = parse_yolo_output(output, self.layout, self.class_id)
+        h, w = image.shape[:2]
+        boxes, scores = image_detections(boxes, scores, scale, offset, (w, h), self.params)
+        return Detections(xyxy_to_xywh(boxes), scores)

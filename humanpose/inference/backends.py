@@ -1,0 +1,410 @@
+"""Runners: one interface over the ways a pose network can be executed.
+
+A runner maps a float32 ``(N, 3, H, W)`` batch of normalised crops to float32 heatmaps
+``(N, K, h, w)``. Tensors go in and come out, so the shared
+:func:`humanpose.predict.predict_heatmaps` (flip test included) drives every backend the
+same way evaluation drives the PyTorch model.
+
+Backends:
+
+``torch``          the PyTorch model in fp32, batch norms folded into the convolutions,
+                   channels-last weights and activations.
+``torch-bf16``     the same under bf16 autocast (fast on CPUs with AMX, and on GPUs).
+``torch-fp16``     the same under fp16 autocast (GPUs).
+``onnxruntime``    the exported ONNX model in ONNX Runtime (CPU, or CUDA when asked).
+``openvino``       the ONNX model compiled by OpenVINO for the CPU at its default precision
+                   (bf16 on CPUs that support it, else fp32).
+``openvino-fp32``  OpenVINO with fp32 inference forced (faster than bf16 on CPUs that have
+                   AVX512-BF16 but no AMX).
+
+``auto`` times every available backend on a dummy batch and keeps the fastest
+(:func:`select_fastest`); the choice is cached on disk by :class:`AutoChoiceCache`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from humanpose.errors import HumanposeError
+from humanpose.predict import autocast_for
+
+__all__ = [
+    "BACKENDS",
+    "ONNX_BACKENDS",
+    "AutoChoiceCache",
+    "BackendUnavailable",
+    "OnnxRuntimeRunner",
+    "OpenVinoRunner",
+    "Runner",
+    "TorchRunner",
+    "available_backends",
+    "default_cache_dir",
+    "fold_batchnorm",
+    "make_runner",
+    "select_fastest",
+    "time_runner",
+]
+
+BACKENDS = ("torch", "torch-bf16", "torch-fp16", "onnxruntime", "openvino", "openvino-fp32")
+ONNX_BACKENDS = ("onnxruntime", "openvino", "openvino-fp32")
+logger = logging.getLogger("humanpose")
+_TORCH_DTYPES = {"torch": None, "torch-bf16": torch.bfloat16, "torch-fp16": torch.float16}
+_MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-fp32": "openvino"}
+STATIC_BATCHES = 2  # OpenVINO: batch sizes up to this get their own static compilation
+
+
+class BackendUnavailable(HumanposeError):
+    """A backend whose package is not installed or that cannot run on the chosen device."""
+
+
+class Runner(Protocol):
+    """Normalised crops ``(N, 3, H, W)`` float32 → heatmaps ``(N, K, h, w)`` float32."""
+
+    name: str
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+
+def _require(module: str, backend: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        extra = "openvino" if module == "openvino" else "onnx"
+        raise BackendUnavailable(
+            f"backend {backend!r} needs the {module} package: pip install 'humanpose[{extra}]'")
+
+
+def available_backends(device: str | torch.device = "cpu") -> list[str]:
+    """The backends that can run on ``device`` here (packages installed, hardware present)."""
+    device = torch.device(device)
+    names = ["torch"]
+    if device.type == "cuda":
+        names.append("torch-fp16")
+        if torch.cuda.is_bf16_supported():
+            names.append("torch-bf16")
+    else:
+        names.append("torch-bf16")
+    if importlib.util.find_spec("onnxruntime") is not None:
+        if device.type == "cpu":
+            names.append("onnxruntime")
+        else:
+            import onnxruntime
+
+            if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+                names.append("onnxruntime")
+    if device.type == "cpu" and importlib.util.find_spec("openvino") is not None:
+        names += ["openvino", "openvino-fp32"]
+    return names
+
+
+# ----------------------------------------------------------------------------- torch
+@torch.no_grad()
+def _fold(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
+    """``conv`` followed by ``bn`` (eval mode) as one convolution. Grouped transposed
+    convolutions (LPN's deconvolutions) keep output channels in the weight's second axis,
+    group by group, which PyTorch's own ``fuse_conv_bn_eval`` does not handle."""
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    bias = (bias - bn.running_mean) * scale
+    if bn.bias is not None:
+        bias = bias + bn.bias
+    w = conv.weight
+    if isinstance(conv, nn.ConvTranspose2d):
+        g = conv.groups
+        grouped = w.reshape(g, w.shape[0] // g, w.shape[1], *w.shape[2:])
+        w = (grouped * scale.reshape(g, 1, -1, 1, 1)).reshape(w.shape)
+    else:
+        w = w * scale.reshape(-1, 1, 1, 1)
+    fused = copy.deepcopy(conv)
+    fused.weight = nn.Parameter(w.contiguous(), requires_grad=False)
+    fused.bias = nn.Parameter(bias, requires_grad=False)
+    return fused
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` (in eval mode) with every BatchNorm that directly follows a
+    convolution folded into that convolution's weights and bias.
+
+    Folding removes one full pass over each activation map per block, which is a large part
+    of a small network's CPU time. The model is traced with ``torch.fx``; a model that cannot
+    be traced is returned as an eval-mode copy, unfolded.
+    """
+    from torch.fx import symbolic_trace
+
+    model = copy.deepcopy(model).eval()
+    try:
+        graph_module = symbolic_trace(model)
+    except Exception:  # dynamic control flow: keep the eager model
+        return model
+    modules = dict(graph_module.named_modules())
+    for node in list(graph_module.graph.nodes):
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
+            continue
+        source = node.args[0]
+        if not (isinstance(source, torch.fx.Node) and source.op == "call_module"
+                and len(source.users) == 1):
+            continue
+        conv = modules[source.target]
+        if not isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)):
+            continue
+        fused = _fold(conv, modules[node.target])
+        parent, _, name = source.target.rpartition(".")
+        setattr(graph_module.get_submodule(parent) if parent else graph_module, name, fused)
+        modules[source.target] = fused
+        node.replace_all_uses_with(source)
+        graph_module.graph.erase_node(node)
+    graph_module.graph.lint()
+    graph_module.recompile()
+    graph_module.delete_all_unused_submodules()
+    return graph_module
+
+
+class TorchRunner:
+    """The PyTorch model, optimised for inference: BN folded, channels-last, autocast."""
+
+    def __init__(self, model: nn.Module, device: str | torch.device = "cpu",
+                 backend: str = "torch", fold_bn: bool = True, channels_last: bool = True):
+        if backend not in _TORCH_DTYPES:
+            raise ValueError(f"not a torch backend: {backend!r}; expected one of "
+                             f"{list(_TORCH_DTYPES)}")
+        self.name = backend
+        self.device = torch.device(device)
+        self.dtype = _TORCH_DTYPES[backend]
+        model = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
+        self.channels_last = channels_last
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=memory_format).eval()
+
+    @torch.inference_mode()
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = torch.as_tensor(inputs).to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast_for(self.device, self.dtype):
+            out = self.model(x)
+        if isinstance(out, (list, tuple)):
+            out = out[-1]
+        return out.float()
+
+
+# ----------------------------------------------------------------------------- ONNX
+def _as_numpy_nchw(inputs: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(inputs, torch.Tensor):
+        inputs = inputs.detach().to("cpu", torch.float32).contiguous().numpy()
+    return np.ascontiguousarray(inputs, dtype=np.float32)
+
+
+class OnnxRuntimeRunner:
+    """An ONNX model in ONNX Runtime, with all graph optimisations on."""
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: str | os.PathLike, device: str | torch.device = "cpu",
+                 threads: int | None = None):
+        _require("onnxruntime", self.name)
+        import onnxruntime as ort
+
+        self.device = torch.device(device)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        # Denormal floats are hundreds of times slower on x86 and carry no information here.
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        providers = ["CPUExecutionProvider"]
+        if self.device.type == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise BackendUnavailable("onnxruntime has no CUDA provider here; install "
+                                         "onnxruntime-gpu or use device='cpu'")
+            providers.insert(0, ("CUDAExecutionProvider",
+                                 {"device_id": self.device.index or 0}))
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, inputs: torch.Tensor | np.ndarray) -> torch.Tensor:
+        (out,) = self.session.run(None, {self.input_name: _as_numpy_nchw(inputs)})[-1:]
+        return torch.from_numpy(out)
+
+
+class OpenVinoRunner:
+    """An ONNX model compiled by OpenVINO for the CPU, tuned for latency.
+
+    Batches of 1 and 2 (one person, without and with flip test: the real-time cases) get
+    models compiled for their static shapes, a few percent faster; larger batches share one
+    dynamic-batch compilation.
+    """
+
+    def __init__(self, onnx_path: str | os.PathLike, precision: str | None = None,
+                 threads: int | None = None, device: str | torch.device = "cpu"):
+        self.name = "openvino" if precision is None else f"openvino-{precision}"
+        _require("openvino", self.name)
+        if torch.device(device).type != "cpu":
+            raise BackendUnavailable(f"backend {self.name!r} runs on the CPU only")
+        import openvino as ov
+
+        self.core = ov.Core()
+        self.path = str(onnx_path)
+        self.config: dict[str, object] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
+            "CPU_DENORMALS_OPTIMIZATION": True,  # flush denormals, as for onnxruntime
+        }
+        if precision is not None:
+            self.config["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16",
+                                                       "fp16": "f16"}[precision]
+        self._requests: dict[str, object] = {}
+
+    def _request(self, batch: int):
+        key = str(batch) if batch <= STATIC_BATCHES else "dynamic"
+        if key not in self._requests:
+            model = self.core.read_model(self.path)
+            if key != "dynamic":
+                shape = list(model.inputs[0].get_partial_shape())
+                model.reshape({0: [batch] + [int(d.get_length()) for d in shape[1:]]})
+            compiled = self.core.compile_model(model, "CPU", self.config)
+            self._requests[key] = compiled.create_infer_request()
+        return self._requests[key]
+
+    @property
+    def inference_precision(self) -> str:
+        """The element type OpenVINO actually computes in (e.g. ``bf16``, ``f32``)."""
+        request = self._request(1)
+        return str(request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT"))
+
+    def __call__(self, inputs: torch.Tensor | np.ndarray) -> torch.Tensor:
+        x = _as_numpy_nchw(inputs)
+        request = self._request(x.shape[0])
+        request.infer({0: x})
+        return torch.from_numpy(request.get_output_tensor(0).data.copy())
+
+
+def make_runner(backend: str, model: nn.Module | None = None,
+                onnx_path: str | os.PathLike | None = None,
+                device: str | torch.device = "cpu", threads: int | None = None) -> Runner:
+    """The runner for ``backend`` (one of :data:`BACKENDS`)."""
+    if backend in _TORCH_DTYPES:
+        if model is None:
+            raise ValueError(f"backend {backend!r} needs the PyTorch model")
+        return TorchRunner(model, device, backend)
+    if backend not in ONNX_BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
+    _require(_MODULES[backend], backend)
+    if onnx_path is None:
+        raise ValueError(f"backend {backend!r} needs an ONNX file")
+    if backend == "onnxruntime":
+        return OnnxRuntimeRunner(onnx_path, device, threads)
+    precision = "fp32" if backend == "openvino-fp32" else None
+    return OpenVinoRunner(onnx_path, precision, threads, device)
+
+
+# ----------------------------------------------------------------------------- auto
+def time_runner(runner: Callable[[torch.Tensor], torch.Tensor], sample: torch.Tensor,
+                runs: int = 7, warmup: int = 2) -> float:
+    """Median milliseconds of ``runner(sample)`` (after ``warmup`` untimed calls)."""
+    times = []
+    for i in range(warmup + runs):
+        start = time.perf_counter()
+        out = runner(sample)
+        if out.device.type == "cuda":
+            torch.cuda.synchronize(out.device)
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def select_fastest(factories: Mapping[str, Callable[[], Runner]], sample: torch.Tensor,
+                   runs: int = 7) -> tuple[str, dict[str, float]]:
+    """Build and time each candidate, interleaved round by round so that machine noise hits
+    all alike; returns the fastest name and every median in ms (failed ones are left out)."""
+    runners: dict[str, Runner] = {}
+    for name, factory in factories.items():
+        try:
+            runner = factory()
+            runner(sample)  # first call: compilation, allocation
+            runner(sample)
+            runners[name] = runner
+        except Exception as err:  # a backend that cannot run this model is not a candidate
+            logger.info("backend auto: %s left out: %s", name, err)
+            continue
+    if not runners:
+        raise BackendUnavailable(f"none of the backends {list(factories)} could run the model")
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(runs):
+        for name, runner in runners.items():
+            times[name].append(time_runner(runner, sample, runs=1, warmup=0))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    return min(medians, key=medians.__getitem__), medians
+
+
+def default_cache_dir() -> Path:
+    """``$HUMANPOSE_CACHE`` or ``~/.cache/humanpose``: exported ONNX files, auto choices."""
+    return Path(os.environ.get("HUMANPOSE_CACHE", Path.home() / ".cache" / "humanpose"))
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class AutoChoiceCache:
+    """The ``auto`` choice per model, device, machine and library versions, in a JSON file,
+    so the measurement runs once per setting instead of at every start."""
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None):
+        self.path = Path(cache_dir or default_cache_dir()) / "auto_backend.json"
+
+    @staticmethod
+    def key(model_signature: str, device: torch.device, batch: int,
+            candidates: Sequence[str]) -> str:
+        versions = [torch.__version__]
+        for module in ("onnxruntime", "openvino"):
+            try:
+                versions.append(f"{module} {importlib.metadata.version(module)}")
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        threads = torch.get_num_threads()
+        text = "|".join([model_signature, str(device), _cpu_name(), str(threads), str(batch),
+                         ",".join(candidates), *versions])
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, key: str) -> str | None:
+        entry = self._read().get(key)
+        return entry.get("backend") if isinstance(entry, dict) else None
+
+    def put(self, key: str, backend: str, timings: Mapping[str, float]) -> None:
+        data = self._read()
+        data[key] = {"backend": backend, "ms": {k: round(v, 3) for k, v in timings.items()}}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)
+        except OSError:  # a read-only home: measure again next time
+            pass

@@ -1,0 +1,406 @@
+"""``PoseEstimator``: an image (and optional person boxes) in, people with key points out.
+
+The path from pixels to key points is evaluation's, function for function: boxes become
+centre/scale (:func:`box_to_center_scale`), crops are cut by the same affine transform
+(:func:`get_affine_transform`, or UDP's) and :func:`warp_crop`, normalised by
+:func:`normalize_uint8`, run through :func:`predict_heatmaps` (flip test included) and
+decoded by :func:`decode_heatmaps`. Only the network's execution differs, by backend
+(:mod:`humanpose.inference.backends`). All the crops of an image go through in one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from yacs.config import CfgNode
+
+from humanpose.checkpoint import load_checkpoint
+from humanpose.codecs import decode_heatmaps
+from humanpose.config import get_cfg
+from humanpose.data.geometry import (
+    box_to_center_scale,
+    get_affine_transform,
+    get_udp_transform,
+    warp_crop,
+)
+from humanpose.data.keypoints import COCO, MPII, KeypointSet
+from humanpose.engine.evaluate import decoder_name
+from humanpose.errors import HumanposeError
+from humanpose.evaluation.coco import rescore
+from humanpose.inference.backends import (
+    BACKENDS,
+    ONNX_BACKENDS,
+    AutoChoiceCache,
+    BackendUnavailable,
+    Runner,
+    available_backends,
+    default_cache_dir,
+    make_runner,
+    select_fastest,
+)
+from humanpose.inference.detector import PersonDetector, WholeImageDetector
+from humanpose.models import build_model
+from humanpose.predict import normalize_uint8, predict_heatmaps
+
+__all__ = ["BenchRow", "Person", "PoseEstimator", "Timing", "bench_boxes", "compare_backends",
+           "format_bench_table", "keypoint_set_for"]
+
+logger = logging.getLogger("humanpose")
+
+
+@dataclass
+class Person:
+    """One person: the box the crop came from, its detection score, key points ``(K, 3)``
+    as (x, y, confidence) in image pixels, and the person score that COCO evaluation uses
+    (box score × mean confidence of the joints above ``TEST.IN_VIS_THRE``)."""
+
+    box: tuple[float, float, float, float]
+    box_score: float
+    keypoints: np.ndarray
+    score: float = 0.0
+
+    def to_coco(self, image_id: int, category_id: int = 1) -> dict:
+        """This person as a COCO results-format record."""
+        return {"image_id": int(image_id), "category_id": int(category_id),
+                "keypoints": [round(float(v), 3) for v in self.keypoints.reshape(-1)],
+                "score": round(float(self.score), 6),
+                "bbox": [round(float(v), 2) for v in self.box]}
+
+
+@dataclass
+class Timing:
+    """Milliseconds spent in the last call, by stage."""
+
+    crop: float = 0.0
+    model: float = 0.0
+    decode: float = 0.0
+    people: int = 0
+
+    @property
+    def total(self) -> float:
+        return self.crop + self.model + self.decode
+
+
+def keypoint_set_for(cfg: CfgNode) -> KeypointSet:
+    """The joints a model predicts: COCO's 17, MPII's 16, or numbered joints with the
+    config's ``DATASET.FLIP_PAIRS`` for other sets."""
+    k = cfg.MODEL.NUM_JOINTS
+    if cfg.DATASET.DATASET.lower() == "mpii" and k == MPII.num_joints:
+        return MPII
+    if k == COCO.num_joints:
+        return COCO
+    if k == MPII.num_joints:
+        return MPII
+    pairs = tuple(tuple(int(v) for v in p) for p in cfg.DATASET.get("FLIP_PAIRS", []))
+    return KeypointSet(names=tuple(f"kp_{i}" for i in range(k)), flip_pairs=pairs)
+
+
+def _as_bgr_uint8(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise HumanposeError(f"images must be uint8 arrays, got {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise HumanposeError(f"images must be (H, W, 3) arrays, got shape {image.shape}")
+    return image[:, :, :3]
+
+
+class PoseEstimator:
+    """Top-down pose estimation for whole images.
+
+    ``est = PoseEstimator("experiments/coco/lpn/lpn50_256x192_gd256x2_gc.yaml",
+    "lpn50.pth")``, then ``est(image)`` or ``est(image, boxes)`` → a list of
+    :class:`Person`.
+
+    * ``cfg``: a config (or the path of an experiment YAML, with ``opts`` overrides).
+    * ``weights``: a ``.pth`` (loaded strictly through :func:`load_checkpoint`) or an
+      ``.onnx`` file (ONNX backends only); default ``TEST.MODEL_FILE``. Without any, the
+      network keeps its random initialisation (a warning says so).
+    * ``backend``: one of :data:`~humanpose.inference.backends.BACKENDS` or ``auto``, which
+      times the available ones on this machine once and caches the winner in ``cache_dir``.
+      ONNX backends export the ``.pth`` into ``cache_dir`` on first use unless ``onnx_path``
+      is given.
+    * ``flip_test``: average with the mirrored crop (default ``TEST.FLIP_TEST``); it doubles
+      the network's work.
+    * ``boxes_from``: the :class:`PersonDetector` used when no boxes are given; default the
+      whole image as one box.
+    * ``rgb``: the channel order of the images passed in. They are BGR by default (OpenCV's
+      ``imread`` and ``VideoCapture``); the model gets RGB or BGR as ``DATASET.COLOR_RGB``
+      says, as in the seed.
+    * ``min_score``: people whose person score is below it are dropped.
+    """
+
+    def __init__(self, cfg: CfgNode | str | os.PathLike, weights: str | os.PathLike | None = None,
+                 device: str | torch.device = "cpu", backend: str = "auto",
+                 flip_test: bool | None = None, boxes_from: PersonDetector | None = None, *,
+                 onnx_path: str | os.PathLike | None = None, rgb: bool = False,
+                 min_score: float = 0.0, threads: int | None = None,
+                 cache_dir: str | os.PathLike | None = None, opts: Sequence[str] = (),
+                 keypoint_set: KeypointSet | None = None, max_batch: int = 64):
+        self.cfg = cfg if isinstance(cfg, CfgNode) else get_cfg(cfg, opts)
+        self.device = torch.device(device)
+        self.image_size = (int(self.cfg.MODEL.IMAGE_SIZE[0]), int(self.cfg.MODEL.IMAGE_SIZE[1]))
+        self.keypoint_set = keypoint_set or keypoint_set_for(self.cfg)
+        flip_test = self.cfg.TEST.FLIP_TEST if flip_test is None else flip_test
+        self.flip_pairs = [list(p) for p in self.keypoint_set.flip_pairs] if flip_test else None
+        self.shift_heatmap = bool(self.cfg.TEST.SHIFT_HEATMAP)
+        self.decoder = decoder_name(self.cfg)  # the test loop's choice, by the same code
+        self.udp = bool(self.cfg.DATASET.get("UDP", False))
+        self.swap_channels = bool(rgb) != bool(self.cfg.DATASET.COLOR_RGB)
+        self.boxes_from = boxes_from or WholeImageDetector()
+        self.min_score = min_score
+        self.max_batch = max_batch
+        self.threads = threads
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.timing = Timing()
+        self._tmpdir: tempfile.TemporaryDirectory | None = None
+
+        weights = weights if weights is not None else (self.cfg.TEST.MODEL_FILE or None)
+        if weights is not None and Path(weights).suffix.lower() == ".onnx":
+            onnx_path, weights = weights, None
+            self.model = None
+        else:
+            self.model = build_model(self.cfg).eval()
+            if weights is not None:
+                load_checkpoint(self.model, weights)
+            elif onnx_path is None:
+                warnings.warn("PoseEstimator: no weights given (TEST.MODEL_FILE is empty); the "
+                              "network is randomly initialised", stacklevel=2)
+        self.weights = Path(weights) if weights is not None else None
+        self.onnx_path = Path(onnx_path) if onnx_path is not None else None
+        self.backend, self.backend_timings = self._resolve_backend(backend)
+        self.runner = self._make_runner(self.backend)
+
+    # ------------------------------------------------------------------ backends
+    def _onnx_file(self) -> Path:
+        """The ONNX file for ONNX backends: the given one, or an export of the weights."""
+        if self.onnx_path is not None:
+            if not self.onnx_path.is_file():
+                raise HumanposeError(f"ONNX file not found: {self.onnx_path}")
+            return self.onnx_path
+        from humanpose.export import export_onnx, onnx_cache_path
+
+        if self.weights is None:  # random weights: a private file, never reused
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="humanpose-onnx-")
+            path = Path(self._tmpdir.name) / "random-init.onnx"
+        else:
+            path = onnx_cache_path(self.cfg, self.weights, self.cache_dir)
+        if not path.is_file():
+            logger.info("exporting %s to %s", self.weights or "the model", path)
+            export_onnx(self.model, self.cfg, path, check=False)
+        self.onnx_path = path
+        return path
+
+    def _make_runner(self, backend: str) -> Runner:
+        if backend in ONNX_BACKENDS:
+            return make_runner(backend, onnx_path=self._onnx_file(), device=self.device,
+                               threads=self.threads)
+        if self.model is None:
+            raise BackendUnavailable(f"backend {backend!r} needs PyTorch weights (.pth); "
+                                     f"only an ONNX file was given ({self.onnx_path})")
+        return make_runner(backend, model=self.model, device=self.device, threads=self.threads)
+
+    def _resolve_backend(self, backend: str) -> tuple[str, dict[str, float]]:
+        if backend != "auto":
+            if backend not in BACKENDS:
+                raise HumanposeError(f"unknown backend {backend!r}; expected 'auto' or one of "
+                                     f"{list(BACKENDS)}")
+            return backend, {}
+        candidates = [b for b in available_backends(self.device)
+                      if self.model is not None or b in ONNX_BACKENDS]
+        batch = 2 if self.flip_pairs is not None else 1
+        cache = AutoChoiceCache(self.cache_dir)
+        key = cache.key(self.cfg.MODEL.dump(), self.device, batch, candidates)
+        chosen = cache.get(key)
+        if chosen in candidates:
+            return chosen, {}
+        w, h = self.image_size
+        sample = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(0))
+        factories = {name: (lambda name=name: self._make_runner(name)) for name in candidates}
+        chosen, timings = select_fastest(factories, sample)
+        cache.put(key, chosen, timings)
+        logger.info("backend auto: %s (%s)", chosen,
+                    ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items()))
+        return chosen, timings
+
+    # ------------------------------------------------------------------ the pipeline
+    def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+        """uint8 crops ``(N, H, W, 3)`` in the network's channel order, with the centres and
+        scales ``(N, 2)`` of the boxes ``(N, 4)`` (x, y, w, h)."""
+        w, h = self.image_size
+        n = len(boxes)
+        crops = np.empty((n, h, w, 3), dtype=np.uint8)
+        centers = np.empty((n, 2), dtype=np.float32)
+        scales = np.empty((n, 2), dtype=np.float32)
+        transform = get_udp_transform if self.udp else get_affine_transform
+        for i, box in enumerate(boxes):
+            centers[i], scales[i] = box_to_center_scale(box, w / h)
+            crops[i] = warp_crop(image, transform(centers[i], scales[i], 0, self.image_size),
+                                 self.image_size)
+        if self.swap_channels:
+            crops = np.ascontiguousarray(crops[..., ::-1])
+        return crops, centers, scales
+
+    def heatmaps(self, crops: np.ndarray) -> torch.Tensor:
+        """Heatmaps ``(N, K, h, w)`` of uint8 crops, flip test included when enabled."""
+        # uint8 crops go to the GPU as they are (4x less to copy) and are normalised there.
+        device = self.device if self.backend not in ONNX_BACKENDS else torch.device("cpu")
+        parts = []
+        for start in range(0, len(crops), self.max_batch):
+            batch = torch.from_numpy(crops[start:start + self.max_batch]).to(device)
+            x = normalize_uint8(batch)
+            parts.append(predict_heatmaps(self.runner, x, self.flip_pairs, self.shift_heatmap))
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def decode(self, heatmaps: torch.Tensor | np.ndarray, centers: np.ndarray,
+               scales: np.ndarray) -> np.ndarray:
+        """Key points ``(N, K, 3)`` in image pixels, as evaluation decodes them."""
+        coords, conf = decode_heatmaps(heatmaps, centers, scales, self.decoder,
+                                       post_process=self.cfg.TEST.POST_PROCESS, udp=self.udp)
+        coords = coords - self.cfg.TEST.BIAS
+        return np.concatenate([coords, conf], axis=2).astype(np.float32)
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Key points ``(N, K, 3)`` for the boxes ``(N, 4)`` of a BGR (or ``rgb``) image."""
+        t0 = time.perf_counter()
+        crops, centers, scales = self.crop(image, boxes)
+        t1 = time.perf_counter()
+        heatmaps = self.heatmaps(crops).cpu()
+        t2 = time.perf_counter()
+        keypoints = self.decode(heatmaps, centers, scales)
+        t3 = time.perf_counter()
+        self.timing = Timing((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, len(boxes))
+        return keypoints
+
+    def __call__(self, image: np.ndarray, boxes: np.ndarray | Sequence | None = None,
+                 box_scores: np.ndarray | Sequence | None = None) -> list[Person]:
+        """The people in ``image`` (uint8 ``(H, W, 3)``, BGR unless ``rgb``).
+
+        ``boxes`` ``(N, 4)`` are (x, y, w, h) in pixels, ``box_scores`` their detection
+        scores (default 1); without boxes ``boxes_from`` finds them. No box, or an empty
+        image, gives an empty list.
+        """
+        image = _as_bgr_uint8(image)
+        if image.size == 0:
+            self.timing = Timing()
+            return []
+        if boxes is None:
+            detections = self.boxes_from(image)
+            boxes, box_scores = detections.boxes, detections.scores
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        scores = (np.ones(len(boxes), dtype=np.float32) if box_scores is None
+                  else np.asarray(box_scores, dtype=np.float32).reshape(-1))
+        if len(scores) != len(boxes):
+            raise HumanposeError(f"{len(boxes)} boxes but {len(scores)} box scores")
+        if len(boxes) == 0:
+            self.timing = Timing()
+            return []
+        keypoints = self.predict(image, boxes)
+        person_scores = rescore(keypoints, scores, self.cfg.TEST.IN_VIS_THRE)
+        return [Person(tuple(float(v) for v in box), float(s), kp, float(ps))
+                for box, s, kp, ps in zip(boxes, scores, keypoints, person_scores)
+                if ps >= self.min_score]
+
+    def __repr__(self) -> str:
+        flip = "on" if self.flip_pairs is not None else "off"
+        return (f"PoseEstimator({self.cfg.MODEL.NAME} {self.image_size[0]}x{self.image_size[1]}"
+                f", backend={self.backend}, device={self.device}, flip test {flip})")
+
+
+
+# ----------------------------------------------------------------------------- comparison
+@dataclass
+class BenchRow:
+    """One backend at one batch size: median latency of ``est(image, boxes)`` (crop + model
+    + decode), and the largest key-point deviation from fp32 eager PyTorch in pixels."""
+
+    backend: str
+    batch: int
+    latency_ms: float = float("nan")
+    max_deviation_px: float = float("nan")
+    note: str = ""
+
+    @property
+    def persons_per_s(self) -> float:
+        return self.batch / self.latency_ms * 1000 if self.latency_ms > 0 else float("nan")
+
+
+def bench_boxes(width: int, height: int, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` person-shaped boxes (x, y, w, h) spread over a ``width`` × ``height`` image."""
+    rng = np.random.default_rng(seed)
+    h = rng.uniform(0.4, 0.9, count) * height
+    w = h * rng.uniform(0.3, 0.6, count)
+    x = rng.uniform(0, 1, count) * (width - w)
+    y = rng.uniform(0, 1, count) * (height - h)
+    return np.stack([x, y, w, h], axis=1).astype(np.float32)
+
+
+def compare_backends(cfg: CfgNode, weights: str | os.PathLike | None, backends: Sequence[str],
+                     batches: Sequence[int], image: np.ndarray, runs: int = 10,
+                     device: str = "cpu", flip_test: bool | None = None,
+                     threads: int | None = None,
+                     cache_dir: str | os.PathLike | None = None) -> list[BenchRow]:
+    """Time ``PoseEstimator`` per backend and batch size on ``image``, interleaved run by run
+    (so machine noise hits every backend alike), and compare its key points with those of
+    the unfolded fp32 PyTorch model. Backends that cannot run here get a note instead."""
+    from humanpose.inference.backends import TorchRunner
+
+    common = dict(device=device, flip_test=flip_test, threads=threads, cache_dir=cache_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = PoseEstimator(cfg, weights, backend="torch", **common)
+    reference.runner = TorchRunner(reference.model, device, "torch", fold_bn=False,
+                                   channels_last=False)
+    estimators: dict[str, PoseEstimator] = {}
+    rows: dict[tuple[str, int], BenchRow] = {}
+    for name in backends:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est = PoseEstimator(cfg, weights, backend=name, **common)
+            estimators[name] = est
+        except (BackendUnavailable, ImportError) as err:
+            for n in batches:
+                rows[name, n] = BenchRow(name, n, note=f"unavailable: {err}")
+    height, width = image.shape[:2]
+    for n in batches:
+        boxes = bench_boxes(width, height, n)
+        expected = reference.predict(image, boxes)
+        times: dict[str, list[float]] = {name: [] for name in estimators}
+        for name, est in estimators.items():
+            got = est.predict(image, boxes)  # warm-up (compilation for this shape)
+            deviation = float(np.abs(got[..., :2] - expected[..., :2]).max())
+            label = f"auto ({est.backend})" if name == "auto" else name
+            rows[name, n] = BenchRow(label, n, max_deviation_px=deviation)
+        for _ in range(runs):
+            for name, est in estimators.items():
+                start = time.perf_counter()
+                est.predict(image, boxes)
+                times[name].append((time.perf_counter() - start) * 1000)
+        for name, t in times.items():
+            rows[name, n].latency_ms = float(np.median(t))
+    return [rows[name, n] for name in backends for n in batches if (name, n) in rows]
+
+
+def format_bench_table(rows: Sequence[BenchRow]) -> str:
+    """A markdown table of :func:`compare_backends` rows."""
+    lines = ["| backend | batch | latency ms | persons/s | max key-point deviation px "
+             "(vs fp32 torch) |", "|---|---|---|---|---|"]
+    for r in rows:
+        if r.note:
+            lines.append(f"| {r.backend} | {r.batch} | {r.note} | | |")
+        else:
+            lines.append(f"| {r.backend} | {r.batch} | {r.latency_ms:.2f} | "
+                         f"{r.persons_per_s:.1f} | {r.max_deviation_px:.3f} |")
+    return "\n".join(lines)

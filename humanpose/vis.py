@@ -1,0 +1,224 @@
+"""Skeleton drawing, and drawing a COCO results file over its images (``humanpose vis``).
+
+Colours follow the seed's ``visualization/plot_coco.py`` ("Chunhua" style): the face in
+magenta, the left arm yellow and the right arm light green, the left hip and leg pink and
+the right ones sky blue. They are derived from joint names, so any key-point set with
+``left_``/``right_`` names is coloured the same way. Drawing is done with OpenCV, in place,
+fast enough to run on every video frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from humanpose.data.images import read_image
+from humanpose.data.keypoints import COCO, KeypointSet
+from humanpose.errors import HumanposeError
+
+__all__ = ["SkeletonStyle", "draw_people", "draw_results", "draw_skeleton", "style_for"]
+
+Color = tuple[int, int, int]
+# BGR, after the seed's RGB values.
+FACE: Color = (127, 2, 240)
+LEFT_ARM: Color = (0, 255, 255)
+RIGHT_ARM: Color = (142, 209, 169)
+LEFT_LEG: Color = (243, 176, 252)
+RIGHT_LEG: Color = (240, 176, 0)
+CENTRE: Color = (142, 209, 169)
+BOX: Color = (0, 200, 0)
+_FACE_WORDS = ("nose", "eye", "ear", "mouth", "head", "neck", "chin")
+_LEG_WORDS = ("hip", "knee", "ankle", "foot", "heel", "toe", "pelvis")
+
+
+def _side(name: str) -> str:
+    low = name.lower()
+    if low.startswith(("left", "l_")) or low.endswith(("_left", "_l")):
+        return "left"
+    if low.startswith(("right", "r_")) or low.endswith(("_right", "_r")):
+        return "right"
+    return ""
+
+
+def _part(name: str) -> str:
+    low = name.lower()
+    if any(w in low for w in _FACE_WORDS):
+        return "face"
+    if any(w in low for w in _LEG_WORDS):
+        return "leg"
+    return "arm"
+
+
+def _joint_color(name: str) -> Color:
+    part, side = _part(name), _side(name)
+    if part == "face":
+        return FACE
+    if part == "leg":
+        return {"left": LEFT_LEG, "right": RIGHT_LEG}.get(side, CENTRE)
+    return {"left": LEFT_ARM, "right": RIGHT_ARM}.get(side, CENTRE)
+
+
+def _limb_color(a: str, b: str) -> Color:
+    parts, sides = {_part(a), _part(b)}, {_side(a), _side(b)}
+    if "face" in parts:
+        return FACE
+    if len(sides) == 1 and "" not in sides:  # one side: its leg colour when a hip is in it
+        side = sides.pop()
+        if "leg" in parts:
+            return LEFT_LEG if side == "left" else RIGHT_LEG
+        return LEFT_ARM if side == "left" else RIGHT_ARM
+    return CENTRE  # shoulders, hips, spine
+
+
+@dataclass(frozen=True)
+class SkeletonStyle:
+    """What to draw: limbs as 0-based joint pairs with their colours, and joint colours."""
+
+    limbs: tuple[tuple[int, int], ...]
+    limb_colors: tuple[Color, ...]
+    joint_colors: tuple[Color, ...]
+    thin_limbs: tuple[bool, ...]  # face lines, drawn one pixel wide as in the seed
+
+
+def style_for(keypoints: KeypointSet) -> SkeletonStyle:
+    """The colouring of a key-point set's skeleton (COCO's gives the seed's colours)."""
+    names = keypoints.names
+    limbs = tuple((a - 1, b - 1) for a, b in keypoints.skeleton)
+    return SkeletonStyle(
+        limbs=limbs,
+        limb_colors=tuple(_limb_color(names[a], names[b]) for a, b in limbs),
+        joint_colors=tuple(_joint_color(n) for n in names),
+        thin_limbs=tuple(_part(names[a]) == "face" and _part(names[b]) == "face"
+                         for a, b in limbs),
+    )
+
+
+def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle,
+                  threshold: float = 0.2, thickness: int | None = None) -> np.ndarray:
+    """Draw one person's ``(K, 3)`` key points (joints below ``threshold`` left out) on a
+    BGR image, in place. Lines get thicker with the person's size unless ``thickness``."""
+    kp = np.asarray(keypoints, dtype=np.float32).reshape(-1, 3)
+    shown = kp[:, 2] >= threshold
+    if not shown.any():
+        return image
+    if thickness is None:
+        extent = float(np.ptp(kp[shown, :2], axis=0).max()) if shown.sum() > 1 else 0.0
+        thickness = int(np.clip(round(extent / 60), 1, 8))
+    points = np.round(kp[:, :2]).astype(np.int32)
+    for (a, b), color, thin in zip(style.limbs, style.limb_colors, style.thin_limbs):
+        if shown[a] and shown[b]:
+            cv2.line(image, tuple(points[a].tolist()), tuple(points[b].tolist()), color,
+                     1 if thin else thickness, cv2.LINE_AA)
+    radius = thickness + 1
+    for k in np.flatnonzero(shown):
+        center = tuple(points[k].tolist())
+        cv2.circle(image, center, radius, style.joint_colors[k], -1, cv2.LINE_AA)
+        cv2.circle(image, center, radius, (0, 0, 0), 1, cv2.LINE_AA)  # the seed's black ring
+    return image
+
+
+def draw_people(image: np.ndarray, people: Iterable, keypoint_set: KeypointSet = COCO,
+                threshold: float = 0.2, draw_boxes: bool = False,
+                style: SkeletonStyle | None = None) -> np.ndarray:
+    """Draw people on a BGR uint8 image, in place, and return it.
+
+    ``people``: :class:`~humanpose.inference.Person` objects, COCO result records (dicts
+    with flat ``keypoints``) or ``(K, 3)`` arrays.
+    """
+    style = style or style_for(keypoint_set)
+    for person in people:
+        box = None
+        if isinstance(person, dict):
+            keypoints, box = np.asarray(person["keypoints"]), person.get("bbox")
+        elif hasattr(person, "keypoints"):
+            keypoints, box = person.keypoints, getattr(person, "box", None)
+        else:
+            keypoints = np.asarray(person)
+        if draw_boxes and box is not None:
+            x, y, w, h = (int(round(float(v))) for v in box)
+            cv2.rectangle(image, (x, y), (x + w, y + h), BOX, 1)
+        draw_skeleton(image, keypoints, style, threshold)
+    return image
+
+
+# ----------------------------------------------------------------------------- vis command
+def _file_names(results_path: Path, annotations: str | os.PathLike | None) -> dict[int, str]:
+    """Image id → file name: from the annotation file given, else from the ``images.json``
+    that ``humanpose infer`` writes beside its results; empty when neither exists."""
+    source = Path(annotations) if annotations else results_path.with_name("images.json")
+    if not source.is_file():
+        if annotations:
+            raise HumanposeError(f"annotation file not found: {source}")
+        return {}
+    try:
+        data = json.loads(source.read_text())
+        return {int(im["id"]): str(im["file_name"]) for im in data["images"]}
+    except (ValueError, KeyError, TypeError) as err:
+        raise HumanposeError(f"{source}: expected a COCO file with an 'images' list of "
+                             f"{{'id', 'file_name'}}: {err}") from err
+
+
+def _find_image(images_dir: Path, image_id: int, names: dict[int, str]) -> Path | None:
+    if image_id in names:
+        return images_dir / names[image_id]
+    for candidate in (f"{image_id:012d}.jpg", f"{image_id}.jpg", f"{image_id:012d}.png"):
+        if (images_dir / candidate).is_file():
+            return images_dir / candidate
+    return None
+
+
+def draw_results(results: str | os.PathLike, images_dir: str | os.PathLike,
+                 output_dir: str | os.PathLike, annotations: str | os.PathLike | None = None,
+                 min_score: float = 0.3, threshold: float = 0.2,
+                 keypoint_set: KeypointSet = COCO, draw_boxes: bool = False,
+                 image_ids: Sequence[int] | None = None) -> list[Path]:
+    """Draw a COCO key-point results file over its images, one output image per input image
+    with results; returns the files written.
+
+    People scoring below ``min_score`` and joints below ``threshold`` are left out (0.3 and
+    0.2 in the seed's ``plot_coco.py``). File names come from ``annotations`` (a COCO
+    annotation file), else from ``images.json`` beside the results, else COCO's naming
+    (``000000397133.jpg`` for image 397133).
+    """
+    results_path = Path(results)
+    try:
+        records = json.loads(results_path.read_text())
+    except (OSError, ValueError) as err:
+        raise HumanposeError(f"cannot read results file {results_path}: {err}") from err
+    if not isinstance(records, list):
+        raise HumanposeError(f"{results_path}: expected a JSON list of COCO results")
+    by_image: dict[int, list[dict]] = defaultdict(list)
+    for rec in records:
+        if float(rec.get("score", 1.0)) >= min_score:
+            by_image[int(rec["image_id"])].append(rec)
+    names = _file_names(results_path, annotations)
+    images_dir, output_dir = Path(images_dir), Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    style = style_for(keypoint_set)
+    wanted = sorted(by_image) if image_ids is None else list(image_ids)
+    written = []
+    missing = []
+    for image_id in wanted:
+        path = _find_image(images_dir, image_id, names)
+        if path is None or not path.is_file():
+            missing.append(image_id)
+            continue
+        image = read_image(str(path))
+        draw_people(image, by_image.get(image_id, []), threshold=threshold,
+                    draw_boxes=draw_boxes, style=style)
+        out = output_dir / f"{path.stem}.jpg"
+        if not cv2.imwrite(str(out), image):
+            raise HumanposeError(f"cannot write {out}")
+        written.append(out)
+    if missing and not written:
+        raise HumanposeError(f"none of the {len(missing)} images of {results_path} was found in "
+                             f"{images_dir} (e.g. image id {missing[0]}); pass the COCO "
+                             "annotation file that names them with --annotations")
+    return written

@@ -1,0 +1,66 @@
+"""Loaders: batching, shuffling, workers, DistributedSampler."""
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+from torch.utils.data import DistributedSampler
+
+from humanpose.data import build_dataset, build_loader
+
+from .test_data_common import data_cfg, write_small_coco
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("coco_loader")
+    write_small_coco(root, num_train=8, num_val=3, seed=9)
+    return root
+
+
+def test_train_and_test_loaders(root):
+    cfg = data_cfg(root, "TRAIN.BATCH_SIZE_PER_GPU", "4", "TEST.BATCH_SIZE_PER_GPU", "5")
+    train = build_dataset(cfg, is_train=True)
+    loader = build_loader(cfg, train, is_train=True)
+    batches = list(loader)
+    assert loader.drop_last and len(batches) == len(train) // 4
+    images, target, weight, meta = batches[0]
+    assert images.shape == (4, 3, 64, 48) and images.dtype == torch.float32
+    assert target.shape == (4, 17, 16, 12) and weight.shape == (4, 17, 1)
+    assert meta["center"].shape == (4, 2) and len(meta["image"]) == 4
+    assert meta["image_id"].dtype == torch.int64 and meta["area"].shape == (4,)
+    test = build_dataset(cfg, is_train=False)
+    loader = build_loader(cfg, test, is_train=False)
+    ids = torch.cat([m["index"] for _, _, _, m in loader]).tolist()
+    assert ids == list(range(len(test)))  # in order, nothing dropped
+
+
+def test_fast_mode_batches_are_uint8(root):
+    cfg = data_cfg(root, "DATASET.FAST_MODE", "True", "TRAIN.BATCH_SIZE_PER_GPU", "4")
+    images, *_ = next(iter(build_loader(cfg, build_dataset(cfg, True), is_train=True)))
+    assert images.dtype == torch.uint8 and images.shape == (4, 64, 48, 3)
+
+
+def test_worker_processes_persist(root):
+    cfg = data_cfg(root, "WORKERS", "1", "TRAIN.BATCH_SIZE_PER_GPU", "4")
+    loader = build_loader(cfg, build_dataset(cfg, True), is_train=True)
+    assert loader.persistent_workers and loader.num_workers == 1
+    first = [m["index"].tolist() for *_, m in loader]
+    second = [m["index"].tolist() for *_, m in loader]
+    assert sorted(sum(first, [])) != [] and first != second  # reshuffled each epoch
+
+
+def test_distributed_sampler(root, tmp_path):
+    cfg = data_cfg(root, "TRAIN.BATCH_SIZE_PER_GPU", "2")
+    ds = build_dataset(cfg, True)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        loader = build_loader(cfg, ds, is_train=True, distributed=True, seed=3)
+        assert isinstance(loader.sampler, DistributedSampler) and loader.sampler.shuffle
+        loader.sampler.set_epoch(1)
+        seen = np.concatenate([m["index"].numpy() for *_, m in loader])
+        assert len(seen) == len(ds) // 2 * 2
+        assert not build_loader(cfg, ds, is_train=False, distributed=True).sampler.shuffle
+    finally:
+        dist.destroy_process_group()

@@ -1,0 +1,427 @@
+"""The person detector: codec, NMS, training, COCO box results and --detector files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from humanpose.config import get_cfg
+from humanpose.detection import (
+    DETECTOR_NAMES,
+    DetectionTask,
+    ModelDetector,
+    YoloOnnxDetector,
+    build_detector,
+    build_person_detector,
+    export_detector_onnx,
+)
+from humanpose.detection.codec import (
+    DecodeParams,
+    DetectionLoss,
+    decode_output,
+    encode_boxes,
+    image_detections,
+)
+from humanpose.detection.data import PersonBoxDataset, letterbox
+from humanpose.detection.nms import box_iou, nms
+from humanpose.detection.onnx import parse_yolo_output, yolo_layout
+from humanpose.errors import HumanposeError
+from humanpose.inference.detector import DetectionsFile
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CFG = REPO / "humanpose" / "configs" / "demo_detector_synthetic.yaml"
+COCO_CFG = REPO / "experiments" / "detection" / "person_detector_320.yaml"
+TINY = ["MODEL.IMAGE_SIZE", "[128, 128]", "MODEL.HEATMAP_SIZE", "[32, 32]",
+        "MODEL.EXTRA.DET_WIDTHS", "[8, 8, 16, 16, 32]", "MODEL.EXTRA.DET_DEPTHS", "[1, 1, 1, 1]",
+        "MODEL.EXTRA.DET_NECK_CHANNELS", "8", "WORKERS", "0", "TRAIN.BATCH_SIZE_PER_GPU", "4",
+        "TEST.BATCH_SIZE_PER_GPU", "4", "PIN_MEMORY", "False"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These networks are tiny: one thread is as fast, and far faster on a busy machine
+    (two threads spin-wait for each other when other processes hold the cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> Path:
+    from humanpose.data.synthetic import SynthConfig, write_coco_set
+
+    root = tmp_path_factory.mktemp("synth")
+    write_coco_set(str(root), num_train=8, num_val=3, seed=3,
+                   cfg=SynthConfig(width=160, height=120, max_people=3))
+    return root
+
+
+def tiny_cfg(root: Path, out: Path, *opts: str):
+    return get_cfg(DEMO_CFG, ["DATASET.ROOT", str(root), "OUTPUT_DIR", str(out / "output"),
+                              "LOG_DIR", str(out / "log"), *TINY, *opts])
+
+
+# ----------------------------------------------------------------------------- codec
+def perfect_output(targets: dict[str, np.ndarray]) -> torch.Tensor:
+    """The output maps a perfect network would predict for these targets."""
+    heat = np.clip(targets["heatmap"], 1e-6, 1 - 1e-6)
+    logits = np.log(heat / (1 - heat))
+    return torch.from_numpy(np.concatenate([logits, targets["regression"]])[None])
+
+
+def test_encode_decode_round_trip():
+    boxes = np.array([[10.0, 12.0, 50.0, 110.0],  # tall person
+                      [70.5, 30.25, 101.0, 90.0],
+                      [20.0, 20.0, 44.0, 60.0],  # overlaps the first: a smaller box
+                      [3.0, 100.0, 9.0, 111.0]])  # tiny
+    targets = encode_boxes(boxes, (32, 32), stride=4)
+    assert targets["heatmap"].shape == (1, 32, 32)
+    assert (targets["heatmap"] == 1).sum() == 4  # one exact peak per box
+    np.testing.assert_allclose(targets["weight"].sum(), 4, rtol=1e-5)  # each box weighs 1
+    out, scores = decode_output(perfect_output(targets), stride=4, top_k=10)
+    found = out[0].numpy()[scores[0].numpy() > 0.99]
+    order = np.lexsort((found[:, 1], found[:, 0]))
+    expected = boxes[np.lexsort((boxes[:, 1], boxes[:, 0]))]
+    np.testing.assert_allclose(found[order], expected, atol=1e-3)
+
+
+def test_decoding_undoes_the_letterbox():
+    image = np.zeros((100, 200, 3), np.uint8)
+    canvas, scale, offset = letterbox(image, (128, 128))
+    assert canvas.shape == (128, 128, 3)
+    np.testing.assert_allclose(scale, [0.64, 0.64])
+    np.testing.assert_allclose(offset, [0, 32])
+    box = np.array([[30.0, 20.0, 90.0, 95.0]])  # image pixels
+    targets = encode_boxes(box * 0.64 + [0, 32, 0, 32], (32, 32), stride=4)
+    boxes, scores = decode_output(perfect_output(targets), 4, 5)
+    params = DecodeParams(stride=4, score_threshold=0.5)
+    got, got_scores = image_detections(boxes[0].numpy(), scores[0].numpy(), scale, offset,
+                                       (200, 100), params)
+    assert len(got) == 1 and got_scores[0] > 0.99
+    np.testing.assert_allclose(got, box, atol=1e-3)
+
+
+def test_loss_is_small_for_a_perfect_output_and_large_otherwise():
+    boxes = np.array([[10.0, 12.0, 50.0, 110.0], [70.0, 30.0, 100.0, 90.0]])
+    targets = {k: torch.from_numpy(v)[None] for k, v in encode_boxes(boxes, (32, 32), 4).items()}
+    loss = DetectionLoss()
+    good = perfect_output({k: v[0].numpy() for k, v in targets.items()})
+    bad = torch.zeros_like(good)
+    # Even a perfect heatmap pays a little focal loss near the peaks (p = t < 1 there).
+    assert loss(good, targets) < 0.3 < 3 < loss(bad, targets)
+    assert loss(good.bfloat16(), targets).dtype == torch.float32
+    shifted = good.clone()
+    shifted[:, 3:] += 0.5  # sizes e^0.5 too large: L1 of 0.5 per size channel and box
+    l1_only = DetectionLoss(l1_weight=1.0, giou_weight=0.0)
+    assert l1_only(shifted, targets) - l1_only(good, targets) == pytest.approx(1.0, abs=1e-4)
+    # Same centre, e^0.5 times the size: IoU = GIoU = e^-1 at every cell.
+    giou_only = DetectionLoss(l1_weight=0.0, giou_weight=1.0)
+    expected = 2 * (1 - np.exp(-1.0)) / 2  # two boxes, each weighing 1, averaged per box
+    assert giou_only(shifted, targets) - giou_only(good, targets) == pytest.approx(expected,
+                                                                                   abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- NMS
+def reference_nms(boxes, scores, threshold):
+    order = list(np.argsort(-scores, kind="stable"))
+    keep = []
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        order = [j for j in order if box_iou(boxes[i], boxes[j])[0, 0] <= threshold]
+    return keep
+
+
+def test_nms_hand_made_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [2, 0, 12, 10], [30, 30, 40, 40],
+                      [0, 0, 10, 10]], float)
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    # IoU(0, 1) = 0.82 and IoU(1, 2) = 0.82 but IoU(0, 2) = 0.67: box 1 is suppressed by 0,
+    # so it cannot suppress 2 at threshold 0.7; at 0.5 box 0 suppresses both.
+    assert nms(boxes, scores, 0.7).tolist() == [0, 2, 3]
+    assert nms(boxes, scores, 0.5).tolist() == [0, 3]
+    assert nms(boxes, scores, 0.5, max_output=1).tolist() == [0]
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
+    np.testing.assert_allclose(box_iou(boxes[:1], boxes[1:2]), [[90 / 110]])
+
+
+def test_nms_matches_sequential_greedy_nms():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 50, (200, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 30, (200, 2))], axis=1)
+    scores = rng.random(200)
+    for threshold in (0.3, 0.5, 0.7):
+        assert nms(boxes, scores, threshold).tolist() == reference_nms(boxes, scores, threshold)
+
+
+# ----------------------------------------------------------------------------- model, data
+def test_model_size_and_output_shape():
+    from humanpose.summary import count_gflops
+
+    cfg = get_cfg(COCO_CFG)
+    assert cfg.MODEL.NAME in DETECTOR_NAMES
+    model = build_detector(cfg)
+    assert count_gflops(model, (320, 320)) < 1.0
+    with torch.no_grad():
+        assert model.eval()(torch.zeros(1, 3, 320, 320)).shape == (1, 5, 80, 80)
+    with pytest.raises(ValueError, match="HEATMAP_SIZE"):
+        build_detector(get_cfg(COCO_CFG, ["MODEL.HEATMAP_SIZE", "[40, 40]"]))
+
+
+def test_dataset_items(synth, tmp_path):
+    cfg = tiny_cfg(synth, tmp_path)
+    train = PersonBoxDataset(cfg, str(synth), "train2017", is_train=True)
+    image, targets, meta = train[0]
+    assert image.dtype == torch.uint8 and image.shape == (128, 128, 3)
+    assert targets["heatmap"].shape == (1, 32, 32) and targets["regression"].shape == (4, 32, 32)
+    val = PersonBoxDataset(cfg, str(synth), "val2017", is_train=False)
+    _, targets, meta = val[0]
+    # 160x120 images → scale 0.8, centred vertically; every person has its peak.
+    np.testing.assert_allclose(meta["scale"], [0.8, 0.8])
+    np.testing.assert_allclose(meta["offset"], [0, 16])
+    assert (targets["heatmap"] == 1).sum() == len(val.entries[0].boxes)
+    assert val.coco is not None and train.coco is None
+
+
+def test_training_steps_lower_the_loss(synth, tmp_path):
+    cfg = tiny_cfg(synth, tmp_path)
+    task = DetectionTask()
+    dataset = task.build_dataset(cfg, is_train=False)  # fixed inputs: a deterministic test
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2)
+    images, targets, _ = next(iter(loader))
+    from humanpose.predict import normalize_uint8
+
+    x = normalize_uint8(images)
+    torch.manual_seed(0)
+    model, loss_fn = task.build_model(cfg, channels_last=True), task.build_loss(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(12):
+        loss = loss_fn(model(x), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.8 * losses[0]
+
+
+# ----------------------------------------------------------------------------- engine
+@pytest.fixture(scope="module")
+def trained(synth, tmp_path_factory):
+    """A detector through `humanpose train` and `humanpose test` (1 short epoch)."""
+    from humanpose.engine.evaluate import run_test
+    from humanpose.engine.task import task_for
+    from humanpose.engine.train import train
+
+    out = tmp_path_factory.mktemp("det_run")
+    cfg = tiny_cfg(synth, out, "TRAIN.END_EPOCH", "1", "TRAIN.MAX_STEPS_PER_EPOCH", "2")
+    assert isinstance(task_for(cfg), DetectionTask)
+    result = train(cfg, DEMO_CFG)
+    best = result.output_dir / "model_best.pth"
+    tested = run_test(tiny_cfg(synth, out, "TEST.MODEL_FILE", str(best)), DEMO_CFG)
+    return result, tested
+
+
+def test_train_and_test_write_coco_box_results(trained, synth):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    result, tested = trained
+    assert tested.metric_name == "AP" and 0 <= tested.value <= 1
+    path = tested.output_dir / "results" / "detections_val2017_results.json"
+    records = json.loads(path.read_text())
+    assert records and set(records[0]) == {"image_id", "category_id", "bbox", "score"}
+    assert all(r["category_id"] == 1 and len(r["bbox"]) == 4 for r in records)
+    gt = COCO(str(synth / "annotations" / "person_keypoints_val2017.json"))
+    evaluator = COCOeval(gt, gt.loadRes(str(path)), "bbox")
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    assert evaluator.stats[0] == pytest.approx(tested.value)
+    metrics = json.loads((tested.output_dir / "metrics.json").read_text())
+    assert metrics["metric"] == "AP" and metrics["value"] == pytest.approx(tested.value)
+
+
+def test_results_file_is_a_pose_bbox_file(trained, synth):
+    from humanpose.data.coco import COCODataset
+
+    _, tested = trained
+    path = tested.output_dir / "results" / "detections_val2017_results.json"
+    cfg = get_cfg(REPO / "humanpose" / "configs" / "demo_lpn_synthetic.yaml",
+                  ["DATASET.ROOT", str(synth), "TEST.USE_GT_BBOX", "False",
+                   "TEST.COCO_BBOX_FILE", str(path), "TEST.IMAGE_THRE", "0.0"])
+    dataset = COCODataset(cfg, str(synth), "val2017", is_train=False)
+    assert len(dataset) == len(json.loads(path.read_text()))
+
+
+# ----------------------------------------------------------------------------- --detector
+def test_detector_from_pth_finds_its_config(trained, synth):
+    result, _ = trained
+    detector = build_person_detector(result.output_dir / "model_best.pth", backend="torch",
+                                     min_score=0.0)
+    assert isinstance(detector, ModelDetector)
+    image = cv2.imread(str(next((synth / "images" / "val2017").iterdir())))
+    found = detector(image)
+    assert found.boxes.shape[1] == 4 and len(found) <= 100
+    assert (found.boxes[:, 2:] >= 1).all() and (found.boxes[:, 0] + found.boxes[:, 2] <= 160).all()
+
+
+def test_bare_weights_without_config_are_rejected(trained, tmp_path):
+    result, _ = trained
+    bare = tmp_path / "weights.pth"
+    bare.write_bytes((result.output_dir / "model_best.pth").read_bytes())
+    with pytest.raises(HumanposeError, match="weights.pth.*experiment file"):
+        build_person_detector(bare)
+    pose = tmp_path / "pose.yaml"
+    pose.write_text("MODEL:\n  NAME: lpn\n")
+    with pytest.raises(HumanposeError, match="not a person detector"):
+        build_person_detector(bare, cfg=pose)
+
+
+def test_detector_from_detections_json(synth):
+    path = synth / "person_detection_results" / "COCO_val2017_detections_synthetic.json"
+    records = json.loads(path.read_text())
+    detector = build_person_detector(path)
+    assert isinstance(detector, DetectionsFile)
+    image_id = records[0]["image_id"]
+    found = detector(np.zeros((120, 160, 3), np.uint8), image_id=image_id)
+    assert len(found) == sum(r["image_id"] == image_id for r in records)
+
+
+def test_exported_detector_onnx_round_trip(trained, synth, tmp_path):
+    pytest.importorskip("onnxruntime")
+    result, _ = trained
+    cfg = tiny_cfg(synth, tmp_path)
+    model = build_detector(cfg, channels_last=False)
+    from humanpose.checkpoint import load_checkpoint
+
+    load_checkpoint(model, result.output_dir / "model_best.pth")
+    path = tmp_path / "detector.onnx"
+    assert export_detector_onnx(model, cfg, path) < 1e-4
+    from_onnx = build_person_detector(path, backend="onnxruntime", min_score=0.05)
+    from_torch = build_person_detector(result.output_dir / "model_best.pth", cfg=cfg,
+                                       backend="torch", min_score=0.05)
+    assert isinstance(from_onnx, ModelDetector) and from_onnx.backend == "onnxruntime"
+    x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(from_onnx.runner(x).numpy(), from_torch.runner(x).numpy(),
+                               atol=1e-4)
+    image = cv2.imread(str(next((synth / "images" / "val2017").iterdir())))
+    got, expected = from_onnx(image), from_torch(image)
+    assert len(got) == len(expected)
+
+    def by_position(found):  # near-tied scores of a barely trained net may swap places
+        order = np.lexsort(np.round(found.boxes, 1).T[::-1])
+        return found.boxes[order], found.scores[order]
+
+    for a, b in zip(by_position(got), by_position(expected)):
+        np.testing.assert_allclose(a, b, atol=1e-2)
+
+
+# ----------------------------------------------------------------------------- YOLO ONNX
+class FakeYolo(nn.Module):
+    """A 'YOLO' whose output does not depend on the image: known boxes in known layouts."""
+
+    def __init__(self, rows: np.ndarray, layout: str):
+        super().__init__()
+        self.layout = layout
+        self.register_buffer("rows", torch.tensor(rows, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.rows[None] + 0 * x.mean()
+        return out.transpose(1, 2) if self.layout == "yolov8" else out
+
+
+def export_fake_yolo(path: Path, rows: np.ndarray, layout: str, size=(64, 96)) -> Path:
+    import warnings
+
+    model = FakeYolo(rows, layout).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, size[1], size[0]),), str(path),
+                          input_names=["images"], output_names=["output0"], opset_version=17,
+                          dynamo=False)
+    return path
+
+
+def yolo_rows(num_classes: int, layout: str, anchors: int = 120) -> np.ndarray:
+    """Boxes in a 64 (w) x 96 (h) input: two overlapping people, a person scored low, and
+    a confident box of another class; then empty anchors (real models have thousands)."""
+    boxes = [[20, 40, 10, 30], [21, 40, 10, 30], [45, 60, 8, 16], [32, 48, 20, 20]]
+    person = [0.9, 0.6, 0.1, 0.05]
+    other = [0.0, 0.0, 0.0, 0.95]
+    rows = np.zeros((anchors, 4 + num_classes + (layout == "yolov5")), np.float32)
+    rows[:4, :4] = boxes
+    first = 4
+    if layout == "yolov5":
+        rows[:4, 4] = 1.0  # objectness
+        first = 5
+    rows[:4, first] = person
+    rows[:4, first + 1] = other
+    return rows
+
+
+@pytest.mark.parametrize("layout", ["yolov8", "yolov5"])
+def test_yolo_onnx_detector(tmp_path, layout):
+    pytest.importorskip("onnxruntime")
+    rows = yolo_rows(80, layout)
+    path = export_fake_yolo(tmp_path / f"{layout}.onnx", rows, layout)
+    detector = build_person_detector(path, min_score=0.3)
+    assert isinstance(detector, YoloOnnxDetector)
+    assert detector.layout == layout and detector.input_size == (64, 96)
+    # A 128x96 image fits the 64x96 input at half size, centred: 24 grey rows above.
+    found = detector(np.zeros((96, 128, 3), np.uint8))
+    assert len(found) == 1  # the duplicate is suppressed, class 1 and low scores dropped
+    np.testing.assert_allclose(found.scores, [0.9])
+    np.testing.assert_allclose(found.boxes[0], [(15 - 0) * 2, (25 - 24) * 2, 20, 60], atol=1e-4)
+
+
+def test_yolo_output_parsing_and_layouts():
+    assert yolo_layout((1, 84, 8400)) == "yolov8"
+    assert yolo_layout((1, 25200, 85)) == "yolov5"
+    out = yolo_rows(2, "yolov8").T[None]
+    boxes, scores = parse_yolo_output(out, "yolov8", 0)
+    np.testing.assert_allclose(boxes[0], [15, 25, 25, 55])
+    np.testing.assert_allclose(scores[:5], [0.9, 0.6, 0.1, 0.05, 0])
+    for shape in [(1, 84), (2, 84, 100), (1, 4, 100), (1, 64, 48, 5)]:
+        with pytest.raises(HumanposeError, match="expected"):
+            yolo_layout(shape)
+
+
+# ----------------------------------------------------------------------------- bad files
+def test_bad_detector_files_are_rejected_with_the_problem(tmp_path):
+    with pytest.raises(HumanposeError, match="not found.*missing.onnx"):
+        build_person_detector(tmp_path / "missing.onnx")
+    text = tmp_path / "notes.onnx"
+    text.write_text("not a model")
+    with pytest.raises(HumanposeError, match="notes.onnx: not a valid ONNX model"):
+        build_person_detector(text)
+    annotations = tmp_path / "annotations.json"
+    annotations.write_text(json.dumps({"images": [], "annotations": []}))
+    with pytest.raises(HumanposeError, match="annotations.json.*COCO results format"):
+        build_person_detector(annotations)
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps([{"image_id": 1, "bbox": [1, 2, 3]}]))
+    with pytest.raises(HumanposeError, match="broken.json.*bbox"):
+        build_person_detector(broken)
+    other = tmp_path / "model.bin"
+    other.write_bytes(b"\0")
+    with pytest.raises(HumanposeError, match="model.bin.*unknown detector file type"):
+        build_person_detector(other)
+
+
+def test_onnx_with_a_wrong_output_is_rejected(tmp_path):
+    pytest.importorskip("onnxruntime")
+    path = export_fake_yolo(tmp_path / "flat.onnx", np.zeros((3, 2), np.float32), "yolov5")
+    with pytest.raises(HumanposeError, match=r"flat.onnx: output 'output0' has shape \(1, 3, 2\)"):
+        build_person_detector(path)
+    path = export_fake_yolo(tmp_path / "classes.onnx", yolo_rows(2, "yolov8"), "yolov8")
+    with pytest.raises(HumanposeError, match="classes.onnx.*person class 5"):
+        build_person_detector(path, yolo_class_id=5)

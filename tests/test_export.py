@@ -1,0 +1,124 @@
+"""ONNX export: round trip against PyTorch, and the ONNX backends of PoseEstimator."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+import humanpose
+from humanpose.cli import main
+from humanpose.export import check_onnx, export_onnx, onnx_cache_path, run_onnx
+from humanpose.inference import PoseEstimator
+from tests.test_inference import (
+    LPN18,
+    SMALL,
+    nontrivial_model,
+    small_cfg,
+    stick_figure,
+    write_weights,
+)
+
+needs_onnx = pytest.mark.skipif(
+    importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None,
+    reason="onnx and onnxruntime are not installed (pip install 'humanpose[onnx]')")
+needs_openvino = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                                    reason="openvino is not installed "
+                                           "(pip install 'humanpose[openvino]')")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export")
+    cfg = small_cfg()
+    model = nontrivial_model(cfg, seed=5)
+    weights = folder / "model.pth"
+    torch.save(model.state_dict(), weights)
+    path = folder / "model.onnx"
+    diff = export_onnx(model, cfg, path)
+    return cfg, model, weights, path, diff
+
+
+@needs_onnx
+def test_onnx_round_trip_within_1e4(exported):
+    cfg, model, _, path, diff = exported
+    assert diff <= 1e-4
+    import onnx
+
+    graph = onnx.load(str(path))
+    assert graph.opset_import[0].version >= 17
+    batch_dim = graph.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch_dim.dim_param == "batch"  # dynamic batch
+    x = torch.randn(3, 3, 128, 96)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = run_onnx(path, x.numpy())
+    assert got.shape == (3, 17, 32, 24)
+    assert np.abs(got - expected).max() <= 1e-4
+    assert expected.std() > 0.05  # the comparison is not between near-zero maps
+    assert check_onnx(path, model, cfg, batch=1) <= 1e-4
+
+
+@needs_onnx
+def test_onnxruntime_backend_matches_torch(exported):
+    cfg, _, weights, path, _ = exported
+    image = stick_figure()
+    boxes = np.array([[120, 30, 80, 190], [20, 20, 100, 150]])
+    reference = PoseEstimator(cfg, weights, backend="torch")(image, boxes)
+    est = PoseEstimator(cfg, weights, backend="onnxruntime", onnx_path=path)
+    people = est(image, boxes)
+    assert est.backend == "onnxruntime" and len(people) == 2
+    for a, b in zip(reference, people):
+        np.testing.assert_allclose(a.keypoints[:, :2], b.keypoints[:, :2], atol=0.05)
+        np.testing.assert_allclose(a.keypoints[:, 2], b.keypoints[:, 2], atol=1e-3)
+    # an .onnx file as the weights: no PyTorch model is built
+    only_onnx = PoseEstimator(cfg, path, backend="onnxruntime")
+    assert only_onnx.model is None
+    np.testing.assert_allclose(only_onnx(image, boxes)[0].keypoints, people[0].keypoints,
+                               atol=1e-5)
+    with pytest.raises(humanpose.errors.HumanposeError, match="needs PyTorch weights"):
+        PoseEstimator(cfg, path, backend="torch")
+
+
+@needs_onnx
+def test_onnx_backend_exports_on_the_fly(tmp_path):
+    weights = write_weights(tmp_path / "w.pth", seed=2)
+    cfg = small_cfg()
+    est = PoseEstimator(cfg, weights, backend="onnxruntime", cache_dir=tmp_path / "cache")
+    assert est.onnx_path == onnx_cache_path(cfg, weights, tmp_path / "cache")
+    assert est.onnx_path.is_file()
+    assert len(est(stick_figure())) == 1
+    other = write_weights(tmp_path / "w2.pth", seed=3)
+    assert onnx_cache_path(cfg, other, tmp_path / "cache") != est.onnx_path
+
+
+@needs_onnx
+@needs_openvino
+def test_openvino_backend_runs_the_onnx_model(exported):
+    cfg, _, weights, path, _ = exported
+    image = stick_figure()
+    boxes = np.array([[120, 30, 80, 190]])
+    reference = PoseEstimator(cfg, weights, backend="torch", flip_test=False)
+    expected = reference.heatmaps(reference.crop(image, boxes)[0])
+    for backend, tolerance in (("openvino-fp32", 1e-3), ("openvino", 0.05)):
+        est = PoseEstimator(cfg, weights, backend=backend, onnx_path=path, flip_test=False)
+        got = est.heatmaps(est.crop(image, boxes)[0])
+        assert (got - expected).abs().max().item() <= tolerance * expected.abs().max().item()
+        assert len(est(image, boxes)) == 1
+        assert len(est(image, np.tile(boxes, (3, 1)))) == 3  # dynamic batch
+
+
+@needs_onnx
+def test_export_command(tmp_path, capsys):
+    weights = write_weights(tmp_path / "w.pth", seed=4)
+    out = tmp_path / "exported.onnx"
+    rc = main(["export", "--cfg", str(LPN18), *SMALL, "TEST.MODEL_FILE", str(weights),
+               "--format", "onnx", "--output", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0 and out.is_file()
+    assert "max |ONNX - PyTorch|" in printed
+    rc = main(["export", "--cfg", str(LPN18), *SMALL, "--output", str(tmp_path / "random.onnx")])
+    assert rc == 0
+    assert "random" in capsys.readouterr().err
