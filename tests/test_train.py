@@ -194,3 +194,14 @@ def test_two_process_gloo_ddp_equals_one_process(synthetic_root, tmp_path):
     moved = max((single[k] - init[k]).abs().max().item() for k in init
                 if k.endswith("weight") and "bn" not in k)
     assert moved > 1e-4  # the step did change the weights
+
+
+def test_demo_smoke(tmp_path, capsys):
+    """`humanpose demo` end to end, shrunk: synth, train, test, draw, print AP."""
+    rc = main(["demo", "--workdir", str(tmp_path), "--train", "4", "--val", "2", *SMALL,
+               "TRAIN.END_EPOCH", "1", "TRAIN.MAX_STEPS_PER_EPOCH", "2"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0
+    assert out[-1].startswith("AP ") and 0.0 <= float(out[-1].split()[1]) <= 1.0
+    assert (tmp_path / "data" / "annotations" / "person_keypoints_val2017.json").is_file()
+    assert list((tmp_path / "predictions").glob("*.jpg"))
