@@ -96,7 +96,6 @@ def latency(weights: str, data: Path, workdir: Path, runs: int, threads: int) ->
     from humanpose.summary import count_gflops, count_parameters
 
     torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)
     cfg = get_cfg(DETECTOR_CFG)
     model = build_detector(cfg, channels_last=True).eval()
     load_checkpoint(model, weights)

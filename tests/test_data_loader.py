@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
 from humanpose.data import build_dataset, build_loader
@@ -50,17 +49,18 @@ def test_worker_processes_persist(root):
     assert sorted(sum(first, [])) != [] and first != second  # reshuffled each epoch
 
 
-def test_distributed_sampler(root, tmp_path):
+def test_distributed_sampler(root):
     cfg = data_cfg(root, "TRAIN.BATCH_SIZE_PER_GPU", "2")
     ds = build_dataset(cfg, True)
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
-                            world_size=1)
-    try:
-        loader = build_loader(cfg, ds, is_train=True, distributed=True, seed=3)
+    shards = []
+    for rank in range(2):
+        loader = build_loader(cfg, ds, is_train=True, distributed=True, seed=3, num_replicas=2,
+                              rank=rank)
         assert isinstance(loader.sampler, DistributedSampler) and loader.sampler.shuffle
         loader.sampler.set_epoch(1)
+        shards.append(list(loader.sampler))
         seen = np.concatenate([m["index"].numpy() for *_, m in loader])
-        assert len(seen) == len(ds) // 2 * 2
-        assert not build_loader(cfg, ds, is_train=False, distributed=True).sampler.shuffle
-    finally:
-        dist.destroy_process_group()
+        assert set(seen) <= set(shards[-1]) and len(seen) == len(shards[-1]) // 2 * 2
+    assert set(shards[0]) | set(shards[1]) == set(range(len(ds)))  # one permutation, split
+    test = build_loader(cfg, ds, is_train=False, distributed=True, num_replicas=2, rank=1)
+    assert not test.sampler.shuffle and not test.drop_last

@@ -274,6 +274,21 @@ def test_detector_from_pth_finds_its_config(trained, synth):
     assert (found.boxes[:, 2:] >= 1).all() and (found.boxes[:, 0] + found.boxes[:, 2] <= 160).all()
 
 
+def test_detector_from_yaml_and_auto_backend(trained, synth, tmp_path):
+    result, _ = trained
+    cfg = tiny_cfg(synth, tmp_path).clone()
+    cfg.defrost()
+    cfg.TEST.MODEL_FILE = str(result.output_dir / "model_best.pth")
+    path = tmp_path / "detector.yaml"
+    path.write_text(cfg.dump())
+    detector = build_person_detector(path, backend="auto", cache_dir=tmp_path / "cache",
+                                     min_score=0.0)
+    assert isinstance(detector, ModelDetector)
+    assert (tmp_path / "cache" / "auto_backend.json").is_file()
+    image = cv2.imread(str(next((synth / "images" / "val2017").iterdir())))
+    assert len(detector(image)) > 0
+
+
 def test_bare_weights_without_config_are_rejected(trained, tmp_path):
     result, _ = trained
     bare = tmp_path / "weights.pth"

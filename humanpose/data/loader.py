@@ -14,11 +14,13 @@ __all__ = ["build_loader"]
 
 
 def build_loader(cfg, dataset: Dataset, is_train: bool, distributed: bool = False,
-                 seed: int = 0) -> DataLoader:
+                 seed: int = 0, num_replicas: int | None = None,
+                 rank: int | None = None) -> DataLoader:
     """A DataLoader over ``dataset`` with the config's batch size and worker settings.
 
     With ``distributed`` each process reads its own shard through a ``DistributedSampler``
-    (shuffled for training with ``seed``); call ``loader.sampler.set_epoch(epoch)`` before
+    (shuffled for training with ``seed``; ``num_replicas`` and ``rank`` default to the
+    process group's); call ``loader.sampler.set_epoch(epoch)`` before
     each epoch so that the shards are reshuffled. Training drops a last partial batch when
     the data hold at least one full batch (BatchNorm fails on a batch of one sample).
 
@@ -29,7 +31,8 @@ def build_loader(cfg, dataset: Dataset, is_train: bool, distributed: bool = Fals
     batch_size = cfg.TRAIN.BATCH_SIZE_PER_GPU if is_train else cfg.TEST.BATCH_SIZE_PER_GPU
     sampler = None
     if distributed:
-        sampler = DistributedSampler(dataset, shuffle=is_train and cfg.TRAIN.SHUFFLE, seed=seed)
+        sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank,
+                                     shuffle=is_train and cfg.TRAIN.SHUFFLE, seed=seed)
     num_samples = len(sampler) if sampler is not None else len(dataset)
     workers = int(cfg.WORKERS)
     return DataLoader(

@@ -14,8 +14,12 @@ only at the peak but in every cell of the box's Gaussian above ``REGRESSION_MIN_
 per box, which is what makes short trainings converge, and a decode that stays right when
 the peak lands one cell off.
 
+The loss: CenterNet's focal loss on the heatmap, L1 on offsets and log sizes, and GIoU on
+the boxes they make (TTFNet's weight, 5), all per box.
+
 Decoding: sigmoid, peaks are cells equal to their 3x3 neighbourhood maximum, the top-scoring
-peaks become boxes, mapped back from the letterboxed input to the image, then box NMS.
+peaks become boxes (voted over the peak's neighbourhood, see :func:`decode_output`), mapped
+back from the letterboxed input to the image, then box NMS.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ __all__ = ["DecodeParams", "DetectionLoss", "decode_output", "encode_boxes", "im
 
 GAUSSIAN_ALPHA = 0.54
 MIN_SIGMA = 0.8  # cells: tiny boxes still get a peak with some neighbourhood
-REGRESSION_MIN_GAUSSIAN = 0.3
+REGRESSION_MIN_GAUSSIAN = 0.5
 VOTE_WINDOW = 5  # cells whose boxes are averaged into a peak's box (see decode_output)
 VOTE_MIN_IOU = 0.5
 MAX_LOG_SIZE = 8.0  # exp(8) cells: far beyond any input, keeps exp finite for wild outputs
@@ -111,10 +115,10 @@ def giou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class DetectionLoss(nn.Module):
     """CenterNet's penalty-reduced focal loss on the centre heatmap, plus the weighted L1
     loss of offsets and log sizes and the GIoU loss of the boxes they make (which weighs
-    errors by how much they cost in overlap, what box AP counts), each averaged per box;
+    errors by what they cost in overlap, which box AP counts), each averaged per box;
     computed in float32 (AMP-safe)."""
 
-    def __init__(self, l1_weight: float = 1.0, giou_weight: float = 2.0):
+    def __init__(self, l1_weight: float = 1.0, giou_weight: float = 5.0):
         super().__init__()
         self.l1_weight, self.giou_weight = l1_weight, giou_weight
 
