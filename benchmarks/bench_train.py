@@ -110,7 +110,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3, help="batches before timing starts")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="WORKERS for both sides (default: the YAML's)")
+    parser.add_argument("--opts", nargs="*", default=[],
+                        help="extra KEY VALUE overrides for humanpose's side only")
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--workdir", type=Path, default=None)
@@ -126,20 +129,22 @@ def main() -> None:
     seed_data = work / "seed_layout"
     seed_layout(data, seed_data, splits=("train2017", "val2017"))
     mods = seed_modules(args.seed_root)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.workers} loader workers, "
-          f"batch 32, {args.steps} steps per run, 640x480 JPEGs, median of {args.repeats}")
+    workers = "the YAML's" if args.workers is None else args.workers
+    print(f"torch {torch.__version__}, {args.threads} threads, WORKERS {workers}, batch 32, "
+          f"{args.steps} steps per run, 640x480 JPEGs, median of {args.repeats}; humanpose "
+          f"overrides: {' '.join(args.opts) or 'none'}")
     print(f"samples/s from batch {args.warmup} to the last; total: the whole job in seconds")
     print("| model | seed samples/s | humanpose samples/s | humanpose / seed | seed total s | "
           "humanpose total s |")
     print("|---|---|---|---|---|---|")
     for label in args.cases.split(","):
         rel, extra = CASES[label]
-        opts = [*extra, "DATASET.ROOT", str(seed_data), "WORKERS", str(args.workers),
-                "TRAIN.BATCH_SIZE_PER_GPU", "32", "OUTPUT_DIR", str(work / "out"),
+        workers = [] if args.workers is None else ["WORKERS", str(args.workers)]
+        opts = [*extra, "DATASET.ROOT", str(seed_data), *workers, "TRAIN.BATCH_SIZE_PER_GPU", "32", "OUTPUT_DIR", str(work / "out"),
                 "LOG_DIR", str(work / "log"), "TRAIN.END_EPOCH", "1", "TRAIN.VAL_INTERVAL", "0",
                 "TRAIN.MAX_STEPS_PER_EPOCH", str(args.steps), "PRINT_FREQ", "1000000"]
-        ours_cfg = humanpose.get_cfg(REPO / rel, opts)
-        theirs_cfg = seed_cfg(mods[2], ours_cfg)
+        theirs_cfg = seed_cfg(mods[2], humanpose.get_cfg(REPO / rel, opts))
+        ours_cfg = humanpose.get_cfg(REPO / rel, [*opts, *args.opts])
         runs = {"seed": [], "ours": [], "seed_total": [], "ours_total": []}
         for _ in range(args.repeats):
             runs["seed_total"].append(run_seed(mods, theirs_cfg, args.steps, work / "seed_out"))

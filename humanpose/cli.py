@@ -39,13 +39,12 @@ def _info_args(parser: argparse.ArgumentParser) -> None:
 def _info(args: argparse.Namespace) -> int:
     import torch
 
-    from humanpose.models import build_model
     from humanpose.summary import count_gflops, count_parameters, measure_latency
 
     cfg = cfg_from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = build_model(cfg)
+    model = _network(cfg)
     size = tuple(cfg.MODEL.IMAGE_SIZE)
     result = {
         "params": count_parameters(model),
@@ -91,7 +90,14 @@ def _cfg_with_seed_flags(args: argparse.Namespace, extra: list[str] | None = Non
 def _train_args(parser: argparse.ArgumentParser) -> None:
     add_cfg_args(parser)
     parser.add_argument("--seed", type=int, default=None, help="random seed (TRAIN.SEED)")
+    _threads_arg(parser)
     _seed_tool_args(parser)
+
+
+def _threads_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU compute threads (default: PyTorch's, one per core); on a CPU "
+                             "the loader workers get the cores the threads leave free")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -99,6 +105,7 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = _cfg_with_seed_flags(args, ["TRAIN.SEED", str(args.seed)] if args.seed is not None
                                else None)
+    _set_threads(args.threads)
     result = train(cfg, args.cfg)
     if result.last_metrics:
         print(f"{result.metric_name} {result.best_metric:.4f}")
@@ -107,12 +114,14 @@ def _train(args: argparse.Namespace) -> int:
 
 def _test_args(parser: argparse.ArgumentParser) -> None:
     add_cfg_args(parser)
+    _threads_arg(parser)
     _seed_tool_args(parser)
 
 
 def _test(args: argparse.Namespace) -> int:
     from humanpose.engine.evaluate import run_test
 
+    _set_threads(args.threads)
     result = run_test(_cfg_with_seed_flags(args), args.cfg)
     if result is not None:
         print(f"{result.metric_name} {result.value:.4f}")
@@ -129,13 +138,26 @@ def _backend_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _infer_args(parser: argparse.ArgumentParser) -> None:
+    from humanpose.detection.detectors import DEFAULT_MIN_SCORE
+
     add_cfg_args(parser)
     parser.add_argument("--input", required=True,
                         help="an image, a folder of images, a video file or a webcam index")
     parser.add_argument("--output", required=True, help="folder for results and drawings")
     parser.add_argument("--boxes", default=None,
                         help="person detections in COCO results format (default: the whole "
-                             "image is one person)")
+                             "image is one person); the same as --detector with a .json")
+    parser.add_argument("--detector", default=None, metavar="SPEC",
+                        help="where person boxes come from: our detector's .pth (or its "
+                             "experiment .yaml with TEST.MODEL_FILE), an .onnx (our exported "
+                             "detector or a YOLO-family model, person class only) or a COCO "
+                             "detections .json (default: the whole image is one person)")
+    parser.add_argument("--detector-backend", default="auto",
+                        help="backend of our detector: auto, torch, onnxruntime, openvino or "
+                             "openvino-fp32 (YOLO models run in ONNX Runtime)")
+    parser.add_argument("--detector-score", type=float, default=None,
+                        help=f"drop boxes scoring lower (default {DEFAULT_MIN_SCORE:g} for "
+                             "detector networks, 0 for detections files)")
     parser.add_argument("--annotations", default=None,
                         help="COCO annotation file whose image ids name the images")
     parser.add_argument("--backend", default="auto", help="auto, torch, torch-bf16, "
@@ -158,17 +180,35 @@ def _infer(args: argparse.Namespace) -> int:
     from humanpose.inference.sources import open_source
     from humanpose.inference.video import run_on_source
 
+    if args.boxes and args.detector:
+        raise HumanposeError("give --boxes or --detector, not both (--detector takes a "
+                             "detections .json as well)")
     cfg = cfg_from_args(args)
     _set_threads(args.threads)
-    source = open_source(args.input)  # a bad input fails before the model loads
+    source = open_source(args.input)  # a bad input fails before the models load
+    detector = None
+    if args.detector:
+        from humanpose.detection import build_person_detector
+        from humanpose.inference.detector import coco_image_ids
+
+        file_ids = coco_image_ids(args.annotations) if args.annotations else None
+        detector = build_person_detector(args.detector, device=args.device,
+                                         backend=args.detector_backend,
+                                         min_score=args.detector_score, threads=args.threads,
+                                         file_ids=file_ids)
     estimator = PoseEstimator(cfg, device=args.device, backend=args.backend,
                               flip_test=args.flip_test, min_score=args.min_score,
-                              threads=args.threads)
+                              threads=args.threads, detector=detector)
     summary = run_on_source(estimator, source, args.output, boxes_file=args.boxes,
                             annotations=args.annotations, render=not args.no_render,
                             detect_every=args.detect_every, max_frames=args.max_frames,
                             threshold=args.threshold, progress=not args.quiet)
-    print(f"backend {estimator.backend}; results: {summary.results_file}")
+    detector_note = ""
+    if args.detector:
+        detector_backend = getattr(estimator.detector, "backend", None)
+        detector_note = f"; detector {Path(args.detector).name}" + (
+            f" ({detector_backend})" if detector_backend else "")
+    print(f"backend {estimator.backend}{detector_note}; results: {summary.results_file}")
     print(summary.line())
     return 0
 
@@ -206,15 +246,30 @@ def _export_args(parser: argparse.ArgumentParser) -> None:
                         help="fail when ONNX and PyTorch differ by more")
 
 
-def _export(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _network(cfg):
+    """The network ``cfg.MODEL`` describes: a pose model, or the person detector."""
+    from humanpose.engine.task import task_for
 
+    return task_for(cfg).build_model(cfg, channels_last=True)
+
+
+def _is_detector(cfg) -> bool:
+    from humanpose.detection import DETECTOR_NAMES
+
+    return cfg.MODEL.NAME in DETECTOR_NAMES
+
+
+def _export(args: argparse.Namespace) -> int:
     from humanpose.checkpoint import load_checkpoint
     from humanpose.export import export_onnx
-    from humanpose.models import build_model
 
     cfg = cfg_from_args(args)
-    model = build_model(cfg).eval()
+    model = _network(cfg).eval()
+    if _is_detector(cfg):
+        # Our detector's file also carries its config: alone, it is a --detector.
+        from humanpose.detection import export_detector_onnx as exporter
+    else:
+        exporter = export_onnx
     if cfg.TEST.MODEL_FILE:
         load_checkpoint(model, cfg.TEST.MODEL_FILE)
         default = Path(cfg.TEST.MODEL_FILE).with_suffix(".onnx")
@@ -223,9 +278,8 @@ def _export(args: argparse.Namespace) -> int:
               "initialised weights", file=sys.stderr)
         default = Path(Path(args.cfg).stem + ".onnx")
     output = Path(args.output) if args.output else default
-    diff = export_onnx(model, cfg, output, opset=args.opset,
-                       dynamic_batch=not args.static_batch)
-    print(f"wrote {output} (opset {args.opset}, "
+    diff = exporter(model, cfg, output, opset=args.opset, dynamic_batch=not args.static_batch)
+    print(f"wrote {output} ({cfg.MODEL.NAME}, opset {args.opset}, "
           f"{'batch 1' if args.static_batch else 'dynamic batch'})")
     print(f"max |ONNX - PyTorch| on a random batch: {diff:.3g}")
     if not diff <= args.tolerance:
@@ -328,17 +382,29 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
                         help="folder for the data, the outputs and the drawings")
     parser.add_argument("--train", type=int, default=600, help="synthetic training images")
     parser.add_argument("--val", type=int, default=100, help="synthetic validation images")
+    parser.add_argument("--no-detector", action="store_true",
+                        help="skip the person detector (its training, box AP and the pose AP "
+                             "with detected boxes)")
     parser.add_argument("opts", nargs="*", metavar="KEY VALUE",
-                        help="overrides of the demo config, e.g. TRAIN.END_EPOCH 2")
+                        help="overrides of the pose model's demo config, e.g. TRAIN.END_EPOCH "
+                             "2; keys starting DETECTOR. override the detector's, e.g. "
+                             "DETECTOR.TRAIN.END_EPOCH 2")
 
 
 def _demo(args: argparse.Namespace) -> int:
     from humanpose.demo import run_demo
 
-    result = run_demo(args.workdir, args.train, args.val, args.opts)
-    print(f"=> demo finished in {result.seconds / 60:.1f} min; outputs in {result.output_dir}; "
-          f"{len(result.drawings)} drawn predictions in {Path(args.workdir) / 'predictions'}")
-    print(f"AP {result.ap:.4f}")
+    result = run_demo(args.workdir, args.train, args.val, args.opts,
+                      detector=not args.no_detector)
+    print(f"pose AP (ground-truth boxes) {result.ap:.4f}")
+    if result.box_ap is not None:
+        print(f"box AP (detector) {result.box_ap:.4f}")
+        print(f"pose AP (detected boxes) {result.detected_ap:.4f}")
+    print(f"=> demo finished in {result.seconds / 60:.1f} min; outputs in {result.output_dir}"
+          + (f" and {result.detector_dir}" if result.detector_dir else "")
+          + f"; {len(result.drawings)} drawn predictions in "
+          f"{Path(args.workdir) / 'predictions'}")
+    print(f"AP {result.ap:.4f}")  # the last line: pose AP with ground-truth boxes, as before
     return 0
 
 
@@ -355,11 +421,13 @@ COMMANDS: dict[str, Command] = {
     "test": Command("evaluate a model: COCO AP or MPII PCKh", _test_args, _test),
     "infer": Command("pose of the people in images, a video or a webcam", _infer_args, _infer),
     "vis": Command("draw a COCO key-point results file over its images", _vis_args, _vis),
-    "export": Command("export a model to ONNX, checked against PyTorch", _export_args, _export),
+    "export": Command("export a model (pose or person detector) to ONNX, checked against "
+                      "PyTorch", _export_args, _export),
     "bench": Command("latency and throughput of each inference backend", _bench_args, _bench),
     "synth": Command("write a synthetic key-point data set of drawn people", _synth_args,
                      _synth),
-    "demo": Command("the whole job on built-in synthetic data: synth, train, test, draw",
+    "demo": Command("the whole job on built-in synthetic data: synth, train, test, draw; "
+                    "then the person detector and the pose AP with its boxes",
                     _demo_args, _demo),
 }
 

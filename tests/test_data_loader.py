@@ -64,3 +64,22 @@ def test_distributed_sampler(root):
     assert set(shards[0]) | set(shards[1]) == set(range(len(ds)))  # one permutation, split
     test = build_loader(cfg, ds, is_train=False, distributed=True, num_replicas=2, rank=1)
     assert not test.sampler.shuffle and not test.drop_last
+
+
+def test_cpu_loader_workers_leave_the_compute_threads_their_cores(monkeypatch):
+    import humanpose.data.loader as loader_module
+    from humanpose.data.loader import loader_workers
+
+    monkeypatch.setattr(loader_module, "_usable_cores", lambda: 8)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(8)
+        assert loader_workers(4, "cpu") == 0  # every core computes: load between steps
+        torch.set_num_threads(6)
+        assert loader_workers(4, "cpu") == 2
+        torch.set_num_threads(2)
+        assert loader_workers(4, "cpu") == 4 and loader_workers(0, "cpu") == 0
+        torch.set_num_threads(8)
+        assert loader_workers(4, "cuda") == 4  # a GPU computes: workers as configured
+    finally:
+        torch.set_num_threads(threads)

@@ -197,8 +197,10 @@ def test_two_process_gloo_ddp_equals_one_process(synthetic_root, tmp_path):
 
 
 def test_demo_smoke(tmp_path, capsys):
-    """`humanpose demo` end to end, shrunk: synth, train, test, draw, print AP."""
-    rc = main(["demo", "--workdir", str(tmp_path), "--train", "4", "--val", "2", *SMALL,
+    """`humanpose demo` end to end, shrunk: synth, train, test, draw, print AP (the detector
+    part is tests/test_demo.py's)."""
+    rc = main(["demo", "--workdir", str(tmp_path), "--train", "4", "--val", "2", "--no-detector",
+               *SMALL,
                "TRAIN.END_EPOCH", "1", "TRAIN.MAX_STEPS_PER_EPOCH", "2"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0

@@ -7,10 +7,36 @@ dataset copy into each) is paid once per run instead of once per epoch.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-__all__ = ["build_loader"]
+__all__ = ["build_loader", "loader_workers"]
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def loader_workers(requested: int, device: torch.device | str) -> int:
+    """How many loader worker processes to start for a model running on ``device``.
+
+    On a GPU, ``WORKERS`` as the config says. On a CPU the workers and the model share the
+    cores, and a worker that pre-empts one of PyTorch's compute threads stalls them all (each
+    parallel region waits for its slowest thread): workers only get the cores that the
+    compute threads leave free, ``min(WORKERS, cores - torch.get_num_threads())``, and the
+    data are otherwise loaded in the main process between steps. Measured on 2 cores with
+    2 threads, LPN-50 256x192 trained at 16.4 samples/s loading in-process against 14.5
+    with 2 workers, LPN-18 128x96 at 97.7 against 92.5. To give workers cores, lower the
+    thread count (``--threads``).
+    """
+    if torch.device(device).type != "cpu" or requested <= 0:
+        return max(int(requested), 0)
+    return max(0, min(int(requested), _usable_cores() - torch.get_num_threads()))
 
 
 def build_loader(cfg, dataset: Dataset, is_train: bool, distributed: bool = False,

@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from humanpose.data.loader import loader_workers
 from humanpose.detection.codec import DecodeParams, decode_output, image_detections
 from humanpose.detection.nms import xyxy_to_xywh
 from humanpose.engine.distributed import Dist, all_gather_objects
@@ -44,8 +45,8 @@ def predict_boxes(model: nn.Module, dataset, cfg, dist: Dist,
     ordered by image id and score."""
     sampler = ShardSampler(len(dataset), dist.rank, dist.world_size)
     loader = DataLoader(dataset, batch_size=cfg.TEST.BATCH_SIZE_PER_GPU, sampler=sampler,
-                        num_workers=cfg.WORKERS, pin_memory=cfg.PIN_MEMORY and
-                        dist.device.type == "cuda")
+                        num_workers=loader_workers(cfg.WORKERS, dist.device),
+                        pin_memory=cfg.PIN_MEMORY and dist.device.type == "cuda")
     params = DecodeParams.from_cfg(cfg)
     dtype = amp_dtype(cfg.TEST.AMP, dist.device)
     category = int(getattr(dataset, "category_id", 1))

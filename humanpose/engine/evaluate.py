@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from humanpose.codecs import decode_heatmaps
 from humanpose.data.geometry import PIXEL_STD
+from humanpose.data.loader import loader_workers
 from humanpose.engine.distributed import Dist, all_gather_objects
 from humanpose.predict import normalize_uint8, predict_heatmaps
 
@@ -110,8 +111,8 @@ def predict_dataset(model: torch.nn.Module, dataset, cfg, dist: Dist,
     """Run the model over this rank's shard of ``dataset`` and gather every rank's results."""
     sampler = ShardSampler(len(dataset), dist.rank, dist.world_size)
     loader = DataLoader(dataset, batch_size=cfg.TEST.BATCH_SIZE_PER_GPU, sampler=sampler,
-                        num_workers=cfg.WORKERS, pin_memory=cfg.PIN_MEMORY and
-                        dist.device.type == "cuda")
+                        num_workers=loader_workers(cfg.WORKERS, dist.device),
+                        pin_memory=cfg.PIN_MEMORY and dist.device.type == "cuda")
     flip_pairs = dataset.keypoints.flip_pairs if cfg.TEST.FLIP_TEST else None
     dtype = amp_dtype(cfg.TEST.AMP, dist.device)
     method = decoder_name(cfg)

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from humanpose.checkpoint import load_pretrained
+from humanpose.data.loader import loader_workers
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
 from humanpose.engine.evaluate import amp_dtype
 from humanpose.engine.optim import build_optimizer, build_scheduler
@@ -169,6 +170,12 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                 {None: "off (fp32)", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype],
                 cfg.TRAIN.CHANNELS_LAST)
 
+    workers = loader_workers(cfg.WORKERS, dist.device)
+    if workers != cfg.WORKERS:
+        logger.info("=> %d loader workers instead of WORKERS %d: on a CPU they would take cores "
+                    "from the %d training threads (see humanpose.data.loader.loader_workers)",
+                    workers, cfg.WORKERS, torch.get_num_threads())
+
     stages = _stages(cfg)
     total_epochs = stages[-1].first_epoch + stages[-1].epochs
     ckpt_path = out_dir / "checkpoint.pth"
@@ -220,7 +227,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                 loader = DataLoader(
                     train_set, batch_size=batch_size,
                     sampler=_SkipSampler(sampler, skip * batch_size) if skip else sampler,
-                    num_workers=cfg.WORKERS, pin_memory=cfg.PIN_MEMORY and
+                    num_workers=workers, pin_memory=cfg.PIN_MEMORY and
                     dist.device.type == "cuda", drop_last=False)
                 loss = state.train_epoch(loader, epoch, skip, steps_per_epoch, total_epochs)
                 if writer is not None:
