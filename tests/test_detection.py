@@ -440,3 +440,192 @@ def test_onnx_with_a_wrong_output_is_rejected(tmp_path):
     path = export_fake_yolo(tmp_path / "classes.onnx", yolo_rows(2, "yolov8"), "yolov8")
     with pytest.raises(HumanposeError, match="classes.onnx.*person class 5"):
         build_person_detector(path, yolo_class_id=5)
+
+
+# ----------------------------------------------------------------------------- at inference
+POSE_CFG = REPO / "humanpose" / "configs" / "demo_lpn_synthetic.yaml"
+POSE_SMALL = ["MODEL.EXTRA.NUM_LAYERS", "18", "MODEL.EXTRA.BLOCK_GROUPS", "depthwise",
+              "MODEL.IMAGE_SIZE", "[48, 64]", "MODEL.HEATMAP_SIZE", "[12, 16]"]
+
+
+@pytest.fixture(scope="module")
+def pose_weights(tmp_path_factory) -> Path:
+    """A small pose model (untrained: these tests are about boxes, not key points)."""
+    import humanpose
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("pose") / "pose.pth"
+    torch.save(humanpose.build_model(get_cfg(POSE_CFG, POSE_SMALL)).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def detector_onnx(trained, tmp_path_factory) -> Path:
+    """Our trained detector through `humanpose export` (its config picks the detector)."""
+    pytest.importorskip("onnxruntime")
+    from humanpose.cli import main
+
+    result, _ = trained
+    path = tmp_path_factory.mktemp("det_onnx") / "detector.onnx"
+    rc = main(["export", "--cfg", str(DEMO_CFG), *TINY, "TEST.MODEL_FILE",
+               str(result.output_dir / "model_best.pth"), "--output", str(path)])
+    assert rc == 0 and path.is_file()
+    return path
+
+
+def val_image(synth: Path) -> tuple[np.ndarray, int, str]:
+    ann = json.loads((synth / "annotations" / "person_keypoints_val2017.json").read_text())
+    first = ann["images"][0]
+    image = cv2.imread(str(synth / "images" / "val2017" / first["file_name"]))
+    return image, first["id"], first["file_name"]
+
+
+def test_pose_estimator_with_a_detections_file(synth, pose_weights):
+    from humanpose.inference import PoseEstimator
+
+    path = synth / "person_detection_results" / "COCO_val2017_detections_synthetic.json"
+    image, image_id, _ = val_image(synth)
+    est = PoseEstimator(POSE_CFG, pose_weights, backend="torch", opts=POSE_SMALL,
+                        detector=path)
+    expected = [r for r in json.loads(path.read_text()) if r["image_id"] == image_id]
+    people = est(image, image_id=image_id)
+    assert expected and len(people) == len(expected)
+    np.testing.assert_allclose(sorted(p.box for p in people),
+                               sorted(tuple(r["bbox"]) for r in expected), atol=1e-3)
+
+
+def test_pose_estimator_with_our_trained_detector(trained, synth, pose_weights, tmp_path):
+    from humanpose.inference import PoseEstimator
+
+    result, _ = trained
+    best = result.output_dir / "model_best.pth"
+    image, _, _ = val_image(synth)
+    # A detector object: its backend and score threshold chosen by the caller.
+    detector = build_person_detector(best, backend="torch", min_score=0.0)
+    found = detector(image)
+    est = PoseEstimator(POSE_CFG, pose_weights, backend="torch", opts=POSE_SMALL,
+                        detector=detector)
+    people = est(image)
+    assert len(found) > 0 and len(people) == len(found)
+    np.testing.assert_allclose(np.array([p.box for p in people]), found.boxes, atol=1e-4)
+    np.testing.assert_allclose([p.box_score for p in people], found.scores, atol=1e-6)
+    # A path: built by build_person_detector on the estimator's device and cache folder.
+    by_path = PoseEstimator(POSE_CFG, pose_weights, backend="torch", opts=POSE_SMALL,
+                            detector=str(best), cache_dir=tmp_path)
+    assert isinstance(by_path.detector, ModelDetector)
+    expected = by_path.detector(image)
+    assert len(by_path(image)) == len(expected)
+
+
+def infer_cli(pose_weights: Path, *args: str) -> int:
+    from humanpose.cli import main
+
+    return main(["infer", "--cfg", str(POSE_CFG), *POSE_SMALL, "TEST.MODEL_FILE",
+                 str(pose_weights), "--backend", "torch", "--quiet", *args])
+
+
+def test_infer_with_a_detections_file(synth, pose_weights, tmp_path, capsys):
+    from tests.test_inference_cli import check_results
+
+    path = synth / "person_detection_results" / "COCO_val2017_detections_synthetic.json"
+    ann = synth / "annotations" / "person_keypoints_val2017.json"
+    out = tmp_path / "out"
+    assert infer_cli(pose_weights, "--input", str(synth / "images" / "val2017"), "--output",
+                     str(out), "--detector", str(path), "--annotations", str(ann),
+                     "--no-render") == 0
+    records = check_results(out / "results.json", ann, len(json.loads(path.read_text())))
+    expected = sorted((r["image_id"], *r["bbox"]) for r in json.loads(path.read_text()))
+    got = sorted((r["image_id"], *r["bbox"]) for r in records)
+    np.testing.assert_allclose(got, expected, atol=0.01)
+    assert "detector COCO_val2017_detections_synthetic.json" in capsys.readouterr().out
+
+
+def test_infer_with_our_exported_detector(detector_onnx, synth, pose_weights, tmp_path,
+                                          capsys):
+    from tests.test_inference_cli import check_results
+
+    folder = synth / "images" / "val2017"
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert infer_cli(pose_weights, "--input", str(folder), "--output", str(out), "--detector",
+                     str(detector_onnx), "--detector-backend", "onnxruntime",
+                     "--detector-score", "0.0") == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert "detector detector.onnx (onnxruntime)" in printed[-2]
+    # The closing line splits each frame's time: the detector's apart from the pose model's.
+    for stage in ("detection", "pose", "drawing"):
+        assert f"{stage} " in printed[-1]
+    detector = build_person_detector(detector_onnx, backend="onnxruntime", min_score=0.0)
+    names = json.loads((out / "images.json").read_text())["images"]
+    expected = sum(len(detector(cv2.imread(str(folder / im["file_name"])))) for im in names)
+    records = check_results(out / "results.json", out / "images.json", expected)
+    assert expected > 0 and len({r["image_id"] for r in records}) == len(names)
+
+
+def test_infer_video_with_our_detector(detector_onnx, synth, pose_weights, tmp_path, capsys):
+    frames = sorted((synth / "images" / "val2017").iterdir())
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120))
+    for path in [*frames, *frames]:
+        writer.write(cv2.imread(str(path)))
+    writer.release()
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert infer_cli(pose_weights, "--input", str(video), "--output", str(out), "--detector",
+                     str(detector_onnx), "--detector-score", "0.0", "--detect-every", "2",
+                     "--no-render") == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"done: {2 * len(frames)} frames")
+    for stage in ("detection", "pose", "drawing"):
+        assert f"{stage} " in line
+    records = json.loads((out / "results.json").read_text())
+    assert records and {r["image_id"] for r in records} <= set(range(1, 2 * len(frames) + 1))
+
+
+def test_exported_detector_file_is_a_detector(detector_onnx):
+    from humanpose.detection.onnx import METADATA_KEY, onnx_metadata
+
+    assert METADATA_KEY in onnx_metadata(detector_onnx)  # the file alone is a detector
+    assert isinstance(build_person_detector(detector_onnx, backend="onnxruntime"),
+                      ModelDetector)
+
+
+def test_export_of_a_detector_config_prints_the_difference(trained, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from humanpose.cli import main
+
+    result, _ = trained
+    path = tmp_path / "d.onnx"
+    assert main(["export", "--cfg", str(DEMO_CFG), *TINY, "TEST.MODEL_FILE",
+                 str(result.output_dir / "model_best.pth"), "--output", str(path),
+                 "--static-batch"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {path} (person_detector, opset 17, batch 1)" in out
+    diff = float(out.split("max |ONNX - PyTorch| on a random batch:")[1].split()[0])
+    assert diff <= 1e-4
+
+
+def test_infer_detector_errors_name_the_file(synth, pose_weights, tmp_path, capsys):
+    image = str(next((synth / "images" / "val2017").iterdir()))
+    dets = synth / "person_detection_results" / "COCO_val2017_detections_synthetic.json"
+    out = str(tmp_path / "out")
+    assert infer_cli(pose_weights, "--input", image, "--output", out, "--detector",
+                     str(tmp_path / "missing.pth")) == 1
+    assert "not found" in (err := capsys.readouterr().err) and "missing.pth" in err
+    bad = tmp_path / "garbage.pth"
+    bad.write_bytes(b"not a checkpoint")
+    assert infer_cli(pose_weights, "--input", image, "--output", out, "--detector",
+                     str(bad)) == 1
+    assert "garbage.pth" in capsys.readouterr().err
+    notes = tmp_path / "notes.onnx"
+    notes.write_text("not a model")
+    assert infer_cli(pose_weights, "--input", image, "--output", out, "--detector",
+                     str(notes)) == 1
+    assert "notes.onnx: not a valid ONNX model" in capsys.readouterr().err
+    assert infer_cli(pose_weights, "--input", image, "--output", out, "--detector",
+                     str(dets), "--detector-backend", "tpu") == 1
+    assert "unknown detector backend 'tpu'" in capsys.readouterr().err
+    assert infer_cli(pose_weights, "--input", image, "--output", out, "--detector",
+                     str(dets), "--boxes", str(dets)) == 1
+    assert "--boxes or --detector, not both" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.json").exists()

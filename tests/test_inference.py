@@ -323,6 +323,40 @@ def test_detections_file_lookup(tmp_path):
     np.testing.assert_allclose(whole.boxes, [[0, 0, 100, 100]])
 
 
+def test_estimator_detector_argument(weights, image, tmp_path):
+    """``detector=`` takes a PersonDetector or a file; ``boxes_from`` is its older name."""
+    seen = []
+
+    def detector(img, image_id=None, file_name=None):
+        seen.append((img[0, 0].tolist(), image_id, file_name))
+        return Detections(np.array([[120, 30, 80, 190], [10, 10, 40, 90]]), np.array([0.9, 0.5]))
+
+    est = PoseEstimator(small_cfg(), weights, backend="torch", detector=detector, rgb=True)
+    assert est.boxes_from is detector
+    people = est(np.ascontiguousarray(image[:, :, ::-1]), image_id=7)
+    assert [p.box for p in people] == [(120.0, 30.0, 80.0, 190.0), (10.0, 10.0, 40.0, 90.0)]
+    assert [p.box_score for p in people] == pytest.approx([0.9, 0.5])
+    assert est.timing.detect > 0 and est.timing.total >= est.timing.detect
+    # An rgb=True estimator hands its detector the BGR image (detectors take OpenCV's order).
+    assert seen == [(image[0, 0].tolist(), 7, None)]
+    with pytest.raises(humanpose.errors.HumanposeError, match="not both"):
+        PoseEstimator(small_cfg(), weights, backend="torch", detector=detector,
+                      boxes_from=detector)
+    old = PoseEstimator(small_cfg(), weights, "cpu", "torch", None, detector)  # positional
+    assert old.detector is detector and len(old(image)) == 2
+    old.boxes_from = WholeImageDetector()  # the attribute stays assignable
+    assert isinstance(old.detector, WholeImageDetector)
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": 3, "category_id": 1, "bbox": [120, 30, 80, 190],
+                                 "score": 0.8}]))
+    from_file = PoseEstimator(small_cfg(), weights, backend="torch", detector=dets)
+    assert isinstance(from_file.detector, DetectionsFile)
+    assert [p.box for p in from_file(image, image_id=3)] == [(120.0, 30.0, 80.0, 190.0)]
+    assert from_file(image, file_name="000000000004.jpg") == []
+    with pytest.raises(humanpose.errors.HumanposeError, match="missing.pth"):
+        PoseEstimator(small_cfg(), weights, backend="torch", detector=tmp_path / "missing.pth")
+
+
 def test_previous_frame_boxes_follow_people():
     calls = []
 

@@ -217,6 +217,11 @@ def build_person_detector(spec: str | os.PathLike, device: str = "cpu", *,
     below it are dropped (default :data:`DEFAULT_MIN_SCORE` for networks, 0 for files).
     ``file_ids`` maps image file names to ids for detections files.
     """
+    from humanpose.inference.backends import BACKENDS
+
+    if backend != "auto" and backend not in BACKENDS:
+        raise HumanposeError(f"unknown detector backend {backend!r}; expected 'auto' or one of "
+                             f"{', '.join(BACKENDS)}")
     path = Path(spec)
     if not path.is_file():
         raise HumanposeError(f"detector file not found: {path} (--detector takes our "

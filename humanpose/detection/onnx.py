@@ -42,6 +42,9 @@ def export_detector_onnx(model: nn.Module, cfg, path: str | os.PathLike, opset: 
                          dynamic_batch: bool = True, check: bool = True) -> float:
     """Write our detector as ONNX with its ``MODEL`` config in the metadata; returns the
     largest |ONNX − PyTorch| of the output maps on a random batch (``nan`` unchecked)."""
+    if importlib.util.find_spec("onnx") is None:
+        raise HumanposeError("exporting the detector needs the onnx package (its metadata "
+                             "carries the config): pip install 'humanpose[onnx]'")
     import onnx
 
     from humanpose.export import export_onnx

@@ -78,16 +78,18 @@ class Person:
 
 @dataclass
 class Timing:
-    """Milliseconds spent in the last call, by stage."""
+    """Milliseconds spent in the last call, by stage (``detect``: the detector, when the
+    call gave no boxes)."""
 
     crop: float = 0.0
     model: float = 0.0
     decode: float = 0.0
     people: int = 0
+    detect: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.crop + self.model + self.decode
+        return self.detect + self.crop + self.model + self.decode
 
 
 def keypoint_set_for(cfg: CfgNode) -> KeypointSet:
@@ -119,8 +121,8 @@ class PoseEstimator:
     """Top-down pose estimation for whole images.
 
     ``est = PoseEstimator("experiments/coco/lpn/lpn50_256x192_gd256x2_gc.yaml",
-    "lpn50.pth")``, then ``est(image)`` or ``est(image, boxes)`` → a list of
-    :class:`Person`.
+    "lpn50.pth", detector="person_detector.onnx")``, then ``est(image)`` (boxes from the
+    detector) or ``est(image, boxes)`` → a list of :class:`Person`.
 
     * ``cfg``: a config (or the path of an experiment YAML, with ``opts`` overrides).
     * ``weights``: a ``.pth`` (loaded strictly through :func:`load_checkpoint`) or an
@@ -132,8 +134,13 @@ class PoseEstimator:
       is given.
     * ``flip_test``: average with the mirrored crop (default ``TEST.FLIP_TEST``); it doubles
       the network's work.
-    * ``boxes_from``: the :class:`PersonDetector` used when no boxes are given; default the
-      whole image as one box.
+    * ``detector``: where boxes come from when the call gives none: a
+      :class:`PersonDetector` (e.g. from :func:`humanpose.detection.build_person_detector`,
+      to choose its backend or score threshold), or a file for that function: our
+      detector's ``.pth``/``.yaml``, an ``.onnx`` (ours or a YOLO-family model) or a COCO
+      detections ``.json``, run on this estimator's device, threads and cache folder with
+      the backend ``auto``. Default: the whole image is one box. ``boxes_from`` is the older
+      name of the same argument.
     * ``rgb``: the channel order of the images passed in. They are BGR by default (OpenCV's
       ``imread`` and ``VideoCapture``); the model gets RGB or BGR as ``DATASET.COLOR_RGB``
       says, as in the seed.
@@ -142,7 +149,9 @@ class PoseEstimator:
 
     def __init__(self, cfg: CfgNode | str | os.PathLike, weights: str | os.PathLike | None = None,
                  device: str | torch.device = "cpu", backend: str = "auto",
-                 flip_test: bool | None = None, boxes_from: PersonDetector | None = None, *,
+                 flip_test: bool | None = None,
+                 boxes_from: PersonDetector | str | os.PathLike | None = None, *,
+                 detector: PersonDetector | str | os.PathLike | None = None,
                  onnx_path: str | os.PathLike | None = None, rgb: bool = False,
                  min_score: float = 0.0, threads: int | None = None,
                  cache_dir: str | os.PathLike | None = None, opts: Sequence[str] = (),
@@ -156,12 +165,16 @@ class PoseEstimator:
         self.shift_heatmap = bool(self.cfg.TEST.SHIFT_HEATMAP)
         self.decoder = decoder_name(self.cfg)  # the test loop's choice, by the same code
         self.udp = bool(self.cfg.DATASET.get("UDP", False))
-        self.swap_channels = bool(rgb) != bool(self.cfg.DATASET.COLOR_RGB)
-        self.boxes_from = boxes_from or WholeImageDetector()
+        self.rgb = bool(rgb)
+        self.swap_channels = self.rgb != bool(self.cfg.DATASET.COLOR_RGB)
         self.min_score = min_score
         self.max_batch = max_batch
         self.threads = threads
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        if detector is not None and boxes_from is not None:
+            raise HumanposeError("PoseEstimator: give detector= or its older name boxes_from=, "
+                                 "not both")
+        self.detector = self._build_detector(detector if detector is not None else boxes_from)
         self.timing = Timing()
         self._tmpdir: tempfile.TemporaryDirectory | None = None
 
@@ -180,6 +193,31 @@ class PoseEstimator:
         self.onnx_path = Path(onnx_path) if onnx_path is not None else None
         self.backend, self.backend_timings = self._resolve_backend(backend)
         self.runner = self._make_runner(self.backend)
+
+    # ------------------------------------------------------------------ the detector
+    def _build_detector(self, detector: PersonDetector | str | os.PathLike | None
+                        ) -> PersonDetector:
+        if detector is None:
+            return WholeImageDetector()
+        if isinstance(detector, (str, os.PathLike)):
+            # Imported here: humanpose.detection imports this package (the detector protocol).
+            from humanpose.detection import build_person_detector
+
+            return build_person_detector(detector, device=str(self.device), threads=self.threads,
+                                         cache_dir=self.cache_dir)
+        if not callable(detector):
+            raise HumanposeError(f"PoseEstimator: detector must be a PersonDetector or the path "
+                                 f"of a detector file, got {type(detector).__name__}")
+        return detector
+
+    @property
+    def boxes_from(self) -> PersonDetector:
+        """The older name of :attr:`detector`."""
+        return self.detector
+
+    @boxes_from.setter
+    def boxes_from(self, detector: PersonDetector) -> None:
+        self.detector = detector
 
     # ------------------------------------------------------------------ backends
     def _onnx_file(self) -> Path:
@@ -284,29 +322,39 @@ class PoseEstimator:
         return keypoints
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray | Sequence | None = None,
-                 box_scores: np.ndarray | Sequence | None = None) -> list[Person]:
+                 box_scores: np.ndarray | Sequence | None = None, *,
+                 image_id: int | None = None, file_name: str | None = None) -> list[Person]:
         """The people in ``image`` (uint8 ``(H, W, 3)``, BGR unless ``rgb``).
 
         ``boxes`` ``(N, 4)`` are (x, y, w, h) in pixels, ``box_scores`` their detection
-        scores (default 1); without boxes ``boxes_from`` finds them. No box, or an empty
+        scores (default 1); without boxes the ``detector`` finds them (``image_id`` or
+        ``file_name`` tell a detections file which image this is). No box, or an empty
         image, gives an empty list.
         """
         image = _as_bgr_uint8(image)
         if image.size == 0:
             self.timing = Timing()
             return []
+        detect_ms = 0.0
         if boxes is None:
-            detections = self.boxes_from(image)
+            start = time.perf_counter()
+            # Detectors take BGR images, as OpenCV reads them.
+            bgr = np.ascontiguousarray(image[:, :, ::-1]) if self.rgb else image
+            ids = {k: v for k, v in (("image_id", image_id), ("file_name", file_name))
+                   if v is not None}  # plain ``f(image)`` callables keep working
+            detections = self.detector(bgr, **ids)
             boxes, box_scores = detections.boxes, detections.scores
+            detect_ms = (time.perf_counter() - start) * 1000
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         scores = (np.ones(len(boxes), dtype=np.float32) if box_scores is None
                   else np.asarray(box_scores, dtype=np.float32).reshape(-1))
         if len(scores) != len(boxes):
             raise HumanposeError(f"{len(boxes)} boxes but {len(scores)} box scores")
         if len(boxes) == 0:
-            self.timing = Timing()
+            self.timing = Timing(detect=detect_ms)
             return []
         keypoints = self.predict(image, boxes)
+        self.timing.detect = detect_ms
         person_scores = rescore(keypoints, scores, self.cfg.TEST.IN_VIS_THRE)
         return [Person(tuple(float(v) for v in box), float(s), kp, float(ps))
                 for box, s, kp, ps in zip(boxes, scores, keypoints, person_scores)
@@ -315,7 +363,8 @@ class PoseEstimator:
     def __repr__(self) -> str:
         flip = "on" if self.flip_pairs is not None else "off"
         return (f"PoseEstimator({self.cfg.MODEL.NAME} {self.image_size[0]}x{self.image_size[1]}"
-                f", backend={self.backend}, device={self.device}, flip test {flip})")
+                f", backend={self.backend}, device={self.device}, flip test {flip}, "
+                f"detector {type(self.detector).__name__})")
 
 
 
