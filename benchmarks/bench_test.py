@@ -34,6 +34,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seed_compat import SeedNormalize, seed_cfg, seed_layout, seed_modules  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+POST: dict[str, float] = {}  # seconds of the last run's post-processing, per side
+
+
+def timed(side: str, fn):
+    """``fn`` wrapped so that its wall time is stored in ``POST[side]``: the part of a test
+    after the forward passes (re-scoring, OKS-NMS, results file, pycocotools)."""
+
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            POST[side] = time.perf_counter() - start
+    return wrapper
 
 
 def run_seed(mods, cfg, weights: Path, out_dir: Path) -> tuple[float, float]:
@@ -81,11 +95,17 @@ def main() -> None:
     seed_data = work / "seed_layout"
     seed_layout(data, seed_data)
     mods = seed_modules(args.seed_root)
+    import humanpose.engine.evaluate as our_eval
+
+    mods[1].coco.evaluate = timed("seed", mods[1].coco.evaluate)
+    our_eval.score_predictions = timed("ours", our_eval.score_predictions)
 
     print(f"torch {torch.__version__}, {args.threads} threads, {args.workers} loader workers, "
           f"{args.images} synthetic val images, median of {args.repeats}")
-    print("| boxes | seed AP | humanpose AP | seed s | humanpose s | seed / humanpose |")
-    print("|---|---|---|---|---|---|")
+    print("whole job s (of which post-processing s: re-scoring, OKS-NMS, results, pycocotools)")
+    print("| boxes | seed AP | humanpose AP | seed s | humanpose s | seed / humanpose | "
+          "seed post s | humanpose post s | post ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for use_gt in (True, False):
         opts = [*args.opts, "DATASET.ROOT", str(seed_data), "WORKERS", str(args.workers),
                 "TEST.USE_GT_BBOX", str(use_gt), "OUTPUT_DIR", str(work / "out"),
@@ -96,15 +116,19 @@ def main() -> None:
         ours_cfg = humanpose.get_cfg(args.cfg, opts)
         theirs_cfg = seed_cfg(mods[2], ours_cfg)
         seed_times, our_times, seed_ap, our_ap = [], [], None, None
+        seed_post, our_post = [], []
         for _ in range(args.repeats):  # interleaved so that machine noise hits both
             t, seed_ap = run_seed(mods, theirs_cfg, args.weights, work / "seed_out")
             seed_times.append(t)
+            seed_post.append(POST["seed"])
             t, our_ap = run_ours(ours_cfg, args.cfg)
             our_times.append(t)
+            our_post.append(POST["ours"])
         s, o = statistics.median(seed_times), statistics.median(our_times)
+        sp, op = statistics.median(seed_post), statistics.median(our_post)
         label = "ground truth" if use_gt else "detections"
-        print(f"| {label} | {seed_ap:.4f} | {our_ap:.4f} | {s:.2f} | {o:.2f} | {s / o:.2f} |",
-              flush=True)
+        print(f"| {label} | {seed_ap:.4f} | {our_ap:.4f} | {s:.2f} | {o:.2f} | {s / o:.2f} | "
+              f"{sp:.3f} | {op:.3f} | {sp / op:.2f} |", flush=True)
         assert abs(seed_ap - our_ap) <= 1e-3, f"AP differs: seed {seed_ap}, ours {our_ap}"
 
 
