@@ -36,7 +36,6 @@ LPN-50, boxes taken from the previous frame's key points, through the same
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import platform
 import statistics
@@ -50,7 +49,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from yacs.config import CfgNode
 
 import humanpose
 from humanpose.codecs import encode_gaussian
@@ -62,6 +60,9 @@ from humanpose.inference.estimator import compare_backends, format_bench_table
 from humanpose.inference.sources import open_source
 from humanpose.inference.video import run_on_source
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seed_compat import seed_model  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {
     "LPN-50": "experiments/coco/lpn/lpn50_256x192_gd256x2_gc.yaml",
@@ -69,23 +70,10 @@ MODELS = {
     "HRNet-W18-small-v2": "experiments/coco/hrnet/w18_small_v2_256x192_adam_lr1e-3.yaml",
 }
 TARGETS = {"LPN-50": 3.0, "HRNet-W32": 6.0, "HRNet-W18-small-v2": 6.0}
-SEED_MODULES = {"lpn": "models.lpn", "pose_hrnet": "models.pose_hrnet",
-                "pose_resnet": "models.pose_resnet"}
 FRAME_W, FRAME_H = 640, 480
 
 
 # ----------------------------------------------------------------------------- models
-def seed_model(seed_root: Path, cfg_path: Path) -> torch.nn.Module:
-    """The seed's network for an experiment file, built by the seed's own code."""
-    if str(seed_root / "lib") not in sys.path:
-        sys.path.insert(0, str(seed_root / "lib"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cfg = CfgNode(new_allowed=True)
-        cfg.merge_from_file(str(cfg_path))
-        module = importlib.import_module(SEED_MODULES[cfg.MODEL.NAME])
-    return module.get_pose_net(cfg, is_train=False)
-
 
 def synthetic_people(count: int, seed: int) -> list[tuple[np.ndarray, list[float], np.ndarray]]:
     """``count`` (640x480 BGR image, person box, (17, 3) key points) of drawn people."""

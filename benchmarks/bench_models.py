@@ -12,17 +12,17 @@ the ratio seed / ours (> 1 means humanpose is faster).
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import torch
-from yacs.config import CfgNode
 
 import humanpose
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seed_compat import seed_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -30,18 +30,7 @@ MODELS = {
     "HRNet-W32": "experiments/coco/hrnet/w32_256x192_adam_lr1e-3.yaml",
     "HRNet-W18-small-v2": "experiments/coco/hrnet/w18_small_v2_256x192_adam_lr1e-3.yaml",
 }
-SEED_MODULES = {"lpn": "models.lpn", "pose_hrnet": "models.pose_hrnet",
-                "pose_resnet": "models.pose_resnet"}
 
-
-def seed_model(seed_root: Path, cfg_path: Path) -> torch.nn.Module:
-    sys.path.insert(0, str(seed_root / "lib"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cfg = CfgNode(new_allowed=True)
-        cfg.merge_from_file(str(cfg_path))
-        module = importlib.import_module(SEED_MODULES[cfg.MODEL.NAME])
-    return module.get_pose_net(cfg, is_train=False)
 
 
 def time_pair(models: dict[str, torch.nn.Module], x: torch.Tensor, runs: int,

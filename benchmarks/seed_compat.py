@@ -6,15 +6,33 @@ it is part of this project. What it needs and we lack is stubbed here, and nothi
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
+from yacs.config import CfgNode
+
+SEED_MODULES = {"lpn": "models.lpn", "pose_hrnet": "models.pose_hrnet",
+                "pose_resnet": "models.pose_resnet"}
+
+
+def seed_model(seed_root: Path, cfg_path: Path) -> torch.nn.Module:
+    """The seed's network for an experiment file, built by the seed's own model code."""
+    if str(seed_root / "lib") not in sys.path:
+        sys.path.insert(0, str(seed_root / "lib"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = CfgNode(new_allowed=True)
+        cfg.merge_from_file(str(cfg_path))
+        module = importlib.import_module(SEED_MODULES[cfg.MODEL.NAME])
+    return module.get_pose_net(cfg, is_train=False)
 
 
 def seed_layout(src: Path, dst: Path, splits=("val2017",)) -> None:
