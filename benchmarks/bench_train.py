@@ -142,7 +142,8 @@ def main() -> None:
         workers = [] if args.workers is None else ["WORKERS", str(args.workers)]
         opts = [*extra, "DATASET.ROOT", str(seed_data), *workers, "TRAIN.BATCH_SIZE_PER_GPU", "32",
                 "OUTPUT_DIR", str(work / "out"), "LOG_DIR", str(work / "log"),
-                "TRAIN.END_EPOCH", "1", "TRAIN.VAL_INTERVAL", "0", "TRAIN.MAX_STEPS_PER_EPOCH", str(args.steps), "PRINT_FREQ", "1000000"]
+                "TRAIN.END_EPOCH", "1", "TRAIN.VAL_INTERVAL", "0",
+                "TRAIN.MAX_STEPS_PER_EPOCH", str(args.steps), "PRINT_FREQ", "1000000"]
         theirs_cfg = seed_cfg(mods[2], humanpose.get_cfg(REPO / rel, opts))
         ours_cfg = humanpose.get_cfg(REPO / rel, [*opts, *args.opts])
         runs = {"seed": [], "ours": [], "seed_total": [], "ours_total": []}
