@@ -157,8 +157,11 @@ def write_results(records: Iterable[Mapping[str, Any]], path: str | os.PathLike)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # json.dumps, not json.dump: only the one-shot call uses the C encoder (3-4x faster
+        # for the ~10^6 numbers of a COCO-sized results file).
+        text = json.dumps(list(records), sort_keys=True, default=_json_value)
         with os.fdopen(fd, "w") as f:
-            json.dump(list(records), f, sort_keys=True, default=_json_value)
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
