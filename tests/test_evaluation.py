@@ -326,6 +326,10 @@ def test_coco_evaluation_equals_cocoeval(tmp_path):
     np.testing.assert_allclose(list(got.values()), want[:10], rtol=0, atol=1e-12)
     assert 0.0 < got["AP"] < 1.0
     assert [p.name for p in path.parent.iterdir()] == ["keypoints.json"]  # no temp file left
+    # The records in memory score exactly as the file they were written to.
+    records = results_from_gt(gt, noise=6.0)
+    np.testing.assert_array_equal(list(evaluate_keypoints(coco, records, quiet=True).values()),
+                                  list(got.values()))
 
 
 def test_coco_perfect_predictions_give_ap_one(tmp_path):

@@ -176,31 +176,41 @@ def _load_results(coco_gt: CocoApi, results_path: Path) -> list[dict[str, Any]]:
         raise ValueError(f"cannot read COCO results file {results_path}: {err}") from err
     if not isinstance(results, list):
         raise ValueError(f"{results_path}: expected a JSON list of results")
+    _check_image_ids(coco_gt, results, str(results_path))
+    return results
+
+
+def _check_image_ids(coco_gt: CocoApi, results: list[dict[str, Any]], source: str) -> None:
     unknown = {r["image_id"] for r in results} - set(coco_gt.getImgIds())
     if unknown:
         raise ValueError(
-            f"{results_path}: {len(unknown)} image ids are not in the ground truth, "
+            f"{source}: {len(unknown)} image ids are not in the ground truth, "
             f"e.g. {sorted(unknown)[:5]}"
         )
-    return results
 
 
 def evaluate_keypoints(
     coco_gt: CocoApi,
-    results_path: str | os.PathLike,
+    results_path: str | os.PathLike | list[dict[str, Any]],
     sigmas: np.ndarray | None = None,
     *,
     quiet: bool = False,
 ) -> OrderedDict[str, float]:
     """COCO key-point AP/AR of a results file, by pycocotools' ``COCOeval``.
 
+    ``results_path`` may also be the records just written by :func:`write_results` (plain
+    Python numbers, so they equal the file's contents): that saves parsing a file of ~10^6
+    numbers back. pycocotools adds ``area``, ``bbox`` and ``id`` keys to the records.
     ``sigmas`` (pycocotools' scale) replace COCO's for custom key-point sets. An empty
     results file gives zeros rather than pycocotools' crash. ``quiet`` hides its printing.
     """
     from pycocotools.cocoeval import COCOeval
 
-    results_path = Path(results_path)
-    results = _load_results(coco_gt, results_path)
+    if isinstance(results_path, list):
+        results = results_path
+        _check_image_ids(coco_gt, results, "results")
+    else:
+        results = _load_results(coco_gt, Path(results_path))
     if not results:
         return OrderedDict((name, 0.0) for name in COCO_STATS_NAMES)
     with redirect_stdout(io.StringIO()) if quiet else nullcontext():
