@@ -92,6 +92,26 @@ def read_json(path: str, what: str):
         raise DatasetError(f"{path}: not a UTF-8 JSON file ({what})") from err
 
 
+def check_images(images: list, path: str) -> set:
+    """The ids of a COCO file's ``images``, after checking the fields every loader reads
+    (``id``, ``file_name``, positive ``width`` and ``height``)."""
+    image_ids = set()
+    for i, im in enumerate(images):
+        if not isinstance(im, dict):
+            raise field_error(path, f"images[{i}]", "an object", im)
+        if not is_number(im.get("id")):
+            raise field_error(path, f"images[{i}].id", "a number", im.get("id", "<missing>"))
+        if not isinstance(im.get("file_name"), str) or not im["file_name"]:
+            raise field_error(path, f"images[{i}].file_name", "a file name",
+                              im.get("file_name", "<missing>"))
+        for key in ("width", "height"):
+            if not is_number(im.get(key)) or im[key] <= 0:
+                raise field_error(path, f"images[{i}].{key}", "a positive number",
+                                  im.get(key, "<missing>"))
+        image_ids.add(im["id"])
+    return image_ids
+
+
 def _validate(data, path: str) -> tuple[int, dict]:
     """Check the fields that the pipeline and pycocotools read; return (K, category)."""
     if not isinstance(data, dict):
@@ -113,20 +133,7 @@ def _validate(data, path: str) -> tuple[int, dict]:
     if not (isinstance(skeleton, list) and all(are_numbers(p, 2) for p in skeleton)):
         raise field_error(path, "categories[0].skeleton", "a list of [i, j] pairs", skeleton)
 
-    image_ids = set()
-    for i, im in enumerate(data["images"]):
-        if not isinstance(im, dict):
-            raise field_error(path, f"images[{i}]", "an object", im)
-        if not is_number(im.get("id")):
-            raise field_error(path, f"images[{i}].id", "a number", im.get("id", "<missing>"))
-        if not isinstance(im.get("file_name"), str) or not im["file_name"]:
-            raise field_error(path, f"images[{i}].file_name", "a file name",
-                        im.get("file_name", "<missing>"))
-        for key in ("width", "height"):
-            if not is_number(im.get(key)) or im[key] <= 0:
-                raise field_error(path, f"images[{i}].{key}", "a positive number",
-                            im.get(key, "<missing>"))
-        image_ids.add(im["id"])
+    image_ids = check_images(data["images"], path)
 
     num_joints = len(names) if names is not None else None
     for i, ann in enumerate(data["annotations"]):

@@ -35,6 +35,7 @@ from humanpose.data.coco import (
     DatasetError,
     annotation_file,
     are_numbers,
+    check_images,
     field_error,
     image_folder,
     is_number,
@@ -97,16 +98,7 @@ def _validate(data, path: str) -> None:
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise field_error(path, key, "a list", data.get(key, "<missing>"))
-    for i, im in enumerate(data["images"]):
-        if not isinstance(im, dict) or not is_number(im.get("id")):
-            raise field_error(path, f"images[{i}].id", "a number", im)
-        if not isinstance(im.get("file_name"), str) or not im["file_name"]:
-            raise field_error(path, f"images[{i}].file_name", "a file name",
-                              im.get("file_name", "<missing>"))
-        for key in ("width", "height"):
-            if not is_number(im.get(key)) or im[key] <= 0:
-                raise field_error(path, f"images[{i}].{key}", "a positive number",
-                                  im.get(key, "<missing>"))
+    check_images(data["images"], path)
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict):
             raise field_error(path, f"annotations[{i}]", "an object", ann)
