@@ -81,5 +81,10 @@ def test_cpu_loader_workers_leave_the_compute_threads_their_cores(monkeypatch):
         assert loader_workers(4, "cpu") == 4 and loader_workers(0, "cpu") == 0
         torch.set_num_threads(8)
         assert loader_workers(4, "cuda") == 4  # a GPU computes: workers as configured
+        torch.set_num_threads(2)  # torchrun, 3 processes on this machine: 2 spare cores
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+        assert loader_workers(4, "cpu") == 0
+        torch.set_num_threads(1)  # 5 spare cores, one worker each
+        assert loader_workers(4, "cpu") == 1
     finally:
         torch.set_num_threads(threads)

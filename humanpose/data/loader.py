@@ -32,11 +32,14 @@ def loader_workers(requested: int, device: torch.device | str) -> int:
     data are otherwise loaded in the main process between steps. Measured on 2 cores with
     2 threads, LPN-50 256x192 trained at 16.4 samples/s loading in-process against 14.5
     with 2 workers, LPN-18 128x96 at 97.7 against 92.5. To give workers cores, lower the
-    thread count (``--threads``).
+    thread count (``--threads``). Under ``torchrun`` the processes of one machine
+    (``LOCAL_WORLD_SIZE``) share its cores: each gets its part of what their threads leave.
     """
     if torch.device(device).type != "cpu" or requested <= 0:
         return max(int(requested), 0)
-    return max(0, min(int(requested), _usable_cores() - torch.get_num_threads()))
+    processes = max(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1)
+    free = _usable_cores() - torch.get_num_threads() * processes
+    return max(0, min(int(requested), free // processes))
 
 
 def build_loader(cfg, dataset: Dataset, is_train: bool, distributed: bool = False,
