@@ -1,7 +1,8 @@
 """Training throughput: humanpose's default settings against the seed's training loop.
 
-Same YAML, same synthetic COCO-sized (640x480) data, batch 32, the same number of loader
-workers, data loading included: the loop's speed is timed from the arrival of batch
+Same YAML (so the same ``WORKERS``, which humanpose caps on a CPU as
+``humanpose.data.loader.loader_workers`` says; ``--workers`` overrides it for both sides),
+same synthetic COCO-sized (640x480) data, batch 32, data loading included: the loop's speed is timed from the arrival of batch
 ``--warmup`` to the last one (start-up excluded, reported apart as the whole job's time).
 The seed's ``core.function.train`` runs unchanged on the CPU (its ``.cuda()`` calls are
 no-ops); humanpose runs ``humanpose.engine.train.train`` with ``TRAIN.MAX_STEPS_PER_EPOCH
