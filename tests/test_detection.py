@@ -190,6 +190,30 @@ def test_dataset_items(synth, tmp_path):
     assert val.coco is not None and train.coco is None
 
 
+def test_boxes_come_from_instances_json_when_present(synth, tmp_path):
+    """COCO's detection file wins over the key-point file: person boxes only, no crowds."""
+    import shutil
+
+    root = tmp_path / "coco"
+    shutil.copytree(synth, root, symlinks=True)
+    keypoints = json.loads((root / "annotations" / "person_keypoints_val2017.json").read_text())
+    first = keypoints["images"][0]
+    instances = {
+        "images": keypoints["images"],
+        "categories": [{"id": 3, "name": "car"}, {"id": 1, "name": "person"}],
+        "annotations": [
+            {"id": 1, "image_id": first["id"], "category_id": 1, "bbox": [10, 20, 30, 40]},
+            {"id": 2, "image_id": first["id"], "category_id": 3, "bbox": [50, 50, 20, 20]},
+            {"id": 3, "image_id": first["id"], "category_id": 1, "bbox": [0, 0, 90, 90],
+             "iscrowd": 1},
+        ]}
+    (root / "annotations" / "instances_val2017.json").write_text(json.dumps(instances))
+    val = PersonBoxDataset(tiny_cfg(root, tmp_path), str(root), "val2017", is_train=False)
+    by_id = {entry.image_id: entry.boxes for entry in val.entries}
+    np.testing.assert_allclose(by_id[first["id"]], [[10, 20, 40, 60]])  # x1, y1, x2, y2
+    assert all(len(by_id[im["id"]]) == 0 for im in keypoints["images"][1:])
+
+
 def test_training_steps_lower_the_loss(synth, tmp_path):
     cfg = tiny_cfg(synth, tmp_path)
     task = DetectionTask()
