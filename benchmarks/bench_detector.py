@@ -101,11 +101,13 @@ def run_opts(data: Path, workdir: Path, name: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- 1. training
-def train_detector(data: Path, workdir: Path, weights: str | None) -> dict:
+def train_detector(data: Path, workdir: Path, weights: str | None,
+                   seed: int | None = None) -> dict:
     from humanpose.engine.evaluate import run_test
     from humanpose.engine.train import train
 
-    opts = [*run_opts(data, workdir, "detector"), *TRAIN_OPTS]
+    opts = [*run_opts(data, workdir, "detector"), *TRAIN_OPTS,
+            *([] if seed is None else ["TRAIN.SEED", str(seed)])]
     minutes = float("nan")
     if weights is None:
         start = time.perf_counter()
@@ -203,6 +205,8 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=4000,
                         help="synthetic training images to generate (0: the data set's own)")
     parser.add_argument("--detector-weights", help="skip training: test these weights")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="TRAIN.SEED of the detector's training (default: the config's)")
     parser.add_argument("--pose-weights", help="the demo LPN's weights (default: see above)")
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
@@ -214,7 +218,7 @@ def main() -> None:
     train_root = training_set(data, workdir, args.train_images)
     report = {"machine": cpu_name(), "torch": torch.__version__, "data": str(data),
               "train_data": str(train_root), "train_opts": TRAIN_OPTS}
-    report.update(train_detector(train_root, workdir, args.detector_weights))
+    report.update(train_detector(train_root, workdir, args.detector_weights, args.seed))
     report.update(latency(report["weights"], data, workdir, args.runs, args.threads))
     report.update(pose_ap(data, workdir, pose_weights(data, workdir, args.pose_weights),
                           report["detections"]))
