@@ -61,14 +61,10 @@ from humanpose.inference.sources import open_source
 from humanpose.inference.video import run_on_source
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seed_compat import seed_model  # noqa: E402
+from seed_compat import COMPARED_MODELS, seed_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = {
-    "LPN-50": "experiments/coco/lpn/lpn50_256x192_gd256x2_gc.yaml",
-    "HRNet-W32": "experiments/coco/hrnet/w32_256x192_adam_lr1e-3.yaml",
-    "HRNet-W18-small-v2": "experiments/coco/hrnet/w18_small_v2_256x192_adam_lr1e-3.yaml",
-}
+MODELS = COMPARED_MODELS
 TARGETS = {"LPN-50": 3.0, "HRNet-W32": 6.0, "HRNet-W18-small-v2": 6.0}
 FRAME_W, FRAME_H = 640, 480
 

@@ -22,14 +22,10 @@ import torch
 import humanpose
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seed_compat import seed_model  # noqa: E402
+from seed_compat import COMPARED_MODELS, seed_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = {
-    "LPN-50": "experiments/coco/lpn/lpn50_256x192_gd256x2_gc.yaml",
-    "HRNet-W32": "experiments/coco/hrnet/w32_256x192_adam_lr1e-3.yaml",
-    "HRNet-W18-small-v2": "experiments/coco/hrnet/w18_small_v2_256x192_adam_lr1e-3.yaml",
-}
+MODELS = COMPARED_MODELS
 
 
 

@@ -2,8 +2,9 @@
 
 Same YAML (so the same ``WORKERS``, which humanpose caps on a CPU as
 ``humanpose.data.loader.loader_workers`` says; ``--workers`` overrides it for both sides),
-same synthetic COCO-sized (640x480) data, batch 32, data loading included: the loop's speed is timed from the arrival of batch
-``--warmup`` to the last one (start-up excluded, reported apart as the whole job's time).
+same synthetic COCO-sized (640x480) data, batch 32, data loading included: the loop's
+speed is timed from the arrival of batch ``--warmup`` to the last one (start-up excluded,
+reported apart as the whole job's time).
 The seed's ``core.function.train`` runs unchanged on the CPU (its ``.cuda()`` calls are
 no-ops); humanpose runs ``humanpose.engine.train.train`` with ``TRAIN.MAX_STEPS_PER_EPOCH
 N``. Interleaved repeats, medians.

@@ -19,6 +19,12 @@ import torch
 import yaml
 from yacs.config import CfgNode
 
+# The models whose speed the benchmarks compare with the seed's (issues 2 and 5).
+COMPARED_MODELS = {
+    "LPN-50": "experiments/coco/lpn/lpn50_256x192_gd256x2_gc.yaml",
+    "HRNet-W32": "experiments/coco/hrnet/w32_256x192_adam_lr1e-3.yaml",
+    "HRNet-W18-small-v2": "experiments/coco/hrnet/w18_small_v2_256x192_adam_lr1e-3.yaml",
+}
 SEED_MODULES = {"lpn": "models.lpn", "pose_hrnet": "models.pose_hrnet",
                 "pose_resnet": "models.pose_resnet"}
 

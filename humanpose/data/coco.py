@@ -112,14 +112,20 @@ def check_images(images: list, path: str) -> set:
     return image_ids
 
 
-def _validate(data, path: str) -> tuple[int, dict]:
-    """Check the fields that the pipeline and pycocotools read; return (K, category)."""
+def check_coco_lists(data, path: str) -> None:
+    """A COCO annotation file is an object with ``images``, ``annotations`` and
+    ``categories`` lists."""
     if not isinstance(data, dict):
         raise field_error(path, "top level", "an object with images, annotations, categories",
-                    type(data).__name__)
+                          type(data).__name__)
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise field_error(path, key, "a list", data.get(key, "<missing>"))
+
+
+def _validate(data, path: str) -> tuple[int, dict]:
+    """Check the fields that the pipeline and pycocotools read; return (K, category)."""
+    check_coco_lists(data, path)
     if not data["categories"]:
         raise field_error(path, "categories", "at least one category (the person)", [])
     category = data["categories"][0]

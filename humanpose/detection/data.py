@@ -35,6 +35,7 @@ from humanpose.data.coco import (
     DatasetError,
     annotation_file,
     are_numbers,
+    check_coco_lists,
     check_images,
     field_error,
     image_folder,
@@ -92,12 +93,7 @@ def detection_annotation_file(root: str, image_set: str) -> str:
 
 def _validate(data, path: str) -> None:
     """Check the fields that the boxes and pycocotools' box evaluation read."""
-    if not isinstance(data, dict):
-        raise field_error(path, "top level", "an object with images, annotations, categories",
-                          type(data).__name__)
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise field_error(path, key, "a list", data.get(key, "<missing>"))
+    check_coco_lists(data, path)
     check_images(data["images"], path)
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict):
