@@ -32,7 +32,7 @@ import humanpose
 from humanpose.data import build_dataset
 from humanpose.data.geometry import PIXEL_STD, box_to_center_scale
 from humanpose.data.keypoints import COCO_NAMES
-from humanpose.engine.evaluate import Predictions, score_predictions
+from humanpose.pose.evaluate import Predictions, score_predictions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seed_compat import seed_cfg, seed_modules  # noqa: E402

@@ -95,7 +95,7 @@ def main() -> None:
     seed_data = work / "seed_layout"
     seed_layout(data, seed_data)
     mods = seed_modules(args.seed_root)
-    import humanpose.engine.evaluate as our_eval
+    import humanpose.pose.evaluate as our_eval
 
     mods[1].coco.evaluate = timed("seed", mods[1].coco.evaluate)
     our_eval.score_predictions = timed("ours", our_eval.score_predictions)

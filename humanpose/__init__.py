@@ -6,6 +6,9 @@ from humanpose.data import build_dataset
 from humanpose.inference import Person, PoseEstimator  # onnxruntime/openvino load on use only
 from humanpose.models import build_model
 
+# The task packages register themselves with the engine (humanpose.engine.task.TASKS).
+from humanpose import detection, pose  # noqa: E402,F401  isort: skip
+
 __version__ = "0.1.0"
 
 __all__ = [

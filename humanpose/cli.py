@@ -261,7 +261,7 @@ def _is_detector(cfg) -> bool:
 
 def _export(args: argparse.Namespace) -> int:
     from humanpose.checkpoint import load_checkpoint
-    from humanpose.export import export_onnx
+    from humanpose.export import export_pose_onnx
 
     cfg = cfg_from_args(args)
     model = _network(cfg).eval()
@@ -269,7 +269,7 @@ def _export(args: argparse.Namespace) -> int:
         # Our detector's file also carries its config: alone, it is a --detector.
         from humanpose.detection import export_detector_onnx as exporter
     else:
-        exporter = export_onnx
+        exporter = export_pose_onnx
     if cfg.TEST.MODEL_FILE:
         load_checkpoint(model, cfg.TEST.MODEL_FILE)
         default = Path(cfg.TEST.MODEL_FILE).with_suffix(".onnx")

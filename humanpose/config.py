@@ -76,6 +76,12 @@ def default_config() -> CfgNode:
     c.MODEL.HEATMAP_SIZE = [64, 64]  # width, height
     c.MODEL.SIGMA = 2
     c.MODEL.SYNC_BN = False
+    # The codec (humanpose.codecs): "heatmap" or "simcc"; empty: the model family's own.
+    c.MODEL.CODEC = ""
+    c.MODEL.SIMCC = CfgNode()
+    c.MODEL.SIMCC.SPLIT_RATIO = 2.0  # bins per input pixel
+    c.MODEL.SIMCC.SIGMA = []  # label Gaussian (x, y) in bins; empty: mmpose's for the size
+    c.MODEL.SIMCC.NORMALIZE = False
 
     # Architecture details. The union of what pose_resnet, pose_hrnet and lpn read.
     e = CfgNode()
@@ -113,6 +119,10 @@ def default_config() -> CfgNode:
     c.LOSS.TOPK = 8
     c.LOSS.USE_TARGET_WEIGHT = True
     c.LOSS.USE_DIFFERENT_JOINTS_WEIGHT = False
+    # SimCC's KL loss (MODEL.CODEC simcc): mmpose's KLDiscretLoss settings of RTMPose.
+    c.LOSS.SIMCC_BETA = 10.0
+    c.LOSS.SIMCC_LABEL_SOFTMAX = True
+    c.LOSS.SIMCC_LABEL_BETA = 10.0
 
     c.DATASET = CfgNode()
     c.DATASET.ROOT = ""

@@ -1,9 +1,12 @@
 """ONNX export, checked against PyTorch, and the cache of exported files.
 
 The exported graph takes normalised crops ``input`` float32 ``(N, 3, H, W)`` (N dynamic by
-default) and returns ``heatmaps`` float32 ``(N, K, h, w)``: exactly what the PyTorch model
-computes, so :class:`humanpose.PoseEstimator` crops, flips and decodes around it with the
-same code whatever the backend.
+default) and returns what the PyTorch model computes, named by the codec: ``heatmaps``
+``(N, K, h, w)``, or ``simcc_x`` ``(N, K, W*r)`` and ``simcc_y`` ``(N, K, H*r)``; so
+:class:`humanpose.PoseEstimator` crops, flips and decodes around it with the same code
+whatever the backend. A pose export carries in its metadata (``humanpose.*`` keys) the
+codec, the input size, the normalisation and channel order, and the model config, so that
+the file alone can be run.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import copy
 import hashlib
 import importlib.util
 import io
+import json
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -23,7 +28,8 @@ from torch import nn
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["DEFAULT_OPSET", "check_onnx", "export_onnx", "onnx_cache_path", "run_onnx"]
+__all__ = ["DEFAULT_OPSET", "check_onnx", "export_onnx", "export_pose_onnx", "onnx_cache_path",
+           "pose_onnx_metadata", "read_onnx_metadata", "run_onnx"]
 
 DEFAULT_OPSET = 17
 INPUT_NAME = "input"
@@ -36,7 +42,9 @@ def _input_shape(cfg, batch: int) -> tuple[int, int, int, int]:
 
 
 def export_onnx(model: nn.Module, cfg, path: str | os.PathLike, opset: int = DEFAULT_OPSET,
-                dynamic_batch: bool = True, check: bool = True) -> float:
+                dynamic_batch: bool = True, check: bool = True,
+                output_names: Sequence[str] = (OUTPUT_NAME,),
+                metadata: Mapping[str, str] | None = None) -> float:
     """Write ``model`` as ONNX to ``path``; returns the largest |ONNX − PyTorch| on a random
     batch of 2 (``nan`` with ``check=False``).
 
@@ -51,14 +59,17 @@ def export_onnx(model: nn.Module, cfg, path: str | os.PathLike, opset: int = DEF
     path.parent.mkdir(parents=True, exist_ok=True)
     model = copy.deepcopy(model).to("cpu", torch.float32).eval()
     sample = torch.zeros(_input_shape(cfg, 1))
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    names = list(output_names)
+    axes = {name: {0: "batch"} for name in [INPUT_NAME, *names]} if dynamic_batch else None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (sample,), str(tmp), opset_version=opset,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              input_names=[INPUT_NAME], output_names=names,
                               dynamic_axes=axes, do_constant_folding=True, dynamo=False)
+        if metadata:
+            _add_metadata(tmp, metadata)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -67,20 +78,72 @@ def export_onnx(model: nn.Module, cfg, path: str | os.PathLike, opset: int = DEF
     return check_onnx(path, model, cfg, batch=2 if dynamic_batch else 1)
 
 
-def run_onnx(path: str | os.PathLike, inputs: np.ndarray) -> np.ndarray:
-    """Run an exported file once, in fp32, with ONNX Runtime (else OpenVINO in fp32)."""
+def _add_metadata(path: Path, metadata: Mapping[str, str]) -> None:
+    if importlib.util.find_spec("onnx") is None:
+        raise HumanposeError("writing ONNX metadata needs the onnx package: "
+                             "pip install 'humanpose[onnx]'")
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+
+
+def pose_onnx_metadata(cfg) -> dict[str, str]:
+    """What a pose ONNX file needs to be run alone: codec, input, normalisation, config."""
+    from humanpose.codecs import build_codec
+    from humanpose.data.normalize import IMAGENET_MEAN, IMAGENET_STD
+
+    width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    preprocess = {"input_size": [width, height],
+                  "mean": [round(m * 255, 6) for m in IMAGENET_MEAN],
+                  "std": [round(s * 255, 6) for s in IMAGENET_STD],
+                  "channel_order": "rgb" if cfg.DATASET.COLOR_RGB else "bgr"}
+    return {"humanpose.codec": json.dumps(build_codec(cfg).meta()),
+            "humanpose.preprocess": json.dumps(preprocess),
+            "humanpose.model_cfg": cfg.MODEL.dump()}
+
+
+def export_pose_onnx(model: nn.Module, cfg, path: str | os.PathLike,
+                     opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
+                     check: bool = True) -> float:
+    """:func:`export_onnx` for a pose network: outputs named by its codec, and
+    :func:`pose_onnx_metadata` in the file."""
+    from humanpose.codecs import build_codec
+
+    return export_onnx(model, cfg, path, opset=opset, dynamic_batch=dynamic_batch, check=check,
+                       output_names=build_codec(cfg).output_names,
+                       metadata=pose_onnx_metadata(cfg))
+
+
+def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file as a dict (empty without the onnx package)."""
+    if importlib.util.find_spec("onnx") is None:
+        return {}
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def run_onnx(path: str | os.PathLike, inputs: np.ndarray) -> list[np.ndarray]:
+    """Run an exported file once, in fp32, with ONNX Runtime (else OpenVINO in fp32); every
+    output, in the graph's order."""
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
     if importlib.util.find_spec("onnxruntime") is not None:
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {session.get_inputs()[0].name: inputs})[-1]
+        return session.run(None, {session.get_inputs()[0].name: inputs})
     if importlib.util.find_spec("openvino") is not None:
         import openvino as ov
 
         compiled = ov.Core().compile_model(str(path), "CPU",
                                            {"INFERENCE_PRECISION_HINT": "f32"})
-        return compiled(inputs)[0]
+        result = compiled(inputs)
+        return [result[i] for i in range(len(compiled.outputs))]
     raise HumanposeError("checking an ONNX file needs onnxruntime or openvino: "
                          "pip install 'humanpose[onnx]'")
 
@@ -88,19 +151,23 @@ def run_onnx(path: str | os.PathLike, inputs: np.ndarray) -> np.ndarray:
 @torch.inference_mode()
 def check_onnx(path: str | os.PathLike, model: nn.Module, cfg, batch: int = 2,
                seed: int = 0) -> float:
-    """Largest absolute difference between the ONNX file's and the PyTorch model's heatmaps
-    on a random normal batch (fp32 on both sides)."""
+    """Largest absolute difference between the ONNX file's and the PyTorch model's outputs
+    (every output) on a random normal batch (fp32 on both sides)."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(_input_shape(cfg, batch), generator=generator)
     model = copy.deepcopy(model).to("cpu", torch.float32).eval()  # the caller's stays as is
     expected = model(x)
-    if isinstance(expected, (list, tuple)):
-        expected = expected[-1]
+    expected = list(expected) if isinstance(expected, (list, tuple)) else [expected]
     got = run_onnx(path, x.numpy())
-    if got.shape != tuple(expected.shape):
-        raise HumanposeError(f"{path}: ONNX output shape {got.shape} differs from PyTorch's "
-                             f"{tuple(expected.shape)}")
-    return float(np.abs(got - expected.numpy()).max())
+    if len(got) != len(expected):
+        raise HumanposeError(f"{path}: {len(got)} ONNX outputs, PyTorch gives {len(expected)}")
+    worst = 0.0
+    for g, e in zip(got, expected):
+        if g.shape != tuple(e.shape):
+            raise HumanposeError(f"{path}: ONNX output shape {g.shape} differs from PyTorch's "
+                                 f"{tuple(e.shape)}")
+        worst = max(worst, float(np.abs(g - e.numpy()).max()))
+    return worst
 
 
 def onnx_cache_path(cfg, weights: str | os.PathLike | None, cache_dir: str | os.PathLike,

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from humanpose.codecs import decode_heatmaps, encode_gaussian, get_max_preds
+from humanpose.codecs import HeatmapCodec, decode_heatmaps, encode_gaussian, get_max_preds
 from humanpose.data.geometry import PIXEL_STD
-from humanpose.predict import normalize_uint8, predict_heatmaps
+from humanpose.data.normalize import normalize_batch
+from humanpose.predict import predict_outputs
 
 W, H = 48, 64
 # A crop whose heatmap pixels are image pixels: scale x 200 = heatmap width, centre = middle.
@@ -83,12 +84,13 @@ def test_unknown_decoder_is_named():
         decode_heatmaps(np.zeros((1, 1, 4, 4)), CENTER, SCALE, "mean")
 
 
-def test_normalize_uint8_matches_totensor_normalize():
+def test_normalize_batch_matches_totensor_normalize_in_either_layout():
     img = torch.randint(0, 256, (2, 8, 6, 3), dtype=torch.uint8)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     expected = (img.permute(0, 3, 1, 2).float() / 255 - mean) / std
-    assert torch.equal(normalize_uint8(img), expected)
+    assert torch.equal(normalize_batch(img), expected)
+    assert torch.equal(normalize_batch(img.permute(0, 3, 1, 2)), expected)
 
 
 def test_flip_test_averages_mirrored_prediction():
@@ -99,9 +101,126 @@ def test_flip_test_averages_mirrored_prediction():
             return torch.stack([x[:, 0], x[:, 0] * 0.5], dim=1)
 
     x = torch.rand(1, 3, 4, 6)
-    out = predict_heatmaps(Mirror(), x, flip_pairs=[(0, 1)])
+    codec = HeatmapCodec((6, 4), (6, 4), sigma=1.0)
+    out = predict_outputs(Mirror(), x, codec, flip_pairs=[(0, 1)])
     # Flipped pass: joint 0 <- joint 1 of the mirrored image, mirrored back.
     assert torch.allclose(out[0, 0], (x[0, 0] + x[0, 0] * 0.5) / 2)
     assert torch.allclose(out[0, 1], (x[0, 0] * 0.5 + x[0, 0]) / 2)
-    shifted = predict_heatmaps(Mirror(), x, flip_pairs=[(0, 1)], shift_heatmap=True)
+    shifting = HeatmapCodec((6, 4), (6, 4), sigma=1.0, flip_shift=True)
+    shifted = predict_outputs(Mirror(), x, shifting, flip_pairs=[(0, 1)])
+    # UDP's flip is aligned: the seed's shift is never applied with it.
+    udp = HeatmapCodec((6, 4), (6, 4), sigma=1.0, udp=True, flip_shift=True)
+    assert torch.equal(predict_outputs(Mirror(), x, udp, flip_pairs=[(0, 1)]), out)
     assert torch.allclose(shifted[0, 0, :, 1:], (x[0, 0, :, 1:] + x[0, 0, :, :-1] * 0.5) / 2)
+
+
+# ----------------------------------------------------------------------------- the codec seam
+from humanpose.codecs import SimCCCodec, build_codec, codec_from_meta  # noqa: E402
+from humanpose.config import get_cfg  # noqa: E402
+
+INPUT = (192, 256)
+KEYPOINTS = np.array([[30.3, 40.7], [96.0, 128.0], [150.26, 201.9], [160.0, 220.5]])
+
+
+@pytest.mark.parametrize("decoder,udp,tolerance", [
+    # the seed's targets sit on whole heatmap pixels (4 input pixels): half of one at most
+    ("argmax", False, 4 * 0.5 + 1e-6),
+    ("softargmax", False, 4 * 0.5 + 1e-6),
+    ("dark", False, 4 * 0.5 + 1e-6),
+    ("dark", True, 0.05),  # UDP's targets are sub-pixel, and DARK finds them
+])
+def test_heatmap_codec_round_trip_in_crop_pixels(decoder, udp, tolerance):
+    codec = HeatmapCodec(INPUT, (48, 64), sigma=2, udp=udp, decoder=decoder)
+    target, weight = codec.encode(KEYPOINTS, np.ones(len(KEYPOINTS)))
+    assert target.shape == (4, 64, 48) and weight.shape == (4, 1)
+    coords, scores = codec.decode(torch.from_numpy(target[None]))
+    assert coords.shape == (1, 4, 2) and scores.shape == (1, 4)
+    err = np.abs(coords[0] - KEYPOINTS).max()
+    assert err <= tolerance, (decoder, udp, err)
+    assert np.all(scores > 0.5)
+
+
+def test_heatmap_codec_equals_the_image_space_decoder():
+    """Crop pixels through the geometry give what decoding straight to the image gave."""
+    from humanpose.predict import decode_to_image
+
+    codec = HeatmapCodec(INPUT, (48, 64), sigma=2, decoder="argmax", post_process=True)
+    rng = np.random.default_rng(0)
+    hm = rng.random((3, 17, 64, 48)).astype(np.float32)
+    centers = np.array([[100.0, 80.0], [300.5, 200.25], [50.0, 60.0]])
+    scales = np.array([[1.2, 1.6], [0.5, 0.6667], [2.0, 2.6667]])
+    ref, conf = decode_heatmaps(hm, centers, scales, "argmax", post_process=True)
+    got = decode_to_image(codec, torch.from_numpy(hm), centers, scales)
+    assert np.abs(got[..., :2] - ref).max() < 1e-3
+    assert np.array_equal(got[..., 2], conf[..., 0])
+
+
+def test_simcc_codec_round_trip_to_one_bin():
+    codec = SimCCCodec(INPUT, sigma=(4.9, 5.66), split_ratio=2.0)
+    tx, ty, weight = codec.encode(KEYPOINTS, np.ones(len(KEYPOINTS)))
+    assert tx.shape == (4, 384) and ty.shape == (4, 512)
+    assert np.array_equal(weight, np.ones(4, np.float32))
+    assert tx.max() == pytest.approx(1.0)  # normalize=False: peaks of 1, as mmpose's labels
+    coords, scores = codec.decode((torch.from_numpy(tx[None]), torch.from_numpy(ty[None])))
+    assert np.abs(coords[0] - KEYPOINTS).max() <= 0.5 / codec.split_ratio + 1e-9
+    assert np.allclose(scores, 1.0)
+
+
+def test_simcc_codec_weights_and_scores():
+    codec = SimCCCodec(INPUT, sigma=(4.9, 5.66))
+    far = np.array([[-100.0, 10.0], [20.0, 30.0], [30.0, 40.0]])
+    tx, ty, weight = codec.encode(far, np.array([1.0, 0.0, 1.0]))
+    assert weight.tolist() == [0.0, 0.0, 1.0]  # outside the vectors; invisible
+    assert not tx[:2].any() and not ty[:2].any()
+    # score = the smaller maximum; non-positive scores give location -1 (mmpose)
+    x = np.full((1, 2, 384), -1.0, np.float32)
+    y = np.full((1, 2, 512), -1.0, np.float32)
+    x[0, 0, 100], y[0, 0, 50] = 0.9, 0.4
+    x[0, 1, 10], y[0, 1, 20] = -0.1, 0.3
+    coords, scores = codec.decode((x, y))
+    assert scores[0].tolist() == pytest.approx([0.4, -0.1])
+    assert coords[0, 0].tolist() == [50.0, 25.0] and coords[0, 1].tolist() == [-0.5, -0.5]
+
+
+def test_simcc_flip_test_on_a_symmetric_input():
+    """A network that sees mirrored people consistently (joint j's x vector is image row j
+    upsampled to 2 bins per pixel; both joints' rows equal): the flip test gives back its
+    plain prediction exactly, and flip_back swaps the pairs and reverses x only."""
+    codec = SimCCCodec((8, 8), sigma=1.0, split_ratio=2.0)
+
+    class RowNet(torch.nn.Module):
+        def forward(self, x):
+            rows = x[:, 0, :2, :]  # (N, 2 joints, W)
+            sx = rows.repeat_interleave(2, dim=-1)
+            column = x[:, 1].sum(dim=-1)  # (N, H): unchanged by mirroring, as y must be
+            sy = torch.stack([column, column], dim=1).repeat_interleave(2, dim=-1)
+            return sx, sy
+
+    x = torch.zeros(1, 3, 8, 8)
+    row = torch.rand(8)
+    x[0, 0, 0] = x[0, 0, 1] = row
+    x[0, 1] = torch.rand(8, 8)
+    plain = RowNet()(x)
+    tested = predict_outputs(RowNet(), x, codec, flip_pairs=[(0, 1)])
+    assert torch.allclose(tested[0], plain[0]) and torch.allclose(tested[1], plain[1])
+    vx = torch.arange(2 * 16, dtype=torch.float32).reshape(1, 2, 16)
+    vy = torch.arange(2 * 4, dtype=torch.float32).reshape(1, 2, 4)
+    bx, by = codec.flip_back((vx, vy), [(0, 1)])
+    assert torch.equal(bx[0, 0], vx[0, 1].flip(0)) and torch.equal(bx[0, 1], vx[0, 0].flip(0))
+    assert torch.equal(by[0, 0], vy[0, 1]) and torch.equal(by[0, 1], vy[0, 0])
+
+
+def test_codec_from_config_and_metadata():
+    cfg = get_cfg("experiments/coco/hrnet/w32_256x192_adam_lr1e-3.yaml")
+    codec = build_codec(cfg)
+    assert codec.name == "heatmap" and codec.output_names == ("heatmaps",)
+    assert codec_from_meta(codec.meta()).meta() == codec.meta()
+    cfg.defrost()
+    cfg.MODEL.CODEC = "simcc"
+    simcc = build_codec(cfg)
+    assert simcc.output_names == ("simcc_x", "simcc_y")
+    assert simcc.sigma.tolist() == [4.9, 5.66]  # mmpose's for 192x256
+    assert codec_from_meta(simcc.meta()).meta() == simcc.meta()
+    cfg.MODEL.CODEC = "nope"
+    with pytest.raises(ValueError, match="MODEL.CODEC must be one of"):
+        build_codec(cfg)

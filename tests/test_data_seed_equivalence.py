@@ -153,4 +153,4 @@ def test_normalize_batch_is_the_seed_transform():
     floats = torch.rand(1, 3, 4, 4)
     assert normalize_batch(floats) is floats
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
-        normalize_batch(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
+        normalize_batch(torch.zeros(1, 4, 4, 4, dtype=torch.uint8))

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import humanpose
-from humanpose.engine.loss import JointsMSELoss, JointsOHKMMSELoss
 from humanpose.engine.optim import build_optimizer, build_scheduler, lr_factor
 from humanpose.engine.state import ResumeError, load_training_state, save_atomic
+from humanpose.pose.loss import JointsMSELoss, JointsOHKMMSELoss
 
 from .conftest import EXPERIMENTS
 

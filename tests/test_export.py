@@ -10,7 +10,12 @@ import torch
 
 import humanpose
 from humanpose.cli import main
-from humanpose.export import check_onnx, export_onnx, onnx_cache_path, run_onnx
+from humanpose.export import (
+    check_onnx,
+    export_pose_onnx,
+    onnx_cache_path,
+    run_onnx,
+)
 from humanpose.inference import PoseEstimator
 from tests.test_inference import (
     LPN18,
@@ -37,7 +42,7 @@ def exported(tmp_path_factory):
     weights = folder / "model.pth"
     torch.save(model.state_dict(), weights)
     path = folder / "model.onnx"
-    diff = export_onnx(model, cfg, path)
+    diff = export_pose_onnx(model, cfg, path)
     return cfg, model, weights, path, diff
 
 
@@ -54,7 +59,7 @@ def test_onnx_round_trip_within_1e4(exported):
     x = torch.randn(3, 3, 128, 96)
     with torch.no_grad():
         expected = model(x).numpy()
-    got = run_onnx(path, x.numpy())
+    (got,) = run_onnx(path, x.numpy())
     assert got.shape == (3, 17, 32, 24)
     assert np.abs(got - expected).max() <= 1e-4
     assert expected.std() > 0.05  # the comparison is not between near-zero maps

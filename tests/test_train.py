@@ -130,7 +130,7 @@ def test_nan_loss_stops_with_step_and_checkpoint(synthetic_root, tmp_path):
 
 
 def test_missing_data_folder_fails_before_the_model_is_built(tmp_path, monkeypatch):
-    import humanpose.engine.task as engine
+    import humanpose.pose.task as engine
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model must not be built")

@@ -37,7 +37,7 @@ _HOMES = {
     "SampleOptions": "topdown",
     "TopDownDataset": "topdown",
     "build_loader": "loader",
-    "normalize_batch": "topdown",
+    "normalize_batch": "normalize",
 }
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from humanpose.codecs import encode_gaussian
+from humanpose.codecs import Codec, HeatmapCodec, build_codec
 from humanpose.data.geometry import (
     PIXEL_STD,
     affine_points,
@@ -41,6 +41,7 @@ from humanpose.data.geometry import (
 )
 from humanpose.data.images import REDUCED_FACTORS, BadImageError, BadImageWarning, read_image
 from humanpose.data.keypoints import KeypointSet
+from humanpose.data.normalize import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -52,10 +53,6 @@ __all__ = [
     "normalize_batch",
     "select_data",
 ]
-
-# The seed's torchvision Normalize, applied after ToTensor's division by 255.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # ----------------------------------------------------------------------------- records
@@ -148,11 +145,13 @@ class SampleOptions:
     udp: bool = False
     skip_bad_images: bool = False
     fast_mode: bool = False
+    codec: Codec | None = None  # None: the seed's Gaussian heatmaps of the sizes above
 
     @classmethod
     def from_cfg(cls, cfg) -> SampleOptions:
         d = cfg.DATASET
-        if cfg.MODEL.TARGET_TYPE != "gaussian":
+        codec = build_codec(cfg)
+        if codec.name == "heatmap" and cfg.MODEL.TARGET_TYPE != "gaussian":
             raise ValueError(f"MODEL.TARGET_TYPE {cfg.MODEL.TARGET_TYPE!r} is not supported; "
                              "expected 'gaussian' (as in the seed)")
         return cls(
@@ -169,6 +168,7 @@ class SampleOptions:
             udp=d.UDP,
             skip_bad_images=d.SKIP_BAD_IMAGES,
             fast_mode=d.FAST_MODE,
+            codec=codec,
         )
 
     @property
@@ -184,26 +184,6 @@ def _normalization_table() -> np.ndarray:
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None]
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None]
     return ((values[None] - mean) / std).numpy()
-
-
-def normalize_batch(images: torch.Tensor) -> torch.Tensor:
-    """Fast-mode uint8 images ``(N, H, W, 3)`` → the float32 ``(N, 3, H, W)`` input of the
-    exact mode, bit for bit.
-
-    The seed's ToTensor + Normalize: ``(x / 255 - mean) / std`` per channel in float32, on
-    whatever device ``images`` is on (copy the uint8 batch there first: 4x less data).
-    Float input (an exact-mode batch) is returned unchanged, so a training loop may call it
-    on either. The uint8 batch is made channels-first before the float maths, which is 7x
-    faster on a CPU than the same maths on the strided (permuted) view.
-    """
-    if images.dtype != torch.uint8:
-        return images
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected uint8 images (N, H, W, 3), got {tuple(images.shape)}")
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=images.device)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=images.device)
-    x = images.permute(0, 3, 1, 2).contiguous().float().div_(255)
-    return x.sub_(mean.view(1, 3, 1, 1)).div_(std.view(1, 3, 1, 1))
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -314,6 +294,8 @@ class TopDownDataset(Dataset):
         self.upper_body = upper
         self.joints_weight = keypoints.joints_weight_array()
         self._table = _normalization_table()
+        self.codec = options.codec or HeatmapCodec(options.image_size, options.heatmap_size,
+                                                   options.sigma, udp=options.udp)
         # Network channel c is image channel _channels[c]: the seed feeds BGR unless COLOR_RGB.
         self._channels = (2, 1, 0) if options.color_rgb else (0, 1, 2)
         self.bad_images: set[str] = set()
@@ -390,10 +372,10 @@ class TopDownDataset(Dataset):
         visible = joints_vis[:, 0] > 0.0
         joints[visible, 0:2] = affine_points(joints[visible, 0:2], trans)
 
-        target, target_weight = encode_gaussian(joints, joints_vis, o.image_size,
-                                                o.heatmap_size, o.sigma, udp=o.udp)
+        *targets, target_weight = self.codec.encode(joints[:, :2], joints_vis[:, 0])
         if o.use_different_joints_weight:
-            target_weight = np.multiply(target_weight, self.joints_weight)
+            target_weight = np.multiply(target_weight,
+                                        self.joints_weight.reshape(target_weight.shape))
 
         meta = {
             "image": path,
@@ -410,7 +392,7 @@ class TopDownDataset(Dataset):
             "joints_vis": joints_vis,
             "flipped": flip,
         }
-        return (self._to_tensor(crop), torch.from_numpy(target),
+        return (self._to_tensor(crop), *(torch.from_numpy(t) for t in targets),
                 torch.from_numpy(target_weight), meta)
 
     def _crop(self, image: np.ndarray, trans: np.ndarray, flip: bool, width: int,

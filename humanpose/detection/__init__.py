@@ -11,6 +11,9 @@ from humanpose.detection.detectors import ModelDetector, build_person_detector
 from humanpose.detection.model import DETECTOR_NAMES, PersonDetectorNet, build_detector
 from humanpose.detection.onnx import YoloOnnxDetector, export_detector_onnx
 from humanpose.detection.task import DetectionTask
+from humanpose.engine.task import register_task
+
+register_task(DetectionTask(), DETECTOR_NAMES)
 
 __all__ = [
     "DETECTOR_NAMES",

@@ -29,6 +29,7 @@ import torch
 import yaml
 from yacs.config import CfgNode
 
+from humanpose.data.normalize import normalize_batch
 from humanpose.detection.codec import DecodeParams, decode_output, image_detections
 from humanpose.detection.data import letterbox
 from humanpose.detection.model import DETECTOR_NAMES, build_detector
@@ -36,7 +37,6 @@ from humanpose.detection.nms import xyxy_to_xywh
 from humanpose.detection.onnx import METADATA_KEY, YoloOnnxDetector, onnx_metadata
 from humanpose.errors import HumanposeError
 from humanpose.inference.detector import Detections, DetectionsFile, PersonDetector
-from humanpose.predict import normalize_uint8
 
 __all__ = ["DEFAULT_MIN_SCORE", "ModelDetector", "build_person_detector", "detector_config"]
 
@@ -125,7 +125,7 @@ class ModelDetector:
     def detect_input(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (x1, y1, x2, y2, input pixels) and scores of a letterboxed BGR input."""
         rgb = torch.from_numpy(np.ascontiguousarray(canvas[None, :, :, ::-1]))
-        output = self.runner(normalize_uint8(rgb))
+        output = self.runner(normalize_batch(rgb))
         boxes, scores = decode_output(output, self.params.stride, self.params.max_detections)
         return boxes[0].numpy(), scores[0].numpy()
 

@@ -23,11 +23,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from humanpose.data.loader import loader_workers
+from humanpose.data.normalize import normalize_batch
 from humanpose.detection.codec import DecodeParams, decode_output, image_detections
 from humanpose.detection.nms import xyxy_to_xywh
 from humanpose.engine.distributed import Dist, all_gather_objects
 from humanpose.engine.evaluate import ShardSampler, amp_dtype
-from humanpose.predict import autocast_for, normalize_uint8
+from humanpose.predict import autocast_for
 
 __all__ = ["BOX_STATS_NAMES", "evaluate_boxes", "predict_boxes", "results_path",
            "score_boxes"]
@@ -54,7 +55,7 @@ def predict_boxes(model: nn.Module, dataset, cfg, dist: Dist,
     records: list[dict] = []
     for images, _targets, meta in tqdm(loader, desc="test", dynamic_ncols=True,
                                        disable=not (show_progress and dist.is_main)):
-        images = normalize_uint8(images.to(dist.device, non_blocking=True))
+        images = normalize_batch(images.to(dist.device, non_blocking=True))
         with torch.inference_mode(), autocast_for(images.device, dtype):
             output = model(images)
         boxes, scores = (t.cpu().numpy() for t in decode_output(output, params.stride,

@@ -1,8 +1,10 @@
 """What the engine needs to know about a kind of model: a pose estimator or a detector.
 
-The training and test loops are the same for both; a :class:`Task` supplies the data set,
-the network, the loss and the evaluation. Dataset items are ``(image, *targets, meta)``
-and the loss is called as ``loss(output, *targets)``.
+The training and test loops are the same for every task; a :class:`Task` supplies the data
+set, the network, the loss and the evaluation. Dataset items are ``(image, *targets, meta)``
+and the loss is called as ``loss(output, *targets)``. The engine knows tasks only through
+:data:`TASKS`, which the task packages fill (:mod:`humanpose.pose`,
+:mod:`humanpose.detection`); it never imports them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch.utils.data import Dataset
 
 from humanpose.engine.distributed import Dist
 
-__all__ = ["PoseTask", "Task", "task_for"]
+__all__ = ["TASKS", "Task", "register_task", "task_for"]
 
 
 class Task(Protocol):
@@ -34,40 +36,20 @@ class Task(Protocol):
         """(named metrics, main metric, its name); writes results files. Rank 0 only."""
 
 
-class PoseTask:
-    """Top-down key-point heatmaps: the seed's job."""
+# MODEL.NAME -> the task that trains and tests it.
+TASKS: dict[str, Task] = {}
 
-    def build_dataset(self, cfg, is_train: bool) -> Dataset:
-        from humanpose.data import build_dataset
 
-        return build_dataset(cfg, is_train)
-
-    def build_model(self, cfg, channels_last: bool) -> nn.Module:
-        from humanpose.models import build_model
-
-        return build_model(cfg, channels_last=channels_last)
-
-    def build_loss(self, cfg) -> nn.Module:
-        from humanpose.engine.loss import build_loss
-
-        return build_loss(cfg)
-
-    def predict(self, model: nn.Module, dataset: Dataset, cfg, dist: Dist) -> Any:
-        from humanpose.engine.evaluate import predict_dataset
-
-        return predict_dataset(model, dataset, cfg, dist)
-
-    def score(self, cfg, dataset: Dataset, predictions: Any, output_dir: str | os.PathLike,
-              arch_name: str) -> tuple[OrderedDict, float, str]:
-        from humanpose.engine.evaluate import score_predictions
-
-        return score_predictions(cfg, dataset, predictions, output_dir, arch_name)
+def register_task(task: Task, model_names) -> None:
+    """Make ``task`` the one for each of ``model_names`` (called by the task packages)."""
+    for name in model_names:
+        TASKS[name] = task
 
 
 def task_for(cfg) -> Task:
-    """The detection task for detector model names, the pose task otherwise."""
-    try:
-        from humanpose.detection import DETECTOR_NAMES, DetectionTask
-    except ImportError:
-        return PoseTask()
-    return DetectionTask() if cfg.MODEL.NAME in DETECTOR_NAMES else PoseTask()
+    """The task registered for ``cfg.MODEL.NAME``."""
+    name = cfg.MODEL.NAME
+    if name not in TASKS:
+        raise ValueError(f"MODEL.NAME {name!r} belongs to no task; known models: "
+                         f"{sorted(TASKS)}")
+    return TASKS[name]

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from humanpose.checkpoint import load_pretrained
 from humanpose.data.loader import loader_workers
+from humanpose.data.normalize import normalize_batch
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
 from humanpose.engine.evaluate import amp_dtype
 from humanpose.engine.optim import build_optimizer, build_scheduler
@@ -33,7 +34,7 @@ from humanpose.engine.state import load_training_state, run_dirs, save_atomic, s
 from humanpose.engine.sync_bn import convert_sync_batchnorm
 from humanpose.engine.task import task_for
 from humanpose.errors import HumanposeError
-from humanpose.predict import autocast_for, normalize_uint8
+from humanpose.predict import autocast_for
 
 __all__ = ["TrainResult", "TrainingError", "train"]
 
@@ -316,7 +317,7 @@ class _Run:
                 break
             images = images.to(device, non_blocking=True)
             if images.dtype == torch.uint8:
-                images = normalize_uint8(images, channels_last_input=images.shape[-1] == 3)
+                images = normalize_batch(images)
             if cfg.TRAIN.CHANNELS_LAST:
                 images = images.contiguous(memory_format=torch.channels_last)
             targets = [_to_device(t, device) for t in targets]

@@ -1,9 +1,9 @@
 """Runners: one interface over the ways a pose network can be executed.
 
-A runner maps a float32 ``(N, 3, H, W)`` batch of normalised crops to float32 heatmaps
-``(N, K, h, w)``. Tensors go in and come out, so the shared
-:func:`humanpose.predict.predict_heatmaps` (flip test included) drives every backend the
-same way evaluation drives the PyTorch model.
+A runner maps a float32 ``(N, 3, H, W)`` batch of normalised crops to the network's float32
+outputs: heatmaps ``(N, K, h, w)``, or a tuple (SimCC's x and y vectors). Tensors go in and
+come out, so the shared :func:`humanpose.predict.predict_outputs` (flip test included)
+drives every backend the same way evaluation drives the PyTorch model.
 
 Backends:
 
@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from humanpose.codecs import Outputs, as_float_outputs
 from humanpose.errors import HumanposeError
 from humanpose.predict import autocast_for
 
@@ -74,11 +75,11 @@ class BackendUnavailable(HumanposeError):
 
 
 class Runner(Protocol):
-    """Normalised crops ``(N, 3, H, W)`` float32 → heatmaps ``(N, K, h, w)`` float32."""
+    """Normalised crops ``(N, 3, H, W)`` float32 → the network's float32 outputs."""
 
     name: str
 
-    def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, inputs: torch.Tensor) -> Outputs: ...
 
 
 def _require(module: str, backend: str) -> None:
@@ -198,9 +199,7 @@ class TorchRunner:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast_for(self.device, self.dtype):
             out = self.model(x)
-        if isinstance(out, (list, tuple)):
-            out = out[-1]
-        return out.float()
+        return as_float_outputs(out)
 
 
 # ----------------------------------------------------------------------------- ONNX
@@ -208,6 +207,12 @@ def _as_numpy_nchw(inputs: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(inputs, torch.Tensor):
         inputs = inputs.detach().to("cpu", torch.float32).contiguous().numpy()
     return np.ascontiguousarray(inputs, dtype=np.float32)
+
+
+def _outputs(arrays: Sequence[np.ndarray]) -> Outputs:
+    """One output as a tensor, several (SimCC's x and y) as a tuple, in the graph's order."""
+    tensors = tuple(torch.from_numpy(np.asarray(a)) for a in arrays)
+    return tensors[0] if len(tensors) == 1 else tensors
 
 
 class OnnxRuntimeRunner:
@@ -236,9 +241,9 @@ class OnnxRuntimeRunner:
         self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
 
-    def __call__(self, inputs: torch.Tensor | np.ndarray) -> torch.Tensor:
-        (out,) = self.session.run(None, {self.input_name: _as_numpy_nchw(inputs)})[-1:]
-        return torch.from_numpy(out)
+    def __call__(self, inputs: torch.Tensor | np.ndarray) -> Outputs:
+        outs = self.session.run(None, {self.input_name: _as_numpy_nchw(inputs)})
+        return _outputs(outs)
 
 
 class OpenVinoRunner:
@@ -286,11 +291,12 @@ class OpenVinoRunner:
         request = self._request(1)
         return str(request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT"))
 
-    def __call__(self, inputs: torch.Tensor | np.ndarray) -> torch.Tensor:
+    def __call__(self, inputs: torch.Tensor | np.ndarray) -> Outputs:
         x = _as_numpy_nchw(inputs)
         request = self._request(x.shape[0])
         request.infer({0: x})
-        return torch.from_numpy(request.get_output_tensor(0).data.copy())
+        count = len(request.get_compiled_model().outputs)
+        return _outputs([request.get_output_tensor(i).data.copy() for i in range(count)])
 
 
 def make_runner(backend: str, model: nn.Module | None = None,

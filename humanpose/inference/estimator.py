@@ -3,8 +3,9 @@
 The path from pixels to key points is evaluation's, function for function: boxes become
 centre/scale (:func:`box_to_center_scale`), crops are cut by the same affine transform
 (:func:`get_affine_transform`, or UDP's) and :func:`warp_crop`, normalised by
-:func:`normalize_uint8`, run through :func:`predict_heatmaps` (flip test included) and
-decoded by :func:`decode_heatmaps`. Only the network's execution differs, by backend
+:func:`normalize_batch`, run through :func:`predict_outputs` (flip test included) and
+decoded by the config's codec (:func:`decode_to_image`). Only the network's execution
+differs, by backend
 (:mod:`humanpose.inference.backends`). All the crops of an image go through in one batch.
 """
 
@@ -24,7 +25,7 @@ import torch
 from yacs.config import CfgNode
 
 from humanpose.checkpoint import load_checkpoint
-from humanpose.codecs import decode_heatmaps
+from humanpose.codecs import Outputs, build_codec
 from humanpose.config import get_cfg
 from humanpose.data.geometry import (
     box_to_center_scale,
@@ -33,7 +34,7 @@ from humanpose.data.geometry import (
     warp_crop,
 )
 from humanpose.data.keypoints import COCO, MPII, KeypointSet
-from humanpose.engine.evaluate import decoder_name
+from humanpose.data.normalize import normalize_batch
 from humanpose.errors import HumanposeError
 from humanpose.evaluation.coco import rescore
 from humanpose.inference.backends import (
@@ -49,7 +50,7 @@ from humanpose.inference.backends import (
 )
 from humanpose.inference.detector import PersonDetector, WholeImageDetector
 from humanpose.models import build_model
-from humanpose.predict import normalize_uint8, predict_heatmaps
+from humanpose.predict import decode_to_image, predict_outputs
 
 __all__ = ["BenchRow", "Person", "PoseEstimator", "Timing", "bench_boxes", "compare_backends",
            "format_bench_table", "keypoint_set_for"]
@@ -162,9 +163,7 @@ class PoseEstimator:
         self.keypoint_set = keypoint_set or keypoint_set_for(self.cfg)
         flip_test = self.cfg.TEST.FLIP_TEST if flip_test is None else flip_test
         self.flip_pairs = [list(p) for p in self.keypoint_set.flip_pairs] if flip_test else None
-        self.shift_heatmap = bool(self.cfg.TEST.SHIFT_HEATMAP)
-        self.decoder = decoder_name(self.cfg)  # the test loop's choice, by the same code
-        self.udp = bool(self.cfg.DATASET.get("UDP", False))
+        self.codec = build_codec(self.cfg)  # the test loop's codec, by the same code
         self.rgb = bool(rgb)
         self.swap_channels = self.rgb != bool(self.cfg.DATASET.COLOR_RGB)
         self.min_score = min_score
@@ -226,7 +225,7 @@ class PoseEstimator:
             if not self.onnx_path.is_file():
                 raise HumanposeError(f"ONNX file not found: {self.onnx_path}")
             return self.onnx_path
-        from humanpose.export import export_onnx, onnx_cache_path
+        from humanpose.export import export_pose_onnx, onnx_cache_path
 
         if self.weights is None:  # random weights: a private file, never reused
             self._tmpdir = tempfile.TemporaryDirectory(prefix="humanpose-onnx-")
@@ -235,7 +234,7 @@ class PoseEstimator:
             path = onnx_cache_path(self.cfg, self.weights, self.cache_dir)
         if not path.is_file():
             logger.info("exporting %s to %s", self.weights or "the model", path)
-            export_onnx(self.model, self.cfg, path, check=False)
+            export_pose_onnx(self.model, self.cfg, path, check=False)
         self.onnx_path = path
         return path
 
@@ -281,7 +280,7 @@ class PoseEstimator:
         crops = np.empty((n, h, w, 3), dtype=np.uint8)
         centers = np.empty((n, 2), dtype=np.float32)
         scales = np.empty((n, 2), dtype=np.float32)
-        transform = get_udp_transform if self.udp else get_affine_transform
+        transform = get_udp_transform if self.codec.udp else get_affine_transform
         for i, box in enumerate(boxes):
             centers[i], scales[i] = box_to_center_scale(box, w / h)
             crops[i] = warp_crop(image, transform(centers[i], scales[i], 0, self.image_size),
@@ -290,33 +289,34 @@ class PoseEstimator:
             crops = np.ascontiguousarray(crops[..., ::-1])
         return crops, centers, scales
 
-    def heatmaps(self, crops: np.ndarray) -> torch.Tensor:
-        """Heatmaps ``(N, K, h, w)`` of uint8 crops, flip test included when enabled."""
+    def outputs(self, crops: np.ndarray) -> Outputs:
+        """The network's outputs (heatmaps or SimCC vectors) for uint8 crops, flip test
+        included when enabled."""
         # uint8 crops go to the GPU as they are (4x less to copy) and are normalised there.
         device = self.device if self.backend not in ONNX_BACKENDS else torch.device("cpu")
         parts = []
         for start in range(0, len(crops), self.max_batch):
             batch = torch.from_numpy(crops[start:start + self.max_batch]).to(device)
-            x = normalize_uint8(batch)
-            parts.append(predict_heatmaps(self.runner, x, self.flip_pairs, self.shift_heatmap))
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
+            parts.append(predict_outputs(self.runner, normalize_batch(batch), self.codec,
+                                         self.flip_pairs))
+        if len(parts) == 1:
+            return parts[0]
+        if isinstance(parts[0], tuple):
+            return tuple(torch.cat(p) for p in zip(*parts))
+        return torch.cat(parts)
 
-    def decode(self, heatmaps: torch.Tensor | np.ndarray, centers: np.ndarray,
-               scales: np.ndarray) -> np.ndarray:
+    def decode(self, outputs: Outputs, centers: np.ndarray, scales: np.ndarray) -> np.ndarray:
         """Key points ``(N, K, 3)`` in image pixels, as evaluation decodes them."""
-        coords, conf = decode_heatmaps(heatmaps, centers, scales, self.decoder,
-                                       post_process=self.cfg.TEST.POST_PROCESS, udp=self.udp)
-        coords = coords - self.cfg.TEST.BIAS
-        return np.concatenate([coords, conf], axis=2).astype(np.float32)
+        return decode_to_image(self.codec, outputs, centers, scales, self.cfg.TEST.BIAS)
 
     def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Key points ``(N, K, 3)`` for the boxes ``(N, 4)`` of a BGR (or ``rgb``) image."""
         t0 = time.perf_counter()
         crops, centers, scales = self.crop(image, boxes)
         t1 = time.perf_counter()
-        heatmaps = self.heatmaps(crops).cpu()
+        outputs = self.outputs(crops)
         t2 = time.perf_counter()
-        keypoints = self.decode(heatmaps, centers, scales)
+        keypoints = self.decode(outputs, centers, scales)
         t3 = time.perf_counter()
         self.timing = Timing((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, len(boxes))
         return keypoints

@@ -18,6 +18,9 @@ MODEL_BUILDERS: dict[str, Callable[[CfgNode], nn.Module]] = {
     "lpn": build_lpn,
 }
 
+# Model families whose codec is not the heatmap one (humanpose.codecs.codec_name).
+MODEL_CODECS: dict[str, str] = {}
+
 
 def build_model(cfg: CfgNode, channels_last: bool = True) -> nn.Module:
     """Build the network that ``cfg.MODEL`` describes, initialised as the seed initialises it.
@@ -39,4 +42,4 @@ def build_model(cfg: CfgNode, channels_last: bool = True) -> nn.Module:
     return model
 
 
-__all__ = ["MODEL_BUILDERS", "build_model"]
+__all__ = ["MODEL_BUILDERS", "MODEL_CODECS", "build_model"]

@@ -1,4 +1,4 @@
-"""Heatmap codecs: key points → training targets (encode) and heatmaps → key points (decode).
+"""The heatmap codec: key points → Gaussian heatmaps (encode) and heatmaps → key points (decode).
 
 This is the only module that knows heatmap maths. Encoding follows the seed's
 ``generate_target`` exactly (plus UDP as an option); decoding offers the seed's
@@ -13,10 +13,12 @@ import cv2
 import numpy as np
 import torch
 
-from humanpose.data.geometry import transform_preds
+from humanpose.codecs.base import Outputs
+from humanpose.data.geometry import flip_heatmaps_back, transform_preds
 
 __all__ = [
     "DECODERS",
+    "HeatmapCodec",
     "decode_heatmaps",
     "encode_gaussian",
     "get_max_preds",
@@ -164,11 +166,10 @@ def _dark_refine(heatmaps: np.ndarray, coords: np.ndarray, kernel: int = 11) -> 
 DECODERS = ("argmax", "softargmax", "dark")
 
 
-def decode_heatmaps(heatmaps, center: np.ndarray, scale: np.ndarray, method: str = "argmax",
-                    post_process: bool = True, udp: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Heatmaps ``(N, K, H, W)`` of N crops → key points ``(N, K, 2)`` in image pixels and
-    confidences ``(N, K, 1)``.
+def heatmap_maxima(heatmaps, method: str = "argmax", post_process: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps ``(N, K, H, W)`` → peak locations ``(N, K, 2)`` in heatmap pixels and their
+    values ``(N, K, 1)``.
 
     ``method``: ``argmax`` (the seed's default), ``softargmax`` (``TEST.SOFT_ARGMAX``) or
     ``dark``. ``post_process`` (``TEST.POST_PROCESS``) applies the seed's quarter-pixel
@@ -190,6 +191,84 @@ def decode_heatmaps(heatmaps, center: np.ndarray, scale: np.ndarray, method: str
         coords = _dark_refine(hm, coords)
     else:
         raise ValueError(f"unknown heatmap decoder {method!r}; expected one of {DECODERS}")
+    return coords, maxvals
+
+
+def decode_heatmaps(heatmaps, center: np.ndarray, scale: np.ndarray, method: str = "argmax",
+                    post_process: bool = True, udp: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps ``(N, K, H, W)`` of N crops → key points ``(N, K, 2)`` in image pixels and
+    confidences ``(N, K, 1)``: :func:`heatmap_maxima` mapped straight to the image."""
+    hm = _as_numpy(heatmaps)
+    coords, maxvals = heatmap_maxima(hm, method, post_process)
     h, w = hm.shape[2:]
     preds = transform_preds(coords, center, scale, (w, h), udp=udp)
     return preds.astype(np.float32), maxvals.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- the codec
+class HeatmapCodec:
+    """Gaussian heatmaps (the seed's, or UDP's), decoded by argmax (+ quarter shift),
+    soft-argmax or DARK.
+
+    ``flip_shift`` is the seed's ``TEST.SHIFT_HEATMAP``: it compensates the one-pixel
+    misalignment of the classic flip and is never applied with UDP, whose flip is aligned.
+    """
+
+    name = "heatmap"
+    output_names = ("heatmaps",)
+
+    def __init__(self, input_size: Sequence[int], heatmap_size: Sequence[int], sigma: float,
+                 udp: bool = False, decoder: str = "argmax", post_process: bool = True,
+                 flip_shift: bool = False):
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown heatmap decoder {decoder!r}; expected one of {DECODERS}")
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
+        self.sigma = float(sigma)
+        self.udp = bool(udp)
+        self.decoder = decoder
+        self.post_process = bool(post_process)
+        self.flip_shift = bool(flip_shift) and not self.udp
+
+    @classmethod
+    def from_cfg(cls, cfg) -> HeatmapCodec:
+        decoder = cfg.TEST.DECODER or ("softargmax" if cfg.TEST.SOFT_ARGMAX else "argmax")
+        return cls(cfg.MODEL.IMAGE_SIZE, cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA,
+                   udp=bool(cfg.DATASET.UDP), decoder=decoder,
+                   post_process=bool(cfg.TEST.POST_PROCESS),
+                   flip_shift=bool(cfg.TEST.SHIFT_HEATMAP))
+
+    @property
+    def stride(self) -> tuple[float, float]:
+        """Input pixels per heatmap pixel; UDP maps pixel centres to pixel centres."""
+        (iw, ih), (hw, hh) = self.input_size, self.heatmap_size
+        if self.udp:
+            return (iw - 1.0) / (hw - 1.0), (ih - 1.0) / (hh - 1.0)
+        return iw / hw, ih / hh
+
+    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Targets ``(K, H, W)`` and weights ``(K, 1)``: :func:`encode_gaussian`."""
+        visible = np.asarray(visible, dtype=np.float32).reshape(-1, 1)
+        return encode_gaussian(keypoints, visible, self.input_size, self.heatmap_size,
+                               self.sigma, udp=self.udp)
+
+    @staticmethod
+    def heatmaps(outputs: Outputs) -> torch.Tensor:
+        """The heatmaps among a network's outputs (the last, for multi-output networks)."""
+        return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+
+    def decode(self, outputs: Outputs) -> tuple[np.ndarray, np.ndarray]:
+        coords, maxvals = heatmap_maxima(self.heatmaps(outputs), self.decoder, self.post_process)
+        sx, sy = self.stride
+        coords = np.asarray(coords, dtype=np.float64) * np.array([sx, sy])
+        return coords, maxvals[..., 0].astype(np.float32)
+
+    def flip_back(self, outputs: Outputs, flip_pairs: Sequence[Sequence[int]]) -> torch.Tensor:
+        return flip_heatmaps_back(self.heatmaps(outputs), flip_pairs, shift=self.flip_shift)
+
+    def meta(self) -> dict:
+        return {"name": self.name, "input_size": list(self.input_size),
+                "heatmap_size": list(self.heatmap_size), "sigma": self.sigma, "udp": self.udp,
+                "decoder": self.decoder, "post_process": self.post_process,
+                "flip_shift": self.flip_shift}
