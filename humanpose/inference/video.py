@@ -447,12 +447,12 @@ def run_on_source(estimator: PoseEstimator, source: FrameSource, output_dir: str
     if max_frames and total:
         total = min(total, max_frames)
     clock = time.perf_counter
+    bar = tqdm(total=total, unit="frame", desc="infer", disable=not progress,
+               dynamic_ncols=True)
     with sigterm_raises():
         outputs = RunOutputs(out, estimator, render, threshold, video)
         summary.results_file, summary.lines_file = outputs.results_file, outputs.lines_file
         summary.rendered = outputs.rendered
-        bar = tqdm(total=total, unit="frame", desc="infer", disable=not progress,
-                   dynamic_ncols=True)
         start = clock()
         frames = iter(source)
         try:
