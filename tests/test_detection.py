@@ -437,7 +437,8 @@ def test_yolo_output_parsing_and_layouts():
 def constant_yolo(path: Path, output: np.ndarray, metadata: dict[str, str] | None = None,
                   size=(64, 96)) -> Path:
     """An ONNX 'detector' built with onnx.helper whose output is ``output`` whatever the
-    image (its input is multiplied by 0 and added, so that the input is used)."""
+    image (its input is multiplied by 0 and added, so that the input is used); ``size``
+    ``None``: height and width left dynamic."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -449,7 +450,8 @@ def constant_yolo(path: Path, output: np.ndarray, metadata: dict[str, str] | Non
     ]
     graph = helper.make_graph(
         nodes, "constant_yolo",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size[1], size[0]])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT,
+                                       [1, 3, *(size[::-1] if size else ["h", "w"])])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))],
         initializer=[numpy_helper.from_array(output, "table"),
                      numpy_helper.from_array(np.zeros((), np.float32), "zero")])
@@ -518,6 +520,9 @@ def test_end_to_end_layout_needs_metadata_when_six_wide_is_ambiguous(tmp_path):
     names = str({i: f"class{i}" for i in range(80)})
     e2e = constant_yolo(tmp_path / "old.onnx", rows[None], {"names": names})
     assert build_person_detector(e2e).layout == "end2end"
+    # A dynamic input takes its size from Ultralytics' imgsz ([height, width]).
+    dynamic = constant_yolo(tmp_path / "dynamic.onnx", rows[None], E2E_META, size=None)
+    assert build_person_detector(dynamic).input_size == (64, 96)
 
 
 def test_unknown_yolo_layouts_are_refused_naming_their_shape(tmp_path):
