@@ -178,7 +178,7 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
 def _infer(args: argparse.Namespace) -> int:
     from humanpose.inference import PoseEstimator
     from humanpose.inference.sources import open_source
-    from humanpose.inference.video import run_on_source
+    from humanpose.inference.video import RunSummary, Terminated, run_on_source
 
     if args.boxes and args.detector:
         raise HumanposeError("give --boxes or --detector, not both (--detector takes a "
@@ -199,18 +199,33 @@ def _infer(args: argparse.Namespace) -> int:
     estimator = PoseEstimator(cfg, device=args.device, backend=args.backend,
                               flip_test=args.flip_test, min_score=args.min_score,
                               threads=args.threads, detector=detector)
-    summary = run_on_source(estimator, source, args.output, boxes_file=args.boxes,
-                            annotations=args.annotations, render=not args.no_render,
-                            detect_every=args.detect_every, max_frames=args.max_frames,
-                            threshold=args.threshold, progress=not args.quiet)
+    summary = RunSummary(Path(args.output))
+    try:
+        run_on_source(estimator, source, args.output, boxes_file=args.boxes,
+                      annotations=args.annotations, render=not args.no_render,
+                      detect_every=args.detect_every, max_frames=args.max_frames,
+                      threshold=args.threshold, progress=not args.quiet, summary=summary)
+    except Terminated:
+        print("humanpose infer: terminated (SIGTERM); the frames done are saved",
+              file=sys.stderr)
+        return 143  # 128 + SIGTERM, as a shell reports a process killed by it
+    finally:  # also on Ctrl-C and errors: what was saved, and what was skipped
+        _infer_closing(args, estimator, summary)
+    return 0
+
+
+def _infer_closing(args: argparse.Namespace, estimator, summary) -> None:
     detector_note = ""
     if args.detector:
         detector_backend = getattr(estimator.detector, "backend", None)
         detector_note = f"; detector {Path(args.detector).name}" + (
             f" ({detector_backend})" if detector_backend else "")
-    print(f"backend {estimator.backend}{detector_note}; results: {summary.results_file}")
+    if summary.results_file is not None:
+        print(f"backend {estimator.backend}{detector_note}; results: {summary.results_file} "
+              f"(per frame: {summary.lines_file})")
+    for line in summary.skipped_lines():
+        print(line)
     print(summary.line())
-    return 0
 
 
 def _vis_args(parser: argparse.ArgumentParser) -> None:

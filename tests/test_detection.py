@@ -30,7 +30,7 @@ from humanpose.detection.codec import (
 )
 from humanpose.detection.data import PersonBoxDataset, letterbox
 from humanpose.detection.nms import box_iou, nms
-from humanpose.detection.onnx import parse_yolo_output, yolo_layout
+from humanpose.detection.onnx import parse_yolo_output, yolo_layout, yolo_metadata
 from humanpose.errors import HumanposeError
 from humanpose.inference.detector import DetectionsFile
 
@@ -434,6 +434,121 @@ def test_yolo_output_parsing_and_layouts():
             yolo_layout(shape)
 
 
+def constant_yolo(path: Path, output: np.ndarray, metadata: dict[str, str] | None = None,
+                  size=(64, 96)) -> Path:
+    """An ONNX 'detector' built with onnx.helper whose output is ``output`` whatever the
+    image (its input is multiplied by 0 and added, so that the input is used); ``size``
+    ``None``: height and width left dynamic."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    output = np.asarray(output, np.float32)
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["table", "nothing"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "constant_yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT,
+                                       [1, 3, *(size[::-1] if size else ["h", "w"])])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))],
+        initializer=[numpy_helper.from_array(output, "table"),
+                     numpy_helper.from_array(np.zeros((), np.float32), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+# Ultralytics writes str() of Python values: the 80 COCO names (abridged: 3 here, the count
+# is what matters) and the end-to-end flag of YOLOv10/YOLO26 heads.
+E2E_META = {"task": "detect", "end2end": "True", "imgsz": "[96, 64]",
+            "names": str({0: "person", 1: "bicycle", 2: "car"})}
+NMS_META = {"task": "detect", "end2end": "False", "names": str({0: "person", 1: "bicycle"}),
+            "args": str({"batch": 1, "dynamic": False, "nms": True})}
+
+
+def end2end_rows(count: int = 300) -> np.ndarray:
+    """x1 y1 x2 y2 score class in a 64 (w) x 96 (h) letterboxed input; zero rows after."""
+    rows = np.zeros((count, 6), np.float32)
+    rows[0] = [10, 34, 30, 60, 0.92, 0]   # a person
+    rows[1] = [40, 26, 60, 50, 0.88, 2]   # a car, more confident than the second person
+    rows[2] = [34, 40, 44, 70, 0.55, 0]   # a second person, reaching into the padding
+    rows[3] = [0, 30, 20, 60, 0.10, 0]    # a person below the score threshold
+    rows[4] = [5, 30, 25, 60, 0.99, 1]    # a bicycle
+    return rows
+
+
+@pytest.mark.parametrize("transposed,metadata", [(False, E2E_META), (True, E2E_META),
+                                                  (False, NMS_META), (True, NMS_META)])
+def test_end_to_end_yolo_gives_its_person_boxes_in_image_pixels(tmp_path, transposed,
+                                                                  metadata):
+    pytest.importorskip("onnxruntime")
+    rows = end2end_rows()
+    output = (rows.T if transposed else rows)[None]
+    path = constant_yolo(tmp_path / "yolo26n.onnx", output, metadata)
+    detector = build_person_detector(path, min_score=0.3)
+    assert isinstance(detector, YoloOnnxDetector) and detector.layout == "end2end"
+    # A 200 (w) x 100 (h) image fits the 64x96 input at scale 0.32: 64x32 pixels, with
+    # 32 grey rows above (input y = 0.32 * image y + 32).
+    found = detector(np.zeros((100, 200, 3), np.uint8))
+    np.testing.assert_allclose(found.scores, [0.92, 0.55], atol=1e-6)
+    # (x1, y1, x2, y2) -> ((x1 - 0) / 0.32, (y1 - 32) / 0.32, ...), as (x, y, w, h); the
+    # second person's bottom (input y 70 -> image y 118.75) is cut at the image's 100.
+    expected = [[31.25, 6.25, 62.5, 81.25], [106.25, 25.0, 31.25, 75.0]]
+    np.testing.assert_allclose(found.boxes, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_end_to_end_layout_needs_metadata_when_six_wide_is_ambiguous(tmp_path):
+    pytest.importorskip("onnxruntime")
+    rows = end2end_rows()
+    # (1, 300, 6) could be YOLOv5 with one class, (1, 6, 300) YOLOv8 with two.
+    for name, output in [("rows.onnx", rows[None]), ("columns.onnx", rows.T[None])]:
+        path = constant_yolo(tmp_path / name, output)
+        with pytest.raises(HumanposeError, match=rf"{name}.*shape \(1, (300, 6|6, 300)\).*"
+                                                 "more than one layout"):
+            build_person_detector(path)
+    # Explicit metadata for a raw head decides the other way: 1 class, YOLOv5 rows.
+    raw = constant_yolo(tmp_path / "v5.onnx", rows[None],
+                        {"names": str({0: "person"}), "end2end": "False"})
+    assert build_person_detector(raw).layout == "yolov5"
+    # With 80 names a 6-wide output can only be end-to-end, even without an end2end key.
+    names = str({i: f"class{i}" for i in range(80)})
+    e2e = constant_yolo(tmp_path / "old.onnx", rows[None], {"names": names})
+    assert build_person_detector(e2e).layout == "end2end"
+    # A dynamic input takes its size from Ultralytics' imgsz ([height, width]).
+    dynamic = constant_yolo(tmp_path / "dynamic.onnx", rows[None], E2E_META, size=None)
+    assert build_person_detector(dynamic).input_size == (64, 96)
+
+
+def test_unknown_yolo_layouts_are_refused_naming_their_shape(tmp_path):
+    pytest.importorskip("onnxruntime")
+    path = constant_yolo(tmp_path / "odd.onnx", np.zeros((1, 4, 4), np.float32))
+    with pytest.raises(HumanposeError, match=r"odd.onnx.*shape \(1, 4, 4\); expected .*"
+                                             r"\(1, N, 6\) or \(1, 6, N\)"):
+        build_person_detector(path)
+    # Metadata that contradicts the shape: end-to-end declared, 85-wide rows.
+    path = constant_yolo(tmp_path / "liar.onnx", np.zeros((1, 300, 85), np.float32),
+                         {"end2end": "True"})
+    with pytest.raises(HumanposeError, match=r"liar.onnx.*\(1, 300, 85\).*end2end=True"):
+        build_person_detector(path)
+    assert yolo_layout((1, 84, 8400), end2end=False, classes=80) == "yolov8"
+    with pytest.raises(HumanposeError, match="expected"):
+        yolo_layout((1, 84, 8400), classes=3)
+
+
+def test_ultralytics_metadata_is_read_as_literals_not_code():
+    assert yolo_metadata(E2E_META) == (True, 3)
+    assert yolo_metadata(NMS_META) == (True, 2)
+    assert yolo_metadata({"end2end": "False", "names": "{0: 'person'}"}) == (False, 1)
+    assert yolo_metadata({"names": "__import__('os').system('false')"}) == (None, None)
+    assert yolo_metadata({}) == (None, None)
+
+
 # ----------------------------------------------------------------------------- bad files
 def test_bad_detector_files_are_rejected_with_the_problem(tmp_path):
     with pytest.raises(HumanposeError, match="not found.*missing.onnx"):
@@ -461,7 +576,8 @@ def test_onnx_with_a_wrong_output_is_rejected(tmp_path):
     path = export_fake_yolo(tmp_path / "flat.onnx", np.zeros((3, 2), np.float32), "yolov5")
     with pytest.raises(HumanposeError, match=r"flat.onnx: output 'output0' has shape \(1, 3, 2\)"):
         build_person_detector(path)
-    path = export_fake_yolo(tmp_path / "classes.onnx", yolo_rows(2, "yolov8"), "yolov8")
+    # 3 classes: 2 would give a 6-row output, which could be end-to-end (refused above).
+    path = export_fake_yolo(tmp_path / "classes.onnx", yolo_rows(3, "yolov8"), "yolov8")
     with pytest.raises(HumanposeError, match="classes.onnx.*person class 5"):
         build_person_detector(path, yolo_class_id=5)
 

@@ -293,8 +293,10 @@ def test_unreadable_sources_are_named(tmp_path):
     folder.mkdir()
     cv2.imwrite(str(folder / "a.jpg"), stick_figure())
     (folder / "b.jpg").write_bytes(b"garbage")
-    with pytest.raises(humanpose.errors.HumanposeError, match="b.jpg"):
-        list(open_source(folder))
+    # One bad file in a folder is skipped and named, not a reason to lose the run.
+    source = open_source(folder)
+    assert [frame.name for frame in source] == ["a.jpg"]
+    assert len(source.skipped) == 1 and source.skipped[0].startswith("b.jpg: cannot decode")
 
 
 # ----------------------------------------------------------------------------- detectors

@@ -5,6 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -15,7 +20,7 @@ from pycocotools.cocoeval import COCOeval
 
 from humanpose.cli import main
 from humanpose.inference import backends
-from tests.test_inference import LPN18, SMALL, stick_figure, write_weights
+from tests.test_inference import LPN18, REPO, SMALL, stick_figure, write_weights
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +120,10 @@ def test_infer_video(tmp_path, weights):
     rendered = cv2.VideoCapture(str(out / "walk_pose.mp4"))
     assert rendered.isOpened() and int(rendered.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     rendered.release()
+    lines = read_lines(out / "results.jsonl")
+    assert [line["frame"] for line in lines] == list(range(6))
+    np.testing.assert_allclose([line["time"] for line in lines], np.arange(6) / 12, atol=1e-3)
+    assert all("file_name" not in line for line in lines)
 
 
 def test_infer_no_person_gives_empty_results(tmp_path, weights):
@@ -172,3 +181,117 @@ def test_bench_lists_unavailable_backends(weights, monkeypatch, capsys):
     assert rc == 0
     assert "| torch | 1 |" in table and "| torch | 2 |" in table
     assert "| openvino | 1 | unavailable" in table
+
+
+# ----------------------------------------------------------------------------- stopping a run
+def read_lines(path: Path) -> list[dict]:
+    """Every line of a JSON Lines file (each must be whole and valid)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def check_saved_run(out: Path) -> list[dict]:
+    """The COCO files and the JSON Lines file of a (possibly stopped) run agree: the same
+    frames, the same people."""
+    lines = read_lines(out / "results.jsonl")
+    records = json.loads((out / "results.json").read_text())
+    images = json.loads((out / "images.json").read_text())["images"]
+    assert [i["id"] for i in images] == [line["image_id"] for line in lines]
+    assert [i["file_name"] for i in images] == [line["file_name"] for line in lines]
+    assert sorted(r["image_id"] for r in records) == sorted(
+        line["image_id"] for line in lines for _ in line["people"])
+    by_id = {line["image_id"]: line["people"] for line in lines}
+    for r in records:
+        person = by_id[r["image_id"]][0]
+        np.testing.assert_allclose(np.ravel(person["keypoints"]), r["keypoints"], atol=1e-3)
+    return lines
+
+
+def image_folder(folder: Path, count: int, size=(160, 120)) -> Path:
+    folder.mkdir()
+    image = stick_figure(*size, x=size[0] // 2)
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i:04d}.jpg"), image)
+    return folder
+
+
+@pytest.mark.parametrize("signal_number,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_infer_stopped_by_a_signal_keeps_every_frame_done(tmp_path, weights, signal_number,
+                                                          code):
+    """A run killed mid-folder (Ctrl-C, or SIGTERM as schedulers send) leaves valid results
+    for every frame it finished. 400 frames take seconds here: the signal comes after 2."""
+    folder = image_folder(tmp_path / "images", 400)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "humanpose", "infer", "--cfg", str(LPN18), *SMALL,
+               "TEST.MODEL_FILE", str(weights), "--input", str(folder), "--output", str(out),
+               "--quiet", "--backend", "torch", "--threads", "1"]
+    # SIGINT back to its default, so that Python raises KeyboardInterrupt for it even when
+    # this test runs where SIGINT is ignored (a background job).
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines_file = out / "results.jsonl"
+    deadline = time.monotonic() + 120
+    try:
+        while not (lines_file.is_file() and lines_file.read_text().count("\n") >= 2):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no frame written in 120 s"
+            time.sleep(0.01)
+        process.send_signal(signal_number)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    lines = check_saved_run(out)
+    assert 2 <= len(lines) < 400  # stopped mid-folder, nothing it finished is lost
+    assert [line["file_name"] for line in lines] == [f"{i:04d}.jpg" for i in range(len(lines))]
+    assert f"stopped ({'interrupted' if code == 130 else 'terminated'}): {len(lines)} frames" \
+        in stdout
+
+
+def test_infer_error_mid_folder_keeps_the_frames_done(tmp_path, weights, capsys):
+    folder = image_folder(tmp_path / "images", 3)
+    gt = gt_file(tmp_path / "gt.json", {5: "0000.jpg", 6: "0001.jpg"})  # not 0002.jpg
+    out = tmp_path / "out"
+    assert infer(weights, "--input", str(folder), "--output", str(out), "--annotations",
+                 str(gt), "--backend", "torch") == 1
+    captured = capsys.readouterr()
+    assert "0002.jpg is not in the annotation file" in captured.err
+    assert "stopped (error: HumanposeError): 2 frames" in captured.out
+    lines = check_saved_run(out)
+    assert [line["image_id"] for line in lines] == [5, 6]
+    check_results(out / "results.json", gt, 2)
+
+
+def test_infer_skips_and_names_unreadable_images_in_a_folder(tmp_path, weights, capsys):
+    folder = image_folder(tmp_path / "images", 3)
+    (folder / "0001.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    (folder / "0003.png").write_text("text")
+    out = tmp_path / "out"
+    assert infer(weights, "--input", str(folder), "--output", str(out), "--backend",
+                 "torch") == 0
+    stdout = capsys.readouterr().out
+    assert "skipped 2 unreadable file(s):" in stdout
+    assert "0001.jpg: cannot decode image" in stdout and "0003.png: cannot decode" in stdout
+    assert stdout.strip().splitlines()[-1].startswith("done: 2 frames")
+    lines = check_saved_run(out)
+    # Image ids follow the folder's order, skipped files included.
+    assert [(line["file_name"], line["image_id"]) for line in lines] == [("0000.jpg", 1),
+                                                                         ("0002.jpg", 3)]
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o007, 0o660)])
+def test_infer_output_files_follow_the_umask(tmp_path, weights, umask, mode):
+    folder = image_folder(tmp_path / "images", 1)
+    out = tmp_path / "out"
+    previous = os.umask(umask)
+    try:
+        assert infer(weights, "--input", str(folder), "--output", str(out), "--backend",
+                     "torch") == 0
+    finally:
+        os.umask(previous)
+    for path in (out / "results.json", out / "results.jsonl", out / "images.json",
+                 out / "rendered" / "0000.jpg"):
+        assert path.stat().st_mode & 0o777 == mode, path

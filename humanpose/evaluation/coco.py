@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext, redirect_stdout
@@ -155,7 +155,10 @@ def write_results(records: Iterable[Mapping[str, Any]], path: str | os.PathLike)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Not tempfile.mkstemp: its files are 0600, and the rename would keep that mode; a new
+    # file made with 0666 gets the umask's mode, as open() would give it.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         # json.dumps, not json.dump: only the one-shot call uses the C encoder (3-4x faster
         # for the ~10^6 numbers of a COCO-sized results file).

@@ -3,20 +3,23 @@
 Every frame is a BGR uint8 ``(H, W, 3)`` array (OpenCV's convention, as the seed reads
 images). Inputs that cannot be read raise :class:`SourceError` naming them, before any work
 is done where that is possible (a missing path, an empty folder, a video that does not open).
+One unreadable file in a folder is not worth losing a long run for: it is skipped and listed
+in the source's ``skipped``, for the run to report.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from humanpose.data.images import read_image
+from humanpose.data.images import BadImageError, read_image
 from humanpose.errors import HumanposeError
 
 __all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Frame", "FrameSource", "SourceError",
@@ -37,13 +40,16 @@ class SourceError(HumanposeError):
 class Frame:
     """One image to process: pixels (BGR uint8), position in the source and a name.
 
-    ``name`` is the image's file name, or ``<video stem>_<index>`` for video frames.
+    ``name`` is the image's file name, or ``<video stem>_<index>`` for video frames, whose
+    ``time`` is their time stamp in seconds (position in a video file, time since the start
+    for a webcam).
     """
 
     image: np.ndarray
     index: int
     name: str
     path: Path | None = None
+    time: float | None = None
 
 
 class FrameSource:
@@ -51,6 +57,7 @@ class FrameSource:
 
     kind = "images"
     fps = DEFAULT_FPS
+    skipped: Sequence[str] = ()  # "name: reason" of the files that could not be read
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -73,13 +80,23 @@ class ImageFiles(FrameSource):
         self.paths = paths
         self.kind = kind
         self._first = first  # already decoded (to check it early): not decoded twice
+        self.skipped: list[str] = []
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.paths):
-            image = self._first if i == 0 and self._first is not None else read_image(str(path))
+            if i == 0 and self._first is not None:
+                image = self._first
+            else:
+                try:
+                    image = read_image(str(path))
+                except BadImageError as err:
+                    if self.kind != "folder":
+                        raise
+                    self.skipped.append(f"{path.name}: {err}")
+                    continue
             yield Frame(image, i, path.name, path)
 
 
@@ -105,13 +122,15 @@ class VideoSource(FrameSource):
 
     def __iter__(self) -> Iterator[Frame]:
         index = 0
+        start = time.monotonic()
         while True:
             ok, image = self.capture.read()
             if not ok:
                 break
             if image.ndim == 2:
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-            yield Frame(image, index, f"{self.stem}_{index:06d}", self.path)
+            stamp = index / self.fps if self.kind == "video" else time.monotonic() - start
+            yield Frame(image, index, f"{self.stem}_{index:06d}", self.path, round(stamp, 3))
             index += 1
         if index == 0:
             raise SourceError(f"cannot read any frame from {self.label}")

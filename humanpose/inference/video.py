@@ -3,16 +3,24 @@
 People move little between frames, so the box around a person's key points in one frame is
 a good crop for the next, and the detector (the costly part of top-down inference) needs to
 run only now and then: every ``detect_every`` frames, and whenever nobody is being followed.
+
 :func:`run_on_source` is ``humanpose infer``: frames in, COCO results and drawings out, with
-the time of each stage.
+the time of each stage. It is three parts: the source's frames, a :class:`FrameStep` that
+turns one frame into people, and :class:`RunOutputs`, which writes each frame as it comes
+(``results.jsonl``, drawings, the video) and whose ``close()`` (always called, also on
+Ctrl-C, SIGTERM or an error) writes the COCO files for every frame done. A run that stops
+early loses nothing it finished.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +40,9 @@ from humanpose.inference.estimator import Person, PoseEstimator
 from humanpose.inference.sources import Frame, FrameSource
 from humanpose.vis import draw_people, style_for
 
-__all__ = ["STAGES", "PreviousFrameBoxes", "RunSummary", "keypoint_boxes", "run_on_source"]
+__all__ = ["STAGES", "FrameResult", "FrameStep", "PreviousFrameBoxes", "RunOutputs",
+           "RunSummary", "Terminated", "frame_line", "keypoint_boxes", "run_on_source",
+           "sigterm_raises"]
 
 
 def keypoint_boxes(keypoints: np.ndarray, min_confidence: float = 0.2, min_points: int = 3,
@@ -121,9 +131,17 @@ def _clip(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the run
+STAGES = ("reading", "detection", "pose", "drawing", "writing")
+RESULTS_FILE = "results.json"
+LINES_FILE = "results.jsonl"
+PERSON_CATEGORY = {"id": 1, "name": "person", "supercategory": "person"}
+
+
 @dataclass
 class RunSummary:
-    """What a run over a source did, with its time per stage (seconds, summed)."""
+    """What a run over a source did, with its time per stage (seconds, summed). Filled in
+    as the run goes, so that a caller holding it still knows what was done when the run
+    stops with an exception."""
 
     output_dir: Path
     frames: int = 0
@@ -131,21 +149,89 @@ class RunSummary:
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     results_file: Path | None = None
+    lines_file: Path | None = None
     rendered: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "name: reason" of unreadable files
+    stopped: str | None = None  # why the run ended early (None: it ran to the end)
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    def add(self, result: FrameResult) -> None:
+        self.frames += 1
+        self.people += len(result.people)
+        for stage, seconds in result.times.items():
+            self.stages[stage] += seconds
+
     def line(self) -> str:
         """The closing line: frames/s, and where each frame's time went."""
         per = {k: v * 1000 / max(self.frames, 1) for k, v in self.stages.items()}
         parts = ", ".join(f"{k} {per[k]:.1f} ms" for k in STAGES)
-        return (f"done: {self.frames} frames, {self.people} people, {self.fps:.1f} frames/s "
+        state = "done" if self.stopped is None else f"stopped ({self.stopped})"
+        return (f"{state}: {self.frames} frames, {self.people} people, {self.fps:.1f} frames/s "
                 f"({parts} per frame) -> {self.output_dir}")
 
+    def skipped_lines(self) -> list[str]:
+        """The unreadable files, for the closing output (empty when there were none)."""
+        if not self.skipped:
+            return []
+        return [f"skipped {len(self.skipped)} unreadable file(s):",
+                *(f"  {entry}" for entry in self.skipped)]
 
-STAGES = ("reading", "detection", "pose", "drawing", "writing")
+
+class Terminated(BaseException):
+    """SIGTERM during a run, raised like ``KeyboardInterrupt`` is for SIGINT (a
+    ``BaseException``: ``except Exception`` must not swallow it)."""
+
+    def __init__(self, signal_number: int = signal.SIGTERM):
+        super().__init__(f"terminated by signal {signal_number}")
+        self.signal_number = signal_number
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` for the block (the default would kill the
+    process without closing its outputs); the previous handler is restored after. Only the
+    main thread can install handlers: elsewhere the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signal_number, _frame):
+        raise Terminated(signal_number)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the block (delivered at its end), so that a frame is
+    recorded in the JSON Lines file and in the COCO results together or not at all."""
+    if not hasattr(signal, "pthread_sigmask") or (
+            threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@dataclass
+class FrameResult:
+    """One frame's outcome: its image id, the people found and the seconds per stage."""
+
+    frame: Frame
+    image_id: int
+    people: list[Person]
+    times: dict[str, float] = field(default_factory=dict)
 
 
 class _Ids:
@@ -175,6 +261,52 @@ class _Ids:
         return frame.index + 1
 
 
+class FrameStep:
+    """One frame's work: its image id, its person boxes (detector, detections file, or the
+    previous frame's people in a video) and the key points of each person.
+
+    Boxes come from ``boxes_file`` (COCO detections) when given, else from the estimator's
+    ``detector``, called here (not inside the estimator) so that its time is the
+    ``detection`` stage and the estimator's the ``pose`` stage.
+    """
+
+    def __init__(self, estimator: PoseEstimator, is_video: bool,
+                 boxes_file: str | os.PathLike | None = None,
+                 annotations: str | os.PathLike | None = None, detect_every: int = 0,
+                 track_confidence: float = 0.2):
+        names = coco_image_ids(annotations) if annotations else None
+        if boxes_file:
+            dets: DetectionsFile | None = DetectionsFile(boxes_file, file_ids=names)
+            detector: PersonDetector = dets
+        else:
+            detector = estimator.detector
+            # A detections file given as the estimator's detector also names the images.
+            dets = detector if isinstance(detector, DetectionsFile) else None
+        self.estimator = estimator
+        self.detector = detector
+        self.is_video = is_video
+        self.tracker = (PreviousFrameBoxes(detector, detect_every,
+                                           min_confidence=track_confidence)
+                        if is_video else None)
+        self.image_id_of = _Ids(names, dets, str(annotations) if annotations else None)
+
+    def __call__(self, frame: Frame) -> FrameResult:
+        clock = time.perf_counter
+        t0 = clock()
+        image_id = self.image_id_of(frame, self.is_video)
+        if self.tracker is not None:
+            found = self.tracker.boxes(frame.image, image_id=image_id, file_name=frame.name)
+        else:
+            found = self.detector(frame.image, image_id=image_id, file_name=frame.name)
+        t1 = clock()
+        people = self.estimator(frame.image, found.boxes, found.scores)
+        if self.tracker is not None:
+            self.tracker.update(people)
+        t2 = clock()
+        return FrameResult(frame, image_id, list(people),
+                           {"detection": t1 - t0, "pose": t2 - t1})
+
+
 def _video_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
@@ -182,104 +314,169 @@ def _video_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWri
     return writer
 
 
+def frame_line(result: FrameResult) -> dict:
+    """The JSON Lines record of a frame: where it is in the source, and its people."""
+    frame = result.frame
+    line: dict = {"frame": frame.index, "image_id": int(result.image_id)}
+    if frame.time is not None:
+        line["time"] = frame.time
+    else:
+        line["file_name"] = frame.name
+    line["people"] = [{"box": [round(float(v), 2) for v in p.box],
+                       "box_score": round(float(p.box_score), 6),
+                       "score": round(float(p.score), 6),
+                       "keypoints": [[round(float(v), 3) for v in point]
+                                     for point in p.keypoints]}
+                      for p in result.people]
+    return line
+
+
+class RunOutputs:
+    """Everything a run writes, owned in one place.
+
+    Each frame is written when it is done: a line of ``results.jsonl`` (flushed), its drawing
+    (``rendered/<stem>.jpg``) or a frame of ``<stem>_pose.mp4``. :meth:`close` releases the
+    video (so that the file is playable) and writes ``results.json`` (COCO results format)
+    and ``images.json`` (a COCO file listing the images, so that ``results.json`` loads
+    against it) for every frame written; call it however the run ends.
+    """
+
+    def __init__(self, output_dir: Path, estimator: PoseEstimator, render: bool = True,
+                 threshold: float = 0.2, video: tuple[str, float] | None = None):
+        self.output_dir = output_dir
+        self.render = render
+        self.threshold = threshold
+        self.video = video  # (stem, fps) of a video or webcam source
+        self.keypoint_set = estimator.keypoint_set
+        self.style = style_for(estimator.keypoint_set)
+        self.results_file = output_dir / RESULTS_FILE
+        self.lines_file = output_dir / LINES_FILE
+        self.rendered: list[Path] = []
+        self._results: list[dict] = []
+        self._images: list[dict] = []
+        self._writer: cv2.VideoWriter | None = None
+        self._closing = contextlib.ExitStack()  # undone last in, first out
+        self._closing.callback(self._write_coco_files)
+        self._lines = open(self.lines_file, "w")  # noqa: SIM115 - closed by close()
+        self._closing.callback(self._lines.close)
+
+    def add(self, result: FrameResult) -> None:
+        """Write one frame: its drawing, then (together, never one without the other) its
+        JSON line and its COCO records."""
+        clock = time.perf_counter
+        t0 = clock()
+        image = result.frame.image
+        if self.render:
+            draw_people(image, result.people, threshold=self.threshold, style=self.style)
+        t1 = clock()
+        if self.render:
+            self._write_drawing(result.frame)
+        line = json.dumps(frame_line(result)) + "\n"
+        h, w = image.shape[:2]
+        records = [p.to_coco(result.image_id) for p in result.people]
+        with _signals_held():
+            self._lines.write(line)
+            self._lines.flush()
+            self._images.append({"id": result.image_id, "file_name": result.frame.name,
+                                 "width": w, "height": h})
+            self._results += records
+        result.times.update(drawing=t1 - t0, writing=clock() - t1)
+
+    def _write_drawing(self, frame: Frame) -> None:
+        if self.video is not None:
+            if self._writer is None:
+                stem, fps = self.video
+                path = self.output_dir / f"{stem}_pose.mp4"
+                h, w = frame.image.shape[:2]
+                self._writer = _video_writer(path, fps, (w, h))
+                self._closing.callback(self._writer.release)
+                self.rendered.append(path)
+            self._writer.write(frame.image)
+            return
+        path = self.output_dir / "rendered" / f"{Path(frame.name).stem}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        if not cv2.imwrite(str(path), frame.image):
+            raise HumanposeError(f"cannot write {path}")
+        self.rendered.append(path)
+
+    def _write_coco_files(self) -> None:
+        write_results(self._results, self.results_file)
+        category = {**PERSON_CATEGORY, "keypoints": list(self.keypoint_set.names),
+                    "skeleton": [list(s) for s in self.keypoint_set.skeleton]}
+        with open(self.output_dir / "images.json", "w") as f:
+            json.dump({"images": self._images, "annotations": [], "categories": [category]},
+                      f)
+
+    def close(self) -> None:
+        """Close the video and the JSON Lines file, write the COCO files (once)."""
+        self._closing.close()
+
+
+def _stop_reason(err: BaseException) -> str:
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(err, Terminated):
+        return "terminated"
+    return f"error: {type(err).__name__}"
+
+
 def run_on_source(estimator: PoseEstimator, source: FrameSource, output_dir: str | os.PathLike,
                   boxes_file: str | os.PathLike | None = None,
                   annotations: str | os.PathLike | None = None, render: bool = True,
                   detect_every: int = 0, max_frames: int | None = None,
                   threshold: float = 0.2, track_confidence: float = 0.2,
-                  progress: bool = True) -> RunSummary:
-    """Run ``estimator`` on every frame of ``source``; write ``results.json`` (COCO results
-    format), ``images.json`` (a COCO file listing the images, so that ``results.json`` loads
-    against it) and, with ``render``, the frames with skeletons drawn (``rendered/`` for
-    images, ``<name>_pose.mp4`` for a video or webcam).
+                  progress: bool = True, summary: RunSummary | None = None) -> RunSummary:
+    """Run ``estimator`` on every frame of ``source``, writing what :class:`RunOutputs`
+    describes. On Ctrl-C, SIGTERM (raised as :class:`Terminated` for the run) or an error,
+    the outputs still hold every frame done, ``summary`` says what was done (pass one in to
+    read it after such a stop), and the exception goes on.
 
-    Boxes come from ``boxes_file`` (COCO detections) when given, else from the estimator's
-    ``detector``, called here (not inside the estimator) so that its time is the
-    ``detection`` stage of the closing line and the estimator's the ``pose`` stage. For
-    video, the previous frame's people place the crops between detections (every
+    For video, the previous frame's people place the crops between detections (every
     ``detect_every`` frames, or when nobody is followed); a person is followed while three
-    of its key points reach ``track_confidence``.
+    of its key points reach ``track_confidence``. Unreadable files of a folder are skipped
+    and listed in ``summary.skipped``.
     """
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = coco_image_ids(annotations) if annotations else None
-    if boxes_file:
-        dets: DetectionsFile | None = DetectionsFile(boxes_file, file_ids=names)
-        detector: PersonDetector = dets
-    else:
-        detector = estimator.detector
-        # A detections file given as the estimator's detector also names the images.
-        dets = detector if isinstance(detector, DetectionsFile) else None
+    summary = summary if summary is not None else RunSummary(out)
     is_video = source.kind in ("video", "webcam")
-    tracker = (PreviousFrameBoxes(detector, detect_every, min_confidence=track_confidence)
-               if is_video else None)
-    image_id_of = _Ids(names, dets, str(annotations) if annotations else None)
-    summary = RunSummary(out)
-    results: list[dict] = []
-    images: list[dict] = []
-    writer = None
-    style = style_for(estimator.keypoint_set)
-    clock = time.perf_counter
+    step = FrameStep(estimator, is_video, boxes_file, annotations, detect_every,
+                     track_confidence)
+    video = (getattr(source, "stem", "video"), source.fps) if is_video else None
     total = len(source) or None
     if max_frames and total:
         total = min(total, max_frames)
+    clock = time.perf_counter
     bar = tqdm(total=total, unit="frame", desc="infer", disable=not progress,
                dynamic_ncols=True)
-    start = clock()
-    frames = iter(source)
-    try:
-        while max_frames is None or summary.frames < max_frames:
-            t0 = clock()
-            frame = next(frames, None)
-            if frame is None:
-                break
-            t1 = clock()
-            image_id = image_id_of(frame, is_video)
-            if tracker is not None:
-                found = tracker.boxes(frame.image, image_id=image_id, file_name=frame.name)
-            else:
-                found = detector(frame.image, image_id=image_id, file_name=frame.name)
-            t2 = clock()
-            people = estimator(frame.image, found.boxes, found.scores)
-            if tracker is not None:
-                tracker.update(people)
-            t3 = clock()
-            if render:
-                draw_people(frame.image, people, threshold=threshold, style=style)
-            t4 = clock()
-            if render and is_video:
-                if writer is None:
-                    path = out / f"{getattr(source, 'stem', 'video')}_pose.mp4"
-                    h, w = frame.image.shape[:2]
-                    writer = _video_writer(path, source.fps, (w, h))
-                    summary.rendered.append(path)
-                writer.write(frame.image)
-            elif render:
-                path = out / "rendered" / f"{Path(frame.name).stem}.jpg"
-                path.parent.mkdir(exist_ok=True)
-                if not cv2.imwrite(str(path), frame.image):
-                    raise HumanposeError(f"cannot write {path}")
-                summary.rendered.append(path)
-            t5 = clock()
-            h, w = frame.image.shape[:2]
-            images.append({"id": image_id, "file_name": frame.name, "width": w, "height": h})
-            results += [p.to_coco(image_id) for p in people]
-            for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
-                summary.stages[stage] += dt
-            summary.frames += 1
-            summary.people += len(people)
-            bar.update(1)
-    finally:
-        bar.close()
-        if writer is not None:
-            writer.release()
-        source.close()
-    summary.seconds = clock() - start
-    summary.results_file = out / "results.json"
-    write_results(results, summary.results_file)
-    category = {"id": 1, "name": "person", "supercategory": "person",
-                "keypoints": list(estimator.keypoint_set.names),
-                "skeleton": [list(s) for s in estimator.keypoint_set.skeleton]}
-    with open(out / "images.json", "w") as f:
-        json.dump({"images": images, "annotations": [], "categories": [category]}, f)
+    with sigterm_raises():
+        outputs = RunOutputs(out, estimator, render, threshold, video)
+        summary.results_file, summary.lines_file = outputs.results_file, outputs.lines_file
+        summary.rendered = outputs.rendered
+        start = clock()
+        frames = iter(source)
+        try:
+            while max_frames is None or summary.frames < max_frames:
+                t0 = clock()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                reading = clock() - t0
+                result = step(frame)
+                result.times["reading"] = reading
+                outputs.add(result)
+                summary.add(result)
+                bar.update(1)
+        except BaseException as err:
+            summary.stopped = _stop_reason(err)
+            raise
+        finally:
+            bar.close()
+            summary.seconds = clock() - start
+            summary.skipped = list(source.skipped)
+            try:
+                with _signals_held():  # a second Ctrl-C must not cut results.json short
+                    outputs.close()
+            finally:
+                source.close()
     return summary
