@@ -154,10 +154,13 @@ def test_decode_flat_rejects_a_wrong_shape():
         decode_flat(torch.zeros(1, 80, 5), META, PARAMS)
 
 
-def test_greedy_nms_equals_nms():
+@pytest.mark.parametrize("matrix_max", [0, 1024])  # row by row, and with the IoU matrix
+def test_greedy_nms_equals_nms(matrix_max, monkeypatch):
+    monkeypatch.setattr("humanpose.detection.nms.MATRIX_NMS_MAX", matrix_max)
     rng = np.random.default_rng(1)
     xy = rng.uniform(0, 100, (300, 2))
     boxes = np.concatenate([xy, xy + rng.uniform(1, 40, (300, 2))], axis=1)
+    boxes[:5, 2] = boxes[:5, 0]  # no area: suppress nothing, suppressed by nothing
     scores = rng.uniform(size=300)
     for thr in (0.3, 0.6):
         np.testing.assert_array_equal(greedy_nms(boxes, scores, thr), nms(boxes, scores, thr))

@@ -93,9 +93,13 @@ class RTMDetParams:
                              f"{self.strides}")
 
     @classmethod
-    def from_cfg(cls, cfg, num_classes: int = 1) -> RTMDetParams:
-        """From an experiment config: ``MODEL.IMAGE_SIZE`` and ``MODEL.EXTRA.DET_*``."""
+    def from_cfg(cls, cfg, num_classes: int | None = None) -> RTMDetParams:
+        """From an experiment config: ``MODEL.IMAGE_SIZE`` and ``MODEL.EXTRA.DET_*``; the
+        class count from ``MODEL.EXTRA.DET_NUM_CLASSES`` where the schema has it, else 1
+        (mmpose's person detectors; mmdet's COCO ones have 80, person first)."""
         extra = cfg.MODEL.EXTRA
+        if num_classes is None:
+            num_classes = int(extra.get("DET_NUM_CLASSES", 1))
         return cls(input_size=tuple(int(v) for v in cfg.MODEL.IMAGE_SIZE),
                    num_classes=num_classes, score_thr=float(extra.DET_SCORE_THRE),
                    nms_pre=int(extra.DET_NMS_PRE), iou_thr=float(extra.DET_NMS_THRE),
