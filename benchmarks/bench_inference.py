@@ -171,8 +171,8 @@ def input_scale_deviation(est: PoseEstimator, reference: PoseEstimator, samples
         boxes = np.array([box], dtype=np.float32)
         crops, centers, scales = reference.crop(image, boxes)
         per_input_px = scales[0, 0] * 200 / w
-        expected = reference.heatmaps(crops).numpy()
-        got = est.heatmaps(crops).numpy()
+        expected = reference.outputs(crops).numpy()
+        got = est.outputs(crops).numpy()
         a = est.decode(got, centers, scales)
         b = reference.decode(expected, centers, scales)
         worst_pipeline = max(worst_pipeline,

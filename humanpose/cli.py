@@ -274,13 +274,28 @@ def _is_detector(cfg) -> bool:
     return cfg.MODEL.NAME in DETECTOR_NAMES
 
 
+def _is_rtmdet(cfg) -> bool:
+    from humanpose.detection.rtmdet import RTMDET_NAMES
+
+    return cfg.MODEL.NAME in RTMDET_NAMES
+
+
 def _export(args: argparse.Namespace) -> int:
     from humanpose.checkpoint import load_checkpoint
     from humanpose.export import export_pose_onnx
 
     cfg = cfg_from_args(args)
     model = _network(cfg).eval()
-    if _is_detector(cfg):
+    if _is_rtmdet(cfg):
+        # Raw mmdet outputs flattened to one tensor; the settings go in the metadata.
+        from humanpose.detection.rtmdet import RTMDetParams, export_rtmdet_onnx
+
+        params = RTMDetParams.from_cfg(cfg)
+
+        def exporter(model, cfg, output, opset, dynamic_batch):
+            return export_rtmdet_onnx(model, params, output, opset=opset,
+                                      dynamic_batch=dynamic_batch)
+    elif _is_detector(cfg):
         # Our detector's file also carries its config: alone, it is a --detector.
         from humanpose.detection import export_detector_onnx as exporter
     else:

@@ -112,6 +112,9 @@ def default_config() -> CfgNode:
     e.DET_MAX_DETECTIONS = 100
     e.DET_SCORE_THRE = 0.01
     e.DET_NMS_THRE = 0.7
+    # RTMDet (humanpose.detection.rtmdet): candidates kept per level before NMS (mmdet's
+    # test_cfg.nms_pre); its score_thr, NMS IoU and max_per_img are the three keys above.
+    e.DET_NMS_PRE = 1000
     c.MODEL.EXTRA = e
 
     c.LOSS = CfgNode()

@@ -220,9 +220,9 @@ def test_training_steps_lower_the_loss(synth, tmp_path):
     dataset = task.build_dataset(cfg, is_train=False)  # fixed inputs: a deterministic test
     loader = torch.utils.data.DataLoader(dataset, batch_size=2)
     images, targets, _ = next(iter(loader))
-    from humanpose.predict import normalize_uint8
+    from humanpose.data.normalize import normalize_batch
 
-    x = normalize_uint8(images)
+    x = normalize_batch(images)
     torch.manual_seed(0)
     model, loss_fn = task.build_model(cfg, channels_last=True), task.build_loss(cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)

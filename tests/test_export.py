@@ -106,10 +106,10 @@ def test_openvino_backend_runs_the_onnx_model(exported):
     image = stick_figure()
     boxes = np.array([[120, 30, 80, 190]])
     reference = PoseEstimator(cfg, weights, backend="torch", flip_test=False)
-    expected = reference.heatmaps(reference.crop(image, boxes)[0])
+    expected = reference.outputs(reference.crop(image, boxes)[0])
     for backend, tolerance in (("openvino-fp32", 1e-3), ("openvino", 0.05)):
         est = PoseEstimator(cfg, weights, backend=backend, onnx_path=path, flip_test=False)
-        got = est.heatmaps(est.crop(image, boxes)[0])
+        got = est.outputs(est.crop(image, boxes)[0])
         assert (got - expected).abs().max().item() <= tolerance * expected.abs().max().item()
         assert len(est(image, boxes)) == 1
         assert len(est(image, np.tile(boxes, (3, 1)))) == 3  # dynamic batch

@@ -10,6 +10,7 @@ ours or of a YOLO-family detector, or a detections JSON) into a
 from humanpose.detection.detectors import ModelDetector, build_person_detector
 from humanpose.detection.model import DETECTOR_NAMES, PersonDetectorNet, build_detector
 from humanpose.detection.onnx import YoloOnnxDetector, export_detector_onnx
+from humanpose.detection.rtmdet import RTMDET_NAMES, RTMDetDetector, export_rtmdet_onnx
 from humanpose.detection.task import DetectionTask
 from humanpose.engine.task import register_task
 
@@ -20,8 +21,11 @@ __all__ = [
     "DetectionTask",
     "ModelDetector",
     "PersonDetectorNet",
+    "RTMDET_NAMES",
+    "RTMDetDetector",
     "YoloOnnxDetector",
     "build_detector",
     "build_person_detector",
     "export_detector_onnx",
+    "export_rtmdet_onnx",
 ]

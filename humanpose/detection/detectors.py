@@ -7,8 +7,12 @@
   comes from ``cfg`` if given, else from the file when it is a training checkpoint, else from
   the ``checkpoint.pth`` that training writes next to ``model_best.pth``/``final_state.pth``.
 * ``.yaml``: a detector experiment file; the weights are its ``TEST.MODEL_FILE``.
-* ``.onnx``: our exported detector (recognised by its metadata), else a YOLO-family model
-  (:class:`~humanpose.detection.onnx.YoloOnnxDetector`).
+* ``.onnx``: our exported detector or an exported RTMDet (both recognised by their
+  metadata), else a YOLO-family model (:class:`~humanpose.detection.onnx.YoloOnnxDetector`).
+
+A config whose ``MODEL.NAME`` is an RTMDet (:data:`~humanpose.detection.rtmdet.RTMDET_NAMES`)
+gives an :class:`~humanpose.detection.rtmdet.RTMDetDetector` (mmdet's pre- and
+post-processing) instead of a :class:`ModelDetector`.
 * ``.json``: a COCO results-format detections file
   (:class:`~humanpose.inference.detector.DetectionsFile`).
 
@@ -35,6 +39,7 @@ from humanpose.detection.data import letterbox
 from humanpose.detection.model import DETECTOR_NAMES, build_detector
 from humanpose.detection.nms import xyxy_to_xywh
 from humanpose.detection.onnx import METADATA_KEY, YoloOnnxDetector, onnx_metadata
+from humanpose.detection.rtmdet import RTMDET_METADATA_KEY, RTMDET_NAMES, RTMDetParams
 from humanpose.errors import HumanposeError
 from humanpose.inference.detector import Detections, DetectionsFile, PersonDetector
 
@@ -93,9 +98,10 @@ def detector_config(weights: str | os.PathLike, cfg: CfgNode | str | os.PathLike
                 f"{weights}: holds bare weights and no checkpoint.pth beside it says which "
                 "detector they belong to; give the experiment file it was trained with "
                 "(cfg=..., or --detector the .yaml with TEST.MODEL_FILE set)")
-    if found.MODEL.NAME not in DETECTOR_NAMES:
+    if found.MODEL.NAME not in DETECTOR_NAMES + RTMDET_NAMES:
         raise HumanposeError(f"{weights}: its config is for MODEL.NAME {found.MODEL.NAME!r}, "
-                             f"not a person detector ({', '.join(DETECTOR_NAMES)})")
+                             "not a person detector "
+                             f"({', '.join(DETECTOR_NAMES + RTMDET_NAMES)})")
     return found
 
 
@@ -144,20 +150,28 @@ class ModelDetector:
         return Detections(xyxy_to_xywh(boxes), scores)
 
 
-def _runner_for(backend: str, cfg: CfgNode, model: torch.nn.Module | None,
-                onnx_path: Path | None, weights: Path | None, device: str,
-                threads: int | None, cache_dir: str | os.PathLike | None):
-    """A runner for ``backend``; ONNX backends export the PyTorch model on first use."""
-    from humanpose.inference.backends import ONNX_BACKENDS, default_cache_dir, make_runner
+def _cached_export(cfg: CfgNode, model: torch.nn.Module, weights: Path | None,
+                   cache_dir: str | os.PathLike | None, exporter) -> Path:
+    """The ONNX file of ``model`` in the export cache, written by ``exporter(model, path)``
+    on first use."""
+    from humanpose.export import onnx_cache_path
+    from humanpose.inference.backends import default_cache_dir
+
+    onnx_path = onnx_cache_path(cfg, weights, cache_dir or default_cache_dir())
+    if not onnx_path.is_file():
+        logger.info("exporting the detector %s to %s", weights, onnx_path)
+        exporter(model, onnx_path)
+    return onnx_path
+
+
+def _runner_for(backend: str, model: torch.nn.Module | None, onnx_path: Path | None,
+                make_onnx, device: str, threads: int | None):
+    """A runner for ``backend``; ONNX backends call ``make_onnx()`` for a file when only
+    the PyTorch model is given."""
+    from humanpose.inference.backends import ONNX_BACKENDS, make_runner
 
     if backend in ONNX_BACKENDS and onnx_path is None:
-        from humanpose.detection.onnx import export_detector_onnx
-        from humanpose.export import onnx_cache_path
-
-        onnx_path = onnx_cache_path(cfg, weights, cache_dir or default_cache_dir())
-        if not onnx_path.is_file():
-            logger.info("exporting the detector %s to %s", weights, onnx_path)
-            export_detector_onnx(model, cfg, onnx_path, check=False)
+        onnx_path = make_onnx()
     if backend not in ONNX_BACKENDS and model is None:
         raise HumanposeError(f"backend {backend!r} needs the detector's PyTorch weights; only "
                              f"an ONNX file was given ({onnx_path})")
@@ -165,9 +179,10 @@ def _runner_for(backend: str, cfg: CfgNode, model: torch.nn.Module | None,
                        threads=threads)
 
 
-def _choose_runner(backend: str, cfg: CfgNode, model, onnx_path, weights, device, threads,
-                   cache_dir):
-    """The runner of ``backend``; ``auto`` times the candidates here once (cached)."""
+def _choose_runner(backend: str, signature: str, input_size: tuple[int, int], model,
+                   onnx_path, make_onnx, device, threads, cache_dir):
+    """The runner of ``backend``; ``auto`` times the candidates here once (cached under
+    ``signature``) on an input of ``input_size`` (w, h)."""
     from humanpose.inference.backends import (
         ONNX_BACKENDS,
         AutoChoiceCache,
@@ -176,22 +191,21 @@ def _choose_runner(backend: str, cfg: CfgNode, model, onnx_path, weights, device
     )
 
     if backend != "auto":
-        return _runner_for(backend, cfg, model, onnx_path, weights, device, threads, cache_dir)
+        return _runner_for(backend, model, onnx_path, make_onnx, device, threads)
     candidates = [b for b in available_backends(device)
                   if (model is not None or b in ONNX_BACKENDS) and b != "torch-bf16"]
     cache = AutoChoiceCache(cache_dir)
-    key = cache.key("detector|" + cfg.MODEL.dump(), torch.device(device), 1, candidates)
+    key = cache.key("detector|" + signature, torch.device(device), 1, candidates)
     chosen = cache.get(key)
     if chosen in candidates:
-        return _runner_for(chosen, cfg, model, onnx_path, weights, device, threads, cache_dir)
-    w, h = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
+        return _runner_for(chosen, model, onnx_path, make_onnx, device, threads)
+    w, h = input_size
     sample = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     runners = {}
 
     def factory(name):
         def make():
-            runners[name] = _runner_for(name, cfg, model, onnx_path, weights, device, threads,
-                                        cache_dir)
+            runners[name] = _runner_for(name, model, onnx_path, make_onnx, device, threads)
             return runners[name]
         return make
 
@@ -200,6 +214,49 @@ def _choose_runner(backend: str, cfg: CfgNode, model, onnx_path, weights, device
     logger.info("detector backend auto: %s (%s)", chosen,
                 ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items()))
     return runners[chosen]
+
+
+def _model_runner(backend: str, cfg: CfgNode, model, onnx_path, weights, device, threads,
+                  cache_dir):
+    """The runner of our heatmap detector (PyTorch model, or its exported file)."""
+    from humanpose.detection.onnx import export_detector_onnx
+
+    def make_onnx():
+        return _cached_export(cfg, model, weights, cache_dir, lambda m, p: export_detector_onnx(
+            m, cfg, p, check=False))
+
+    size = tuple(int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    return _choose_runner(backend, cfg.MODEL.dump(), size, model, onnx_path, make_onnx,
+                          device, threads, cache_dir)
+
+
+def _rtmdet_detector(backend: str, params, network: torch.nn.Module | None,
+                     onnx_path: Path | None, cfg: CfgNode | None, weights: Path | None,
+                     device: str, threads: int | None, cache_dir, min_score: float,
+                     nms_threshold: float | None, max_detections: int | None):
+    """An :class:`~humanpose.detection.rtmdet.RTMDetDetector` from its network or its
+    exported file."""
+    from humanpose.detection.rtmdet import RTMDetDetector, RTMDetOutputs, export_rtmdet_onnx
+
+    model = None if network is None else RTMDetOutputs(network, len(params.strides)).eval()
+
+    def make_onnx():
+        return _cached_export(cfg, model, weights, cache_dir, lambda m, p: export_rtmdet_onnx(
+            m, params, p, check=False))
+
+    runner = _choose_runner(backend, "rtmdet|" + params.to_json(), params.input_size, model,
+                            onnx_path, make_onnx, device, threads, cache_dir)
+    params = params.with_overrides(iou_thr=nms_threshold, max_per_img=max_detections)
+    return RTMDetDetector(runner, params, min_score=min_score)
+
+
+def _build_rtmdet_network(cfg: CfgNode, weights: Path) -> torch.nn.Module:
+    from humanpose.checkpoint import load_checkpoint
+    from humanpose.models import build_model
+
+    network = build_model(cfg, channels_last=False)
+    load_checkpoint(network, weights)
+    return network.eval()
 
 
 def build_person_detector(spec: str | os.PathLike, device: str = "cpu", *,
@@ -234,14 +291,18 @@ def build_person_detector(spec: str | os.PathLike, device: str = "cpu", *,
                               file_ids=file_ids)
     if suffix == ".onnx":
         metadata = onnx_metadata(path)
+        if RTMDET_METADATA_KEY in metadata:
+            params = RTMDetParams.from_json(metadata[RTMDET_METADATA_KEY], str(path))
+            return _rtmdet_detector(backend, params, None, path, None, None, device, threads,
+                                    cache_dir, score, nms_threshold, max_detections)
         if METADATA_KEY not in metadata:
             return YoloOnnxDetector(path, min_score=score, class_id=yolo_class_id,
                                     nms_threshold=0.5 if nms_threshold is None
                                     else nms_threshold,
                                     max_detections=max_detections or 100, threads=threads)
         model_cfg = _config_from_model_dump(metadata[METADATA_KEY], str(path))
-        runner = _choose_runner(backend, model_cfg, None, path, None, device, threads,
-                                cache_dir)
+        runner = _model_runner(backend, model_cfg, None, path, None, device, threads,
+                               cache_dir)
         return ModelDetector(runner, model_cfg, score, nms_threshold, max_detections)
     if suffix in (".yaml", ".yml"):
         from humanpose.config import get_cfg
@@ -256,11 +317,16 @@ def build_person_detector(spec: str | os.PathLike, device: str = "cpu", *,
     elif suffix not in (".pth", ".pt"):
         raise HumanposeError(f"{path}: unknown detector file type {suffix!r}; expected .pth "
                              "or .yaml (our detector), .onnx or .json (COCO detections)")
+    model_cfg = detector_config(path, cfg)
+    if model_cfg.MODEL.NAME in RTMDET_NAMES:
+        params = RTMDetParams.from_cfg(model_cfg)
+        network = _build_rtmdet_network(model_cfg, path)
+        return _rtmdet_detector(backend, params, network, None, model_cfg, path, device,
+                                threads, cache_dir, score, nms_threshold, max_detections)
     from humanpose.checkpoint import load_checkpoint
 
-    model_cfg = detector_config(path, cfg)
     model = build_detector(model_cfg, channels_last=False)
     load_checkpoint(model, path)
     model.eval()
-    runner = _choose_runner(backend, model_cfg, model, None, path, device, threads, cache_dir)
+    runner = _model_runner(backend, model_cfg, model, None, path, device, threads, cache_dir)
     return ModelDetector(runner, model_cfg, score, nms_threshold, max_detections)
