@@ -400,7 +400,7 @@ def export_rtmdet_onnx(network: nn.Module, params: RTMDetParams, path: str | os.
     x = torch.randn(batch, 3, height, width, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = model(x).numpy()
-    got = run_onnx(path, x.numpy())
+    got = run_onnx(path, x.numpy())[-1]
     if got.shape != expected.shape:
         raise HumanposeError(f"{path}: ONNX output shape {got.shape} differs from PyTorch's "
                              f"{expected.shape}")
