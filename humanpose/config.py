@@ -363,8 +363,8 @@ def get_cfg(path: str | os.PathLike | None = None, opts: Sequence[str] = (),
     _join_data_dir(cfg)
     source = f"{path} (or the command line)" if path is not None else "command line"
     _resolve_resume(cfg, source)
-    check_config(cfg, source)
     _warn_unused(cfg, source)
+    check_config(cfg, source)
     if freeze:
         cfg.freeze()
     return cfg

@@ -84,9 +84,11 @@ def save_atomic(obj: Any, path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # a full disk names no file
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
 
 
