@@ -180,6 +180,8 @@ class _Progress:
 
 
 def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
+    """Set up, resume, run each stage's epochs (train, validate, save), then close; a stop
+    signal saves where the epoch in progress stands."""
     setup = _set_up(cfg, cfg_path, dist)
     progress = _resume(cfg, setup, dist)
     result = TrainResult(setup.out_dir)
@@ -190,8 +192,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                 _run_stage(cfg, setup, dist, schedule, progress, result, writer)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (a StopRequested)
         run = progress.run
-        if dist.is_main and run is not None:
-            run.save_if_finite(run.epoch, run.step)
+        if dist.is_main and run is not None and run.save_if_finite(run.epoch, run.step):
             logger.info("=> interrupted at epoch %d step %d; resumable checkpoint %s (run "
                         "again with AUTO_RESUME True)", run.epoch, run.step, setup.ckpt_path)
         raise
@@ -401,14 +402,15 @@ class _Run:
         }, self.ckpt_path)
         self.saved_any = True
 
-    def save_if_finite(self, epoch: int, step: int) -> None:
+    def save_if_finite(self, epoch: int, step: int) -> bool:
         """Save unless the weights hold NaN/inf, which would replace the last good file."""
         bad = non_finite_entries(self.model)
         if bad:
             logger.info("=> not saved: the weights hold NaN/inf (%s); last good checkpoint: %s",
                         ", ".join(bad[:3]), self._last_good())
-            return
+            return False
         self.save(epoch, step)
+        return True
 
     def check_weights_finite(self) -> None:
         bad = non_finite_entries(self.model)
