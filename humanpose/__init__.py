@@ -1,6 +1,7 @@
 """humanpose: lightweight real-time 2D human pose estimation (top-down) in PyTorch."""
 
 from humanpose.checkpoint import CheckpointError, load_checkpoint, load_pretrained
+from humanpose.compat import MIN_TORCH  # importing it checks the installed torch
 from humanpose.config import ConfigError, get_cfg
 from humanpose.data import build_dataset
 from humanpose.inference import Person, PoseEstimator  # onnxruntime/openvino load on use only
@@ -12,6 +13,7 @@ from humanpose import detection, pose  # noqa: E402,F401  isort: skip
 __version__ = "0.1.0"
 
 __all__ = [
+    "MIN_TORCH",
     "CheckpointError",
     "ConfigError",
     "Person",

@@ -2,18 +2,25 @@
 
 Every command that takes a config accepts the seed's form ``--cfg FILE KEY VALUE ...``;
 options may stand before or after the ``KEY VALUE`` pairs.
+
+Problems with the user's input or machine (bad config values, missing or unwritable files,
+a full disk) end in one line naming the key or path and a non-zero exit code, without a
+traceback; ``--debug`` anywhere on the command line (or HUMANPOSE_DEBUG=1) shows it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from humanpose.config import ConfigError, get_cfg
+from humanpose.config import ConfigError, ConfigWarning, get_cfg
 from humanpose.errors import HumanposeError
 
 
@@ -471,6 +478,8 @@ def _usage() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("HUMANPOSE_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2
@@ -479,18 +488,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"humanpose: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     command = COMMANDS[name]
-    parser = argparse.ArgumentParser(prog=f"humanpose {name}", description=command.help)
+    parser = argparse.ArgumentParser(prog=f"humanpose {name}", description=command.help,
+                                     epilog="--debug (or HUMANPOSE_DEBUG=1): show the "
+                                            "traceback of an error")
     command.add_args(parser)
     # Intermixed parsing lets options follow the seed-style KEY VALUE pairs.
     args = parser.parse_intermixed_args(rest)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_config_warning(name, warnings.showwarning)
+        return _run_command(name, command, args, debug)
+
+
+def _run_command(name: str, command: Command, args: argparse.Namespace, debug: bool) -> int:
     try:
         return command.run(args)
     except ConfigError as err:
-        print(f"humanpose {name}: config error: {err}", file=sys.stderr)
+        _report(name, f"config error: {err}", debug)
         return 2
-    except KeyboardInterrupt:
-        print(f"humanpose {name}: interrupted", file=sys.stderr)
-        return 130
-    except (HumanposeError, FileNotFoundError) as err:
-        print(f"humanpose {name}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", None)  # a StopRequested (SIGTERM)
+        print(f"humanpose {name}: {err or 'interrupted'}", file=sys.stderr)
+        return 128 + signum if signum else 130
+    except HumanposeError as err:
+        _report(name, f"error: {err}", debug)
         return 1
+    except OSError as err:
+        _report(name, f"error: {_os_error_line(err)}", debug)
+        return 1
+
+
+def _os_error_line(err: OSError) -> str:
+    """'<what went wrong>: <path>' from an OSError (full disk, no permission, ...)."""
+    reason = err.strerror or str(err)
+    paths = [str(p) for p in (err.filename, err.filename2) if p is not None]
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason
+
+
+def _report(name: str, line: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"humanpose {name}: {line}", file=sys.stderr)
+
+
+def _show_config_warning(name: str, fallback):
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ConfigWarning):
+            print(f"humanpose {name}: warning: {message}", file=sys.stderr)
+        else:
+            fallback(message, category, filename, lineno, file, line)
+    return show

@@ -13,7 +13,8 @@ from __future__ import annotations
 import ast
 import difflib
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -21,11 +22,31 @@ from yacs.config import CfgNode
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["ConfigError", "default_config", "get_cfg", "load_yaml"]
+__all__ = ["ConfigError", "ConfigWarning", "UNUSED_KEYS", "default_config", "get_cfg",
+           "load_yaml"]
 
 
 class ConfigError(HumanposeError, ValueError):
     """A configuration file or override that does not fit the schema."""
+
+
+class ConfigWarning(UserWarning):
+    """A config key was set that humanpose accepts (seed files have it) but never reads."""
+
+
+# Seed keys that no humanpose code reads: accepted so that seed files load, and named in a
+# ConfigWarning when a file or the command line sets them away from the default, so that
+# nobody believes they took effect. (DDP comes from torchrun, devices from DEVICE.)
+UNUSED_KEYS = (
+    "GPUS", "VERBOSE", "RANK", "DIST_BACKEND", "DIST_URL", "MULTIPROCESSING_DISTRIBUTED",
+    "CUDNN.BENCHMARK", "CUDNN.DETERMINISTIC", "CUDNN.ENABLED", "MODEL.TAG_PER_JOINT",
+    "TRAIN.GAMMA1", "TRAIN.GAMMA2", "TEST.NMS_THRE", "TEST.BBOX_THRE",
+    "DEBUG.DEBUG", "DEBUG.SAVE_BATCH_IMAGES_GT", "DEBUG.SAVE_BATCH_IMAGES_PRED",
+    "DEBUG.SAVE_HEATMAPS_GT", "DEBUG.SAVE_HEATMAPS_PRED",
+)
+
+# TRAIN.RESUME True (the seed's boolean) means "resume from TRAIN.CHECKPOINT".
+_RESUME_FROM_CHECKPOINT = "<TRAIN.CHECKPOINT>"
 
 
 def _stage(num_modules: int, num_branches: int, block: str, num_blocks: list[int],
@@ -166,7 +187,9 @@ def default_config() -> CfgNode:
     c.TRAIN.GAMMA2 = 0.0
     c.TRAIN.BEGIN_EPOCH = 0
     c.TRAIN.END_EPOCH = 140
-    c.TRAIN.RESUME = False
+    # humanpose: the path of any training checkpoint to resume from (ours, or the seed's
+    # DataParallel checkpoint.pth); empty = off. The seed's True means TRAIN.CHECKPOINT.
+    c.TRAIN.RESUME = ""
     c.TRAIN.CHECKPOINT = ""
     c.TRAIN.BATCH_SIZE_PER_GPU = 32
     c.TRAIN.SHUFFLE = True
@@ -235,6 +258,12 @@ def _unknown_key_error(key: str, source: str) -> ConfigError:
 
 def _coerce(key: str, old, value, source: str):
     """Return ``value`` converted to the type of the default ``old``, or raise naming ``key``."""
+    if key == "TRAIN.RESUME":  # a path here, a boolean in the seed
+        flag = value.lower() if isinstance(value, str) else value
+        if flag in (True, "true"):
+            return _RESUME_FROM_CHECKPOINT
+        if flag in (False, "false", None):
+            return ""
     if isinstance(value, str) and not isinstance(old, str):
         value = _parse_value(value)
     if isinstance(old, bool):
@@ -345,6 +374,108 @@ def get_cfg(path: str | os.PathLike | None = None, opts: Sequence[str] = (),
         _merge(cfg, load_yaml(path), str(path))
     merge_opts(cfg, list(opts))
     _join_data_dir(cfg)
+    source = f"{path} (or the command line)" if path is not None else "command line"
+    _resolve_resume(cfg, source)
+    _warn_unused(cfg, source)
+    check_config(cfg, source)
     if freeze:
         cfg.freeze()
     return cfg
+
+
+def _resolve_resume(cfg: CfgNode, source: str) -> None:
+    if cfg.TRAIN.RESUME == _RESUME_FROM_CHECKPOINT:
+        if not cfg.TRAIN.CHECKPOINT:
+            raise ConfigError(f"{source}: TRAIN.RESUME True needs TRAIN.CHECKPOINT (or give "
+                              "TRAIN.RESUME the checkpoint's path)")
+        cfg.TRAIN.RESUME = cfg.TRAIN.CHECKPOINT
+
+
+def _warn_unused(cfg: CfgNode, source: str) -> None:
+    defaults = default_config()
+    changed = [key for key in UNUSED_KEYS if _get(cfg, key) != _get(defaults, key)]
+    if changed:
+        warnings.warn(f"{source}: humanpose does not read {', '.join(changed)} (accepted for "
+                      "seed files; these settings have no effect)", ConfigWarning, stacklevel=3)
+
+
+def _get(cfg: CfgNode, key: str):
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def _choices(values, case_sensitive: bool = True) -> Callable[[], tuple[tuple, bool]]:
+    return lambda: (tuple(values), case_sensitive)
+
+
+def _model_names() -> tuple[tuple, bool]:
+    # Read at validation time: every family registered by then counts.
+    from humanpose.detection.model import DETECTOR_NAMES
+    from humanpose.models import MODEL_BUILDERS
+
+    return (*MODEL_BUILDERS, *DETECTOR_NAMES), True
+
+
+def _decoders() -> tuple[tuple, bool]:
+    from humanpose.codecs import DECODERS
+
+    return ("", *DECODERS), True
+
+
+def _block_groups() -> tuple[tuple, bool]:
+    from humanpose.models.lpn import BLOCK_GROUPS
+
+    return BLOCK_GROUPS, True
+
+
+def _hrnet_blocks() -> tuple[tuple, bool]:
+    from humanpose.models.hrnet import BLOCKS
+
+    return tuple(BLOCKS), True
+
+
+_AMP = _choices(("auto", "none", "fp32", "bf16", "fp16", ""), case_sensitive=False)
+
+# Keys whose value is one of a few names: key -> () -> (allowed values, case-sensitive?),
+# checked by get_cfg so that a typo fails before anything is built.
+ENUM_KEYS: dict[str, Callable[[], tuple[tuple, bool]]] = {
+    "MODEL.NAME": _model_names,
+    "TRAIN.OPTIMIZER": _choices(("adam", "adamw", "sgd"), case_sensitive=False),
+    "TRAIN.LR_SCHEDULER": _choices(("multistep", "cosine"), case_sensitive=False),
+    "TRAIN.AMP": _AMP,
+    "TEST.AMP": _AMP,
+    "TEST.DECODER": _decoders,
+    "DATASET.DATA_FORMAT": _choices(("jpg", "jpeg", "png", "zip"), case_sensitive=False),
+    "MODEL.EXTRA.BLOCK_GROUPS": _block_groups,
+    "MODEL.EXTRA.ATTENTION": _choices(("", "GC", "SE", "NONE"), case_sensitive=False),
+    **{f"MODEL.EXTRA.STAGE{i}.BLOCK": _hrnet_blocks for i in range(1, 5)},
+    **{f"MODEL.EXTRA.STAGE{i}.FUSE_METHOD": _choices(("SUM",)) for i in range(1, 5)},
+}
+
+
+def check_config(cfg: CfgNode, source: str = "config") -> None:
+    """Values that cannot work, found before anything is built: enum-like keys outside
+    their allowed values, and a MODEL.HEATMAP_SIZE the network does not output."""
+    for key, allowed_values in ENUM_KEYS.items():
+        value = _get(cfg, key)
+        allowed, case_sensitive = allowed_values()
+        fold = (lambda v: v) if case_sensitive else (lambda v: str(v).lower())
+        if fold(value) not in {fold(a) for a in allowed}:
+            shown = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(f"{source}: {key} {value!r} is not one of: {shown}")
+    _check_heatmap_size(cfg, source)
+
+
+def _check_heatmap_size(cfg: CfgNode, source: str) -> None:
+    from humanpose.models import heatmap_size
+
+    expected = heatmap_size(cfg)
+    if expected is None:
+        return
+    given = [int(v) for v in cfg.MODEL.HEATMAP_SIZE]
+    if given != list(expected):
+        raise ConfigError(
+            f"{source}: MODEL.HEATMAP_SIZE {given} does not fit MODEL.IMAGE_SIZE "
+            f"{list(cfg.MODEL.IMAGE_SIZE)}: {cfg.MODEL.NAME} outputs {list(expected)} "
+            "heatmaps (width, height) for that input")

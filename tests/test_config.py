@@ -11,6 +11,7 @@ from .conftest import EXPERIMENTS
 def test_defaults_and_overrides(lpn50_cfg_path):
     cfg = humanpose.get_cfg(lpn50_cfg_path, ["TRAIN.LR", "0.01", "TEST.FLIP_TEST", "False",
                                              "MODEL.IMAGE_SIZE", "[96, 128]",
+                                             "MODEL.HEATMAP_SIZE", "[24, 32]",
                                              "DATASET.PROB_HALF_BODY", "-1.0",
                                              "TEST.MODEL_FILE", "w.pth"])
     assert cfg.MODEL.NAME == "lpn" and cfg.MODEL.EXTRA.NUM_LAYERS == 50

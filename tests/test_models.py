@@ -140,7 +140,8 @@ def test_seed_style_initialisation(lpn50_cfg_path):
                                   "coco/hrnet/w18_small_v1_256x192_adam_lr1e-3",
                                   "coco/resnet/res50_256x192_d256x3_adam_lr1e-3"])
 def test_training_step_backpropagates(name):
-    cfg = humanpose.get_cfg(EXPERIMENTS / f"{name}.yaml", ["MODEL.IMAGE_SIZE", "[64, 64]"])
+    cfg = humanpose.get_cfg(EXPERIMENTS / f"{name}.yaml", ["MODEL.IMAGE_SIZE", "[64, 64]",
+                                                         "MODEL.HEATMAP_SIZE", "[16, 16]"])
     model = humanpose.build_model(cfg).train()
     out = model(torch.randn(2, 3, 64, 64))
     out.square().mean().backward()

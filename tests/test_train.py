@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -207,3 +208,103 @@ def test_demo_smoke(tmp_path, capsys):
     assert out[-1].startswith("AP ") and 0.0 <= float(out[-1].split()[1]) <= 1.0
     assert (tmp_path / "data" / "annotations" / "person_keypoints_val2017.json").is_file()
     assert list((tmp_path / "predictions").glob("*.jpg"))
+
+
+def seed_layout_checkpoint(cfg, path: Path, epoch: int, perf: float) -> dict:
+    """A checkpoint as the HRNet code base's tools/train.py writes it: a DataParallel
+    model's state_dict ("module." keys), the optimizer (after MultiStepLR set initial_lr),
+    and no step, scheduler, scaler or model config."""
+    model = humanpose.build_model(cfg, channels_last=cfg.TRAIN.CHANNELS_LAST)
+    parallel = torch.nn.DataParallel(model)
+    optimizer = torch.optim.Adam(parallel.parameters(), lr=cfg.TRAIN.LR)
+    torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.TRAIN.LR_STEP), cfg.TRAIN.LR_FACTOR)
+    parallel(torch.randn(2, 3, 64, 48)).square().mean().backward()
+    optimizer.step()
+    state = {"epoch": epoch, "model": cfg.MODEL.NAME, "state_dict": parallel.state_dict(),
+             "best_state_dict": model.state_dict(), "perf": perf,
+             "optimizer": optimizer.state_dict()}
+    assert all(k.startswith("module.") for k in state["state_dict"])
+    torch.save(state, path)
+    return state
+
+
+def test_resume_from_a_seed_layout_checkpoint(synthetic_root, tmp_path):
+    opts = ("TRAIN.MAX_STEPS_PER_EPOCH", "2", "TRAIN.VAL_INTERVAL", "100", "TRAIN.LR", "0.01",
+            "TRAIN.LR_SCHEDULER", "multistep", "TRAIN.LR_STEP", "[2]", "TRAIN.WARMUP_EPOCHS",
+            "0", "TRAIN.RESUME", str(tmp_path / "checkpoint.pth"))
+    seed = seed_layout_checkpoint(make_cfg(synthetic_root, tmp_path), tmp_path / "checkpoint.pth",
+                                  epoch=2, perf=0.25)
+    # Resumed at its END_EPOCH: nothing to train, the final weights are the seed's.
+    done = train(make_cfg(synthetic_root, tmp_path / "a", "TRAIN.END_EPOCH", "2", *opts),
+                 DEMO_CFG)
+    assert done.epochs_run == 0 and done.best_metric == 0.25
+    final = weights(done.output_dir / "final_state.pth")
+    assert_same_state(final, {k[len("module."):]: v for k, v in seed["state_dict"].items()})
+    log = "".join(p.read_text() for p in done.output_dir.glob("*_train.log"))
+    assert "has no scheduler, scaler" in log
+
+    # One more epoch: the third (index 2), after LR_STEP [2], so at LR * LR_FACTOR.
+    resumed = train(make_cfg(synthetic_root, tmp_path / "b", "TRAIN.END_EPOCH", "3", *opts),
+                    DEMO_CFG)
+    assert resumed.epochs_run == 1
+    state = weights(resumed.output_dir / "checkpoint.pth")
+    assert state["epoch"] == 3 and state["best_perf"] == 0.25
+    assert state["scheduler"]["last_epoch"] == 3 * 2  # iterations of epochs 0-2
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.001)
+    # The optimizer's moments continued from the seed's (one step there, two here).
+    assert state["optimizer"]["state"][0]["step"].item() == 3
+
+
+def test_sigterm_leaves_a_resumable_checkpoint(synthetic_root, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "output" / "coco" / "lpn" / "demo_lpn_synthetic"
+    opts = [*SMALL, "DATASET.ROOT", str(synthetic_root), "OUTPUT_DIR", str(tmp_path / "output"),
+            "LOG_DIR", str(tmp_path / "log"), "TRAIN.END_EPOCH", "1000",
+            "TRAIN.VAL_INTERVAL", "100", "AUTO_RESUME", "True"]
+    proc = subprocess.Popen([sys.executable, "-m", "humanpose", "train", "--cfg", str(DEMO_CFG),
+                             *opts], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pth").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # training is under way once the first epoch is saved
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "Traceback" not in stderr and "stopped by SIGTERM" in stderr
+    assert "resumable checkpoint" in stdout
+    state = weights(out / "checkpoint.pth")
+    stopped_at = state["epoch"]
+    assert 1 <= stopped_at < 1000
+    resumed = train(make_cfg(synthetic_root, tmp_path, "TRAIN.END_EPOCH", str(stopped_at + 1),
+                             "TRAIN.VAL_INTERVAL", "100", "AUTO_RESUME", "True"), DEMO_CFG)
+    assert resumed.epochs_run == 1  # the rest of the stopped epoch
+    assert weights(out / "checkpoint.pth")["epoch"] == stopped_at + 1
+
+
+def test_nan_weights_are_never_saved_as_the_last_good_checkpoint(synthetic_root, tmp_path,
+                                                                 monkeypatch):
+    from humanpose.engine import train as engine
+
+    original = engine._Run.train_epoch
+
+    def nan_after_second_epoch(self, loader, epoch, *args):
+        loss = original(self, loader, epoch, *args)
+        if epoch == 1:  # the last step left NaN weights behind a finite loss
+            with torch.no_grad():
+                next(self.model.parameters()).fill_(float("nan"))
+        return loss
+
+    monkeypatch.setattr(engine._Run, "train_epoch", nan_after_second_epoch)
+    cfg = make_cfg(synthetic_root, tmp_path, "TRAIN.END_EPOCH", "3",
+                   "TRAIN.MAX_STEPS_PER_EPOCH", "1", "TRAIN.VAL_INTERVAL", "100")
+    out = tmp_path / "output" / "coco" / "lpn" / "demo_lpn_synthetic"
+    with pytest.raises(TrainingError, match=r"NaN/inf after epoch 1 .*Last good checkpoint: "
+                                            + re.escape(str(out / "checkpoint.pth"))):
+        train(cfg, DEMO_CFG)
+    state = weights(out / "checkpoint.pth")
+    assert state["epoch"] == 1  # epoch 0's, not epoch 1's
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values()
+               if v.is_floating_point())
+    assert not (out / "final_state.pth").exists()

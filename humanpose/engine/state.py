@@ -20,8 +20,14 @@ import yaml
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["ResumeError", "load_training_state", "model_config_diff", "run_dirs", "save_atomic",
+__all__ = ["ResumeError", "load_resumed_weights", "load_training_state", "missing_resume_entries",
+           "model_config_diff", "restore_optimization", "run_dirs", "save_atomic",
            "setup_logging"]
+
+# What a humanpose training checkpoint holds beyond the weights and epoch. The HRNet code
+# base (the seed) writes {epoch, model, state_dict (DataParallel's "module." keys),
+# best_state_dict, perf, optimizer}: no step, scheduler, scaler or best metric of its own.
+RESUME_ENTRIES = ("optimizer", "scheduler", "scaler", "best_perf")
 
 logger = logging.getLogger("humanpose")
 
@@ -78,9 +84,11 @@ def save_atomic(obj: Any, path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # a full disk names no file
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
 
 
@@ -111,6 +119,11 @@ def load_training_state(path: Path, cfg) -> dict:
     if not isinstance(state, dict) or "state_dict" not in state or "epoch" not in state:
         raise ResumeError(f"{path} is not a humanpose training checkpoint (no 'state_dict' "
                           "and 'epoch'); to start from weights use MODEL.PRETRAINED")
+    if isinstance(state.get("model"), str) and state["model"] != cfg.MODEL.NAME:
+        raise ResumeError(f"{path} holds a {state['model']!r} model; this run trains "
+                          f"MODEL.NAME {cfg.MODEL.NAME!r}")
+    if "best_perf" not in state and isinstance(state.get("perf"), (int, float)):
+        state["best_perf"] = float(state["perf"])  # the seed's name (it resumes from it too)
     if "model_cfg" in state:
         diffs = model_config_diff(state["model_cfg"], cfg)
         if diffs:
@@ -119,3 +132,45 @@ def load_training_state(path: Path, cfg) -> dict:
                               "\nUse another OUTPUT_DIR, delete the checkpoint, or set "
                               "AUTO_RESUME False.")
     return state
+
+
+def missing_resume_entries(state: dict) -> list[str]:
+    """The entries of :data:`RESUME_ENTRIES` a checkpoint lacks (a seed file lacks most)."""
+    return [name for name in RESUME_ENTRIES if name not in state]
+
+
+def load_resumed_weights(model: torch.nn.Module, state_dict: dict, path: Path) -> None:
+    """Load a checkpoint's weights strictly, without DataParallel's ``module.`` prefix."""
+    prefix = "module."
+    if state_dict and all(k.startswith(prefix) for k in state_dict):
+        state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as err:
+        raise ResumeError(f"the weights in {path} do not fit this model: {err}") from err
+
+
+def restore_optimization(state: dict, optimizer: torch.optim.Optimizer, scheduler,
+                         scaler, steps_done: int) -> None:
+    """Restore what ``state`` holds of the optimizer, schedule and scaler.
+
+    Without a scheduler entry (a seed checkpoint) the schedule is put at ``steps_done``
+    iterations, which sets every group's learning rate to the one of that point.
+    """
+    if "optimizer" in state:
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError) as err:
+            raise ResumeError(f"the optimizer state in the checkpoint does not fit "
+                              f"TRAIN.OPTIMIZER and this model: {err}") from err
+    if "scheduler" in state:
+        scheduler.load_state_dict(state["scheduler"])
+    else:
+        scheduler.last_epoch = steps_done
+        lrs = [base * lmbda(steps_done)
+               for base, lmbda in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+        for group, lr in zip(optimizer.param_groups, lrs):
+            group["lr"] = lr
+        scheduler._last_lr = lrs
+    if "scaler" in state:
+        scaler.load_state_dict(state["scaler"])

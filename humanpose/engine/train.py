@@ -16,6 +16,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +31,16 @@ from humanpose.data.normalize import normalize_batch
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
 from humanpose.engine.evaluate import amp_dtype
 from humanpose.engine.optim import build_optimizer, build_scheduler
-from humanpose.engine.state import load_training_state, run_dirs, save_atomic, setup_logging
+from humanpose.engine.state import (
+    load_resumed_weights,
+    load_training_state,
+    missing_resume_entries,
+    restore_optimization,
+    run_dirs,
+    save_atomic,
+    setup_logging,
+)
+from humanpose.engine.stop import critical_section, stop_signals
 from humanpose.engine.sync_bn import convert_sync_batchnorm
 from humanpose.engine.task import task_for
 from humanpose.errors import HumanposeError
@@ -129,7 +139,73 @@ def train(cfg, cfg_path: str | os.PathLike) -> TrainResult:
         shutdown()
 
 
+@dataclass
+class _Setup:
+    """What a run builds once: data, network, loss, and where it writes."""
+
+    task: Any
+    out_dir: Path
+    tb_dir: Path
+    train_set: Any
+    val_set: Any
+    sampler: DistributedSampler
+    batch_size: int
+    steps_per_epoch: int
+    workers: int
+    model: nn.Module  # the plain module: its state_dict is what checkpoints hold
+    net: nn.Module  # what the forward pass runs: DDP and/or torch.compile around ``model``
+    criterion: nn.Module
+    dtype: torch.dtype | None
+    stages: list[_Schedule]
+    total_epochs: int
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out_dir / "checkpoint.pth"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "model_best.pth"
+
+
+@dataclass
+class _Progress:
+    """Where training stands: the next epoch/step, the best metric, a state to restore."""
+
+    epoch: int
+    step: int = 0
+    best: float = -math.inf
+    resume_state: dict | None = None
+    global_step: int = 0
+    run: _Run | None = None  # the epoch in progress, saved if training is interrupted
+
+
 def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
+    """Set up, resume, run each stage's epochs (train, validate, save), then close; a stop
+    signal saves where the epoch in progress stands."""
+    setup = _set_up(cfg, cfg_path, dist)
+    progress = _resume(cfg, setup, dist)
+    result = TrainResult(setup.out_dir)
+    writer = _tensorboard(setup.tb_dir) if dist.is_main else None
+    try:
+        with stop_signals():
+            for schedule in setup.stages:
+                _run_stage(cfg, setup, dist, schedule, progress, result, writer)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (a StopRequested)
+        run = progress.run
+        if dist.is_main and run is not None and run.save_if_finite(run.epoch, run.step):
+            logger.info("=> interrupted at epoch %d step %d; resumable checkpoint %s (run "
+                        "again with AUTO_RESUME True)", run.epoch, run.step, setup.ckpt_path)
+        raise
+    finally:
+        if writer is not None:
+            writer.close()
+    return _close(setup, dist, progress, result)
+
+
+def _set_up(cfg, cfg_path: Path, dist: Dist) -> _Setup:
+    """Output folder and logging, then data (a wrong DATASET.ROOT fails before any model
+    is built), then the network wrapped for DDP/compile, and the loss."""
     task = task_for(cfg)
     out_dir, tb_dir = run_dirs(cfg, cfg_path, create=dist.is_main)
     if not dist.is_main:
@@ -139,7 +215,6 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                 dist.world_size, dist.device)
     _seed_epoch(cfg.TRAIN.SEED, -1, dist.rank)
 
-    # Data first: a wrong DATASET.ROOT fails here, before any model is built.
     train_set = task.build_dataset(cfg, is_train=True)
     val_set = task.build_dataset(cfg, is_train=False)
     sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank,
@@ -165,7 +240,6 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
         net = torch.compile(net)
     criterion = task.build_loss(cfg).to(dist.device)
     dtype = amp_dtype(cfg.TRAIN.AMP, dist.device)
-    use_scaler = dtype == torch.float16
     logger.info("=> %s, %d parameters, mixed precision %s, channels-last %s", cfg.MODEL.NAME,
                 sum(p.numel() for p in model.parameters()),
                 {None: "off (fp32)", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype],
@@ -176,107 +250,131 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
         logger.info("=> %d loader workers instead of WORKERS %d: on a CPU they would take cores "
                     "from the %d training threads (see humanpose.data.loader.loader_workers)",
                     workers, cfg.WORKERS, torch.get_num_threads())
-
     stages = _stages(cfg)
-    total_epochs = stages[-1].first_epoch + stages[-1].epochs
-    ckpt_path = out_dir / "checkpoint.pth"
-    best_path = out_dir / "model_best.pth"
-    result = TrainResult(out_dir)
-    best = -math.inf
-    start_epoch, start_step = cfg.TRAIN.BEGIN_EPOCH, 0
-    resume_state = None
-    resume_from = Path(cfg.TRAIN.CHECKPOINT) if cfg.TRAIN.RESUME and cfg.TRAIN.CHECKPOINT \
-        else ckpt_path if cfg.AUTO_RESUME and ckpt_path.exists() else None
-    if resume_from is not None:
-        resume_state = load_training_state(resume_from, cfg)
-        model.load_state_dict(resume_state["state_dict"])
-        start_epoch, start_step = resume_state["epoch"], resume_state.get("step", 0)
-        best = resume_state.get("best_perf", -math.inf)
-        logger.info("=> resumed from %s at epoch %d step %d (best %s %.4f)", resume_from,
-                    start_epoch, start_step, resume_state.get("metric", "AP"), best)
+    return _Setup(task, out_dir, tb_dir, train_set, val_set, sampler, batch_size,
+                  steps_per_epoch, workers, model, net, criterion, dtype, stages,
+                  stages[-1].first_epoch + stages[-1].epochs)
 
-    writer = _tensorboard(tb_dir) if dist.is_main else None
-    global_step = 0
-    try:
-        for schedule in stages:
-            end = schedule.first_epoch + schedule.epochs
-            if start_epoch >= end:
-                continue
-            if schedule.stage > 0 and start_epoch == schedule.first_epoch and start_step == 0:
-                if best_path.exists():
-                    model.load_state_dict(torch.load(best_path, map_location=dist.device,
-                                                     weights_only=True))
-                logger.info("=> iterative training stage %d: restart from the best weights "
-                            "(%.4f) for %d epochs", schedule.stage, best, schedule.epochs)
-                resume_state = None  # a stage starts with a fresh optimizer
-            optimizer = build_optimizer(cfg, model)
-            scheduler = build_scheduler(cfg, optimizer, steps_per_epoch, schedule.epochs,
-                                        schedule.milestones, schedule.milestone_origin)
-            scaler = torch.amp.GradScaler(dist.device.type, enabled=use_scaler)
-            if resume_state is not None and resume_state.get("stage", 0) == schedule.stage:
-                optimizer.load_state_dict(resume_state["optimizer"])
-                scheduler.load_state_dict(resume_state["scheduler"])
-                if "scaler" in resume_state:
-                    scaler.load_state_dict(resume_state["scaler"])
-            resume_state = None
-            for epoch in range(max(start_epoch, schedule.first_epoch), end):
-                skip = start_step if epoch == start_epoch else 0
-                state = _Run(cfg, dist, net, model, criterion, optimizer, scheduler, scaler,
-                             dtype, schedule.stage, ckpt_path, best, result.metric_name)
-                _seed_epoch(cfg.TRAIN.SEED, epoch, dist.rank)
-                sampler.set_epoch(epoch)
-                loader = DataLoader(
-                    train_set, batch_size=batch_size,
-                    sampler=_SkipSampler(sampler, skip * batch_size) if skip else sampler,
-                    num_workers=workers, pin_memory=cfg.PIN_MEMORY and
-                    dist.device.type == "cuda", drop_last=False)
-                loss = state.train_epoch(loader, epoch, skip, steps_per_epoch, total_epochs)
-                if writer is not None:
-                    global_step = (epoch + 1) * steps_per_epoch
-                    writer.add_scalar("train_loss", loss, global_step)
-                    writer.add_scalar("lr", optimizer.param_groups[0]["lr"], global_step)
-                result.epochs_run += 1
-                interval = cfg.TRAIN.VAL_INTERVAL
-                validate_now = interval > 0 and (
-                    (epoch + 1 - schedule.first_epoch) % interval == 0 or epoch + 1 == end)
-                perf = None
-                if validate_now:
-                    preds = task.predict(model, val_set, cfg, dist)
-                    if dist.is_main:
-                        values, perf, name = task.score(cfg, val_set, preds, out_dir,
-                                                        cfg.MODEL.NAME)
-                        result.metric_name, result.last_metrics = name, dict(values)
-                        if writer is not None:
-                            writer.add_scalars("valid", {k: float(v) for k, v in values.items()},
-                                               global_step)
-                    perf = broadcast_object(perf)
-                    model.train()
-                is_best = perf is not None and perf >= best
-                if is_best:
-                    best = perf
-                if dist.is_main:
-                    state.best = best
-                    state.save(epoch + 1, 0)
-                    if is_best:
-                        save_atomic(model.state_dict(), best_path)
-                    logger.info("=> epoch %d: loss %.6f%s; checkpoint %s", epoch, loss,
-                                "" if perf is None else
-                                f", {result.metric_name} {perf:.4f} (best {best:.4f})", ckpt_path)
-            start_step = 0
-    except KeyboardInterrupt:
-        if dist.is_main and "state" in locals():
-            state.save(state.epoch, state.step)
-            logger.info("=> interrupted at epoch %d step %d; resumable checkpoint %s (run "
-                        "again with AUTO_RESUME True)", state.epoch, state.step, ckpt_path)
-        raise
-    finally:
+
+def _resume(cfg, setup: _Setup, dist: Dist) -> _Progress:
+    """Load the weights of TRAIN.RESUME's checkpoint, or of this run's own checkpoint.pth
+    with AUTO_RESUME; the optimizer and schedule are restored when their stage starts."""
+    progress = _Progress(cfg.TRAIN.BEGIN_EPOCH)
+    resume_from = Path(cfg.TRAIN.RESUME) if cfg.TRAIN.RESUME \
+        else setup.ckpt_path if cfg.AUTO_RESUME and setup.ckpt_path.exists() else None
+    if resume_from is None:
+        return progress
+    state = load_training_state(resume_from, cfg)
+    load_resumed_weights(setup.model, state["state_dict"], resume_from)
+    progress.epoch, progress.step = state["epoch"], state.get("step", 0)
+    progress.best = state.get("best_perf", -math.inf)
+    progress.resume_state = state
+    logger.info("=> resumed from %s at epoch %d step %d (best %s %.4f)", resume_from,
+                progress.epoch, progress.step, state.get("metric", "AP"), progress.best)
+    missing = missing_resume_entries(state)
+    if missing:
+        logger.info("=> %s has no %s: %s", resume_from, ", ".join(missing),
+                    "the schedule is rebuilt for that epoch and the rest starts afresh")
+    return progress
+
+
+def _run_stage(cfg, setup: _Setup, dist: Dist, schedule: _Schedule, progress: _Progress,
+               result: TrainResult, writer) -> None:
+    """The epochs of one stage: the schedule, or an LPN restart from the best weights with
+    a fresh optimizer and schedule."""
+    end = schedule.first_epoch + schedule.epochs
+    if progress.epoch >= end:
+        return
+    if schedule.stage > 0 and progress.epoch == schedule.first_epoch and progress.step == 0:
+        if setup.best_path.exists():
+            setup.model.load_state_dict(torch.load(setup.best_path, map_location=dist.device,
+                                                   weights_only=True))
+        logger.info("=> iterative training stage %d: restart from the best weights "
+                    "(%.4f) for %d epochs", schedule.stage, progress.best, schedule.epochs)
+        progress.resume_state = None  # a stage starts with a fresh optimizer
+    optimizer = build_optimizer(cfg, setup.model)
+    scheduler = build_scheduler(cfg, optimizer, setup.steps_per_epoch, schedule.epochs,
+                                schedule.milestones, schedule.milestone_origin)
+    scaler = torch.amp.GradScaler(dist.device.type, enabled=setup.dtype == torch.float16)
+    state = progress.resume_state
+    if state is not None and state.get("stage", 0) == schedule.stage:
+        done = (progress.epoch - schedule.first_epoch) * setup.steps_per_epoch + progress.step
+        restore_optimization(state, optimizer, scheduler, scaler, done)
+    progress.resume_state = None
+    for epoch in range(max(progress.epoch, schedule.first_epoch), end):
+        skip = progress.step if epoch == progress.epoch else 0
+        run = _Run(cfg, dist, setup.net, setup.model, setup.criterion, optimizer, scheduler,
+                   scaler, setup.dtype, schedule.stage, setup.ckpt_path, progress.best,
+                   result.metric_name)
+        progress.run = run
+        loss = _train_one_epoch(cfg, setup, dist, run, epoch, skip)
         if writer is not None:
-            writer.close()
+            progress.global_step = (epoch + 1) * setup.steps_per_epoch
+            writer.add_scalar("train_loss", loss, progress.global_step)
+            writer.add_scalar("lr", optimizer.param_groups[0]["lr"], progress.global_step)
+        result.epochs_run += 1
+        _validate_and_save(cfg, setup, dist, run, schedule, epoch, loss, progress, result,
+                           writer)
+    progress.step = 0
+
+
+def _train_one_epoch(cfg, setup: _Setup, dist: Dist, run: _Run, epoch: int,
+                     skip: int) -> float:
+    """Seed the epoch, build its loader (without the ``skip`` steps already done), train."""
+    _seed_epoch(cfg.TRAIN.SEED, epoch, dist.rank)
+    setup.sampler.set_epoch(epoch)
+    sampler = _SkipSampler(setup.sampler, skip * setup.batch_size) if skip else setup.sampler
+    loader = DataLoader(setup.train_set, batch_size=setup.batch_size, sampler=sampler,
+                        num_workers=setup.workers,
+                        pin_memory=cfg.PIN_MEMORY and dist.device.type == "cuda",
+                        drop_last=False)
+    return run.train_epoch(loader, epoch, skip, setup.steps_per_epoch, setup.total_epochs)
+
+
+def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Schedule,
+                       epoch: int, loss: float, progress: _Progress, result: TrainResult,
+                       writer) -> None:
+    """Every TRAIN.VAL_INTERVAL epochs (and after a stage's last) validate on all ranks;
+    then check the weights are finite and write checkpoint.pth (and model_best.pth)."""
+    end = schedule.first_epoch + schedule.epochs
+    interval = cfg.TRAIN.VAL_INTERVAL
+    validate_now = interval > 0 and (
+        (epoch + 1 - schedule.first_epoch) % interval == 0 or epoch + 1 == end)
+    perf = None
+    if validate_now:
+        preds = setup.task.predict(setup.model, setup.val_set, cfg, dist)
+        if dist.is_main:
+            values, perf, name = setup.task.score(cfg, setup.val_set, preds, setup.out_dir,
+                                                  cfg.MODEL.NAME)
+            result.metric_name, result.last_metrics = name, dict(values)
+            if writer is not None:
+                writer.add_scalars("valid", {k: float(v) for k, v in values.items()},
+                                   progress.global_step)
+        perf = broadcast_object(perf)
+        setup.model.train()
+    # Every rank holds the same weights, so every rank stops here together.
+    run.check_weights_finite()
+    is_best = perf is not None and perf >= progress.best
+    if is_best:
+        progress.best = perf
     if dist.is_main:
-        save_atomic(model.state_dict(), out_dir / "final_state.pth")
-        logger.info("=> final weights %s; best %s %.4f", out_dir / "final_state.pth",
-                    result.metric_name, best)
-    result.best_metric = best
+        run.best = progress.best
+        run.save(epoch + 1, 0)
+        if is_best:
+            save_atomic(setup.model.state_dict(), setup.best_path)
+        logger.info("=> epoch %d: loss %.6f%s; checkpoint %s", epoch, loss,
+                    "" if perf is None else
+                    f", {result.metric_name} {perf:.4f} (best {progress.best:.4f})",
+                    setup.ckpt_path)
+
+
+def _close(setup: _Setup, dist: Dist, progress: _Progress, result: TrainResult) -> TrainResult:
+    if dist.is_main:
+        final = setup.out_dir / "final_state.pth"
+        save_atomic(setup.model.state_dict(), final)
+        logger.info("=> final weights %s; best %s %.4f", final, result.metric_name,
+                    progress.best)
+    result.best_metric = progress.best
     return result
 
 
@@ -295,6 +393,7 @@ class _Run:
         self.saved_any = ckpt_path.exists()
 
     def save(self, epoch: int, step: int) -> None:
+        """Write the resumable checkpoint (call :meth:`check_weights_finite` first)."""
         save_atomic({
             "epoch": epoch, "step": step, "stage": self.stage,
             "model": self.cfg.MODEL.NAME, "model_cfg": self.cfg.MODEL.dump(),
@@ -303,6 +402,28 @@ class _Run:
             "best_perf": self.best, "metric": self.metric_name,
         }, self.ckpt_path)
         self.saved_any = True
+
+    def save_if_finite(self, epoch: int, step: int) -> bool:
+        """Save unless the weights hold NaN/inf, which would replace the last good file."""
+        bad = non_finite_entries(self.model)
+        if bad:
+            logger.info("=> not saved: the weights hold NaN/inf (%s); last good checkpoint: %s",
+                        ", ".join(bad[:3]), self._last_good())
+            return False
+        self.save(epoch, step)
+        return True
+
+    def check_weights_finite(self) -> None:
+        bad = non_finite_entries(self.model)
+        if bad:
+            raise TrainingError(
+                f"the weights hold NaN/inf after epoch {self.epoch} step {self.step} "
+                f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): training stopped "
+                f"without saving them. Last good checkpoint: {self._last_good()}. Lower "
+                "TRAIN.LR, enable TRAIN.CLIP_GRAD, or set TRAIN.AMP none.")
+
+    def _last_good(self) -> str:
+        return str(self.ckpt_path) if self.saved_any else "none (no epoch has finished yet)"
 
     def train_epoch(self, loader: DataLoader, epoch: int, skip: int, steps_per_epoch: int,
                     total_epochs: int) -> float:
@@ -325,15 +446,17 @@ class _Run:
                 output = self.net(images)
             loss = self.criterion(output, *targets)
             self._check_finite(loss)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if cfg.TRAIN.CLIP_GRAD > 0:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.TRAIN.CLIP_GRAD)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            self.step += 1
+            # A SIGTERM/Ctrl-C arriving mid-update takes effect once the step is whole.
+            with critical_section():
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                if cfg.TRAIN.CLIP_GRAD > 0:
+                    self.scaler.unscale_(self.optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.TRAIN.CLIP_GRAD)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.scheduler.step()
+                self.step += 1
             value = loss.item()
             total += value * images.shape[0]
             count += images.shape[0]
@@ -349,8 +472,13 @@ class _Run:
         if self.dist.distributed:
             torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
         if finite.item() < 1:
-            last = self.ckpt_path if self.saved_any else "none (no epoch has finished yet)"
             raise TrainingError(
                 f"loss is {loss.item()} at epoch {self.epoch} step {self.step}: training "
-                f"stopped. Last good checkpoint: {last}. Lower TRAIN.LR, enable "
+                f"stopped. Last good checkpoint: {self._last_good()}. Lower TRAIN.LR, enable "
                 "TRAIN.CLIP_GRAD, or set TRAIN.AMP none.")
+
+
+def non_finite_entries(model: nn.Module) -> list[str]:
+    """Names of the floating-point parameters and buffers holding NaN or inf."""
+    return [name for name, value in model.state_dict().items()
+            if value.is_floating_point() and not bool(torch.isfinite(value).all())]

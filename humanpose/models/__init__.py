@@ -22,6 +22,39 @@ MODEL_BUILDERS: dict[str, Callable[[CfgNode], nn.Module]] = {
 MODEL_CODECS: dict[str, str] = {}
 
 
+def _halve(size: int, times: int) -> int:
+    """A side after ``times`` stride-2 layers that pad to keep ceil(size / 2)."""
+    for _ in range(times):
+        size = -(-size // 2)
+    return size
+
+
+def _deconv_head_size(cfg: CfgNode, halvings: int) -> tuple[int, int] | None:
+    """SimpleBaseline/LPN: the backbone's stride, then each deconvolution doubles."""
+    extra = cfg.MODEL.EXTRA
+    if len(extra.NUM_DECONV_FILTERS) != extra.NUM_DECONV_LAYERS:
+        return None  # the builder names that mistake
+    grow = 2 ** extra.NUM_DECONV_LAYERS
+    w, h = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    return _halve(w, halvings) * grow, _halve(h, halvings) * grow
+
+
+# MODEL.NAME -> the (width, height) of the heatmaps the network outputs for
+# MODEL.IMAGE_SIZE; get_cfg checks MODEL.HEATMAP_SIZE against it. A family not listed
+# (or one that outputs no heatmaps) is not checked.
+HEATMAP_SIZES: dict[str, Callable[[CfgNode], tuple[int, int] | None]] = {
+    "pose_resnet": lambda cfg: _deconv_head_size(cfg, 5),  # stem, max-pool, layers 2-4
+    "lpn": lambda cfg: _deconv_head_size(cfg, 4),  # as ResNet, layer 4 at stride 1
+    "pose_hrnet": lambda cfg: tuple(_halve(int(v), 2) for v in cfg.MODEL.IMAGE_SIZE),
+}
+
+
+def heatmap_size(cfg: CfgNode) -> tuple[int, int] | None:
+    """The heatmap size ``cfg``'s network outputs, or None where it is not known."""
+    size_of = HEATMAP_SIZES.get(cfg.MODEL.NAME)
+    return None if size_of is None else size_of(cfg)
+
+
 def build_model(cfg: CfgNode, channels_last: bool = True) -> nn.Module:
     """Build the network that ``cfg.MODEL`` describes, initialised as the seed initialises it.
 
@@ -42,4 +75,4 @@ def build_model(cfg: CfgNode, channels_last: bool = True) -> nn.Module:
     return model
 
 
-__all__ = ["MODEL_BUILDERS", "MODEL_CODECS", "build_model"]
+__all__ = ["HEATMAP_SIZES", "MODEL_BUILDERS", "MODEL_CODECS", "build_model", "heatmap_size"]

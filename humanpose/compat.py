@@ -1,0 +1,31 @@
+"""The oldest torch humanpose runs on, checked when the package is imported.
+
+The floor is set by the newest APIs the code calls: ``torch.onnx.export(..., dynamo=False)``
+(the ``dynamo`` argument exists from 2.5; ``humanpose export``) and
+``torch.amp.GradScaler(device)`` (2.3; training with fp16). pyproject.toml declares the
+same floor; tests/test_packaging.py keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+__all__ = ["MIN_TORCH", "check_torch"]
+
+MIN_TORCH = (2, 5)
+
+
+def check_torch(version: str) -> None:
+    """Raise ImportError naming both versions when ``version`` is below :data:`MIN_TORCH`."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if match is None:
+        return  # a build without a numeric version: let it try
+    if (int(match[1]), int(match[2])) < MIN_TORCH:
+        floor = ".".join(map(str, MIN_TORCH))
+        raise ImportError(f"humanpose needs torch>={floor}, found torch {version}; upgrade it "
+                          f"(pip install 'torch>={floor}') or see the README's set-up")
+
+
+check_torch(torch.__version__)
