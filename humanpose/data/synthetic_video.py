@@ -104,7 +104,7 @@ def _walking_pose(walker: Walker, frame: int, fps: float) -> dict:
 
 def make_walking_video(num_frames: int = 120, width: int = 640, height: int = 480,
                        fps: float = 25.0, walkers: list[Walker] | None = None,
-                       pillar: tuple[float, float] | None = (0.75, 0.11), seed: int = 0,
+                       pillar: tuple[float, float] | None = (0.75, 0.13), seed: int = 0,
                        render: bool = True, min_visible: int = 3) -> VideoTruth:
     """Generate the video. ``pillar``: (centre x, width) as fractions of the image width of
     a full-height occluder drawn in front of everybody (None: no pillar). ``render``: keep

@@ -35,8 +35,8 @@ def keypoint_boxes(keypoints: np.ndarray, min_confidence: float = 0.2, min_point
     grown by ``expand`` about their centre (key points lie inside a person, a detector's box
     goes around them); and a mask of the people with at least ``min_points`` such points.
     (The same boxes as video.py's previous-frame crops.)"""
-    keypoints = np.asarray(keypoints, dtype=np.float64).reshape(-1, *np.shape(keypoints)[-2:])
-    if len(keypoints) == 0:
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    if keypoints.size == 0:
         return np.zeros((0, 4)), np.zeros(0, dtype=bool)
     confident = keypoints[..., 2] >= min_confidence
     valid = confident.sum(axis=1) >= min_points
@@ -131,6 +131,10 @@ class PoseTracker:
     ``detect_every``: the detector runs at least every that many frames (0: only when
     tracks are lost or there are none).
     ``velocity_smoothing``: weight of the newest displacement in the velocity estimate.
+    ``oks_scale``: the OKS object area as a share of the predicted box's area (1: more
+    tolerant than COCO's ~0.4, as limbs swing while a person is out of sight).
+    ``duplicate_oks``: a person this similar to a more confident one of the same frame is
+    a copy (two crops on one person) and is dropped.
     """
 
     def __init__(self, sigmas: Sequence[float] | np.ndarray | None = None, *,
@@ -138,7 +142,8 @@ class PoseTracker:
                  keypoint_threshold: float = 0.2, start_confidence: float = 0.4,
                  keep_confidence: float = 0.25, uncertain_confidence: float = 0.35,
                  max_age: int = 10, detect_every: int = 5, min_points: int = 3,
-                 expand: float = 1.15, velocity_smoothing: float = 0.5):
+                 expand: float = 1.15, velocity_smoothing: float = 0.3,
+                 oks_scale: float = 1.0, duplicate_oks: float = 0.8):
         if not 0.0 <= oks_weight <= 1.0:
             raise ValueError(f"oks_weight must be in [0, 1], got {oks_weight}")
         if max_age < 0 or detect_every < 0:
@@ -147,6 +152,8 @@ class PoseTracker:
         self._sigmas_arg = sigmas
         self.sigmas: np.ndarray | None = None  # checked on the first frame (K known then)
         self.oks_weight = oks_weight
+        self.oks_scale = oks_scale
+        self.duplicate_oks = duplicate_oks
         self.min_similarity = min_similarity
         self.keypoint_threshold = keypoint_threshold
         self.start_confidence = start_confidence
@@ -237,7 +244,7 @@ class PoseTracker:
         person_scores = (np.ones(n) if scores is None
                          else np.asarray(scores, dtype=np.float64).reshape(n))
         conf = mean_confidence(kpts, self.keypoint_threshold) if n else np.zeros(0)
-        usable = conf >= self.keep_confidence
+        usable = (conf >= self.keep_confidence) & ~self._duplicates(kpts, person_boxes, conf)
 
         ids = np.full(n, -1, dtype=np.int64)
         matched_tracks: set[int] = set()
@@ -257,7 +264,7 @@ class PoseTracker:
                               for r in matched_tracks)
         # People left over start tracks, unless they sit on a person already followed.
         taken = [self.tracks[r].box for r in matched_tracks]
-        for person in np.flatnonzero((ids < 0) & (conf >= self.start_confidence)):
+        for person in np.flatnonzero((ids < 0) & usable & (conf >= self.start_confidence)):
             if person_boxes[person][2] <= 0 or person_boxes[person][3] <= 0:
                 continue
             if taken and box_iou(person_boxes[person], np.stack(taken)).max() > 0.7:
@@ -274,6 +281,17 @@ class PoseTracker:
             ids[person] = track.track_id
         return ids
 
+    def update_people(self, people: Sequence, detected: bool = False,
+                      frame: int | None = None) -> np.ndarray:
+        """:meth:`update` with :class:`~humanpose.inference.estimator.Person` objects
+        (their ``keypoints``, ``box`` and ``box_score``); returns ids aligned with them."""
+        if not people:
+            return self.update(np.zeros((0, 0, 3)), detected=detected, frame=frame)
+        return self.update(np.stack([p.keypoints for p in people]),
+                           np.array([p.box for p in people], dtype=np.float64),
+                           np.array([p.box_score for p in people], dtype=np.float64),
+                           detected=detected, frame=frame)
+
     def similarity(self, keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Similarity ``(tracks, people)`` of the remembered tracks' predictions for the
         current frame with these people: ``oks_weight`` x OKS + (1 - ``oks_weight``) x IoU."""
@@ -282,9 +300,27 @@ class PoseTracker:
         pkpts = np.stack([p[1] for p in predicted])
         iou = box_iou(pboxes, boxes)
         # The key-point box is ``expand`` x the person: COCO's area is about 0.53 x the box.
-        areas = pboxes[:, 2] * pboxes[:, 3] * 0.53 / self.expand ** 2
+        areas = pboxes[:, 2] * pboxes[:, 3] * self.oks_scale
         oks = oks_matrix(pkpts, keypoints, areas, self.sigmas, self.keypoint_threshold)
         return self.oks_weight * oks + (1.0 - self.oks_weight) * iou
+
+    def _duplicates(self, keypoints: np.ndarray, boxes: np.ndarray, conf: np.ndarray
+                    ) -> np.ndarray:
+        """People that repeat a more confident person of the same frame (OKS above
+        ``duplicate_oks``): two crops on one person (one person's crop drifting onto a
+        neighbour) give the same key points twice, and the copy must not start a track."""
+        n = len(keypoints)
+        drop = np.zeros(n, dtype=bool)
+        if n < 2:
+            return drop
+        areas = np.maximum(boxes[:, 2] * boxes[:, 3] * self.oks_scale, 1.0)
+        oks = oks_matrix(keypoints, keypoints, areas, self.sigmas, self.keypoint_threshold)
+        for i in np.argsort(-conf, kind="stable"):
+            if not drop[i]:
+                later = oks[i] > self.duplicate_oks
+                later[i] = False
+                drop |= later & (conf <= conf[i])
+        return drop
 
     def _figure_box(self, memory: np.ndarray, fallback: np.ndarray) -> np.ndarray:
         """The box around all the joints a track remembers: the whole person, parts hidden
