@@ -113,7 +113,7 @@ def main() -> None:
     mode = f"PoseEstimator {args.cfg}" if args.cfg else f"ground truth + {args.noise:g} px noise"
     print(f"{len(truth)} frames 640x480, 3 people ({mode}), detect every {args.detect_every}: "
           f"detector ran on {sum(result['detected'])} frames; generation {made:.1f} s, "
-          f"tracking {1000 * tracked / len(truth):.2f} ms/frame")
+          f"loop {1000 * tracked / len(truth):.2f} ms/frame")
     print(f"ID switches per 100 frames {scores.switches_per_100:.2f} ({scores.id_switches}), "
           f"IDF1 {scores.idf1:.3f} (IDP {scores.idp:.3f}, IDR {scores.idr:.3f}), "
           f"{len({i for ids in result['ids'] for i in ids.tolist()})} track ids")
