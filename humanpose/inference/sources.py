@@ -22,8 +22,8 @@ import numpy as np
 from humanpose.data.images import BadImageError, read_image
 from humanpose.errors import HumanposeError
 
-__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Frame", "FrameSource", "SourceError",
-           "open_source"]
+__all__ = ["IMAGE_EXTENSIONS", "STREAM_SCHEMES", "VIDEO_EXTENSIONS", "Frame", "FrameSource",
+           "SourceError", "StreamFrame", "StreamSource", "is_stream_url", "open_source"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp",
                               ".ppm", ".pgm", ".jp2"})
@@ -171,3 +171,108 @@ def open_source(spec: str | os.PathLike | int) -> FrameSource:
     except SourceError:
         raise SourceError(f"cannot read input {path}: neither an image nor a video that "
                           "OpenCV can decode") from None
+
+
+# ----------------------------------------------------------------------------- streams
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
+                  "srt://")
+
+
+def is_stream_url(spec: str | os.PathLike | int) -> bool:
+    """Whether ``spec`` names a network stream (``rtsp://``, ``http(s)://``, ``udp://``...)."""
+    return isinstance(spec, str) and spec.lower().startswith(STREAM_SCHEMES)
+
+
+@dataclass
+class StreamFrame(Frame):
+    """A frame of a stream, with ``timestamp``: seconds since the stream's first frame
+    (wall clock at arrival: a live stream's own clock restarts when it reconnects)."""
+
+    timestamp: float = 0.0
+
+
+class StreamSource(FrameSource):
+    """A network stream read through OpenCV's FFmpeg backend, reconnecting when it drops.
+
+    When a read fails, the stream is reopened up to ``reconnect`` times in a row (waiting
+    ``backoff`` x attempt seconds before each try; a frame read resets the count) and frame
+    indices go on from where they were. A stream that simply ends (a file served over HTTP)
+    is reopened the same way: give ``reconnect=0`` to stop at its end. ``max_frames`` and
+    ``duration`` (seconds since the first frame) stop the stream; so does :meth:`close`.
+    ``timeout`` (seconds) bounds each open and read, so that a dead server cannot hang a run.
+    """
+
+    kind = "stream"
+
+    def __init__(self, url: str, reconnect: int = 3, max_frames: int | None = None,
+                 duration: float | None = None, backoff: float = 0.5, timeout: float = 10.0):
+        if not is_stream_url(url):
+            raise SourceError(f"not a stream URL: {url} (expected one of "
+                              f"{', '.join(STREAM_SCHEMES)})")
+        if reconnect < 0:
+            raise SourceError(f"reconnect must be >= 0, got {reconnect}")
+        self.url = url
+        self.label = f"stream {url}"
+        self.reconnect = reconnect
+        self.max_frames = max_frames
+        self.duration = duration
+        self.backoff = backoff
+        self.timeout = timeout
+        self.reconnects = 0  # reopenings that succeeded, for the run's report
+        self.stem = "stream"
+        self.path = None
+        self._closed = False
+        self.capture = self._open()
+        if self.capture is None:
+            raise SourceError(f"cannot open {self.label}: check the address, that the server "
+                              "is up, and that this OpenCV has FFmpeg "
+                              "(cv2.getBuildInformation())")
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and 0 < fps < 1000 else DEFAULT_FPS
+
+    def _open(self) -> cv2.VideoCapture | None:
+        ms = int(self.timeout * 1000)
+        capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG,
+                                   [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
+                                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        if capture.isOpened():
+            return capture
+        capture.release()
+        return None
+
+    def __len__(self) -> int:
+        return self.max_frames or 0
+
+    def __iter__(self) -> Iterator[StreamFrame]:
+        index = 0
+        start: float | None = None
+        failures = 0
+        while not self._closed and (self.max_frames is None or index < self.max_frames):
+            ok, image = (False, None) if self.capture is None else self.capture.read()
+            if ok and image is not None:
+                failures = 0
+                now = time.monotonic()
+                start = now if start is None else start
+                if self.duration is not None and now - start > self.duration:
+                    break
+                if image.ndim == 2:
+                    image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+                yield StreamFrame(image, index, f"{self.stem}_{index:06d}", None, now - start)
+                index += 1
+                continue
+            if failures >= self.reconnect:
+                break
+            failures += 1
+            if self.capture is not None:
+                self.capture.release()
+            time.sleep(self.backoff * failures)
+            self.capture = self._open()
+            if self.capture is not None:
+                self.reconnects += 1
+        if index == 0:
+            raise SourceError(f"cannot read any frame from {self.label}")
+
+    def close(self) -> None:
+        self._closed = True
+        if self.capture is not None:
+            self.capture.release()
