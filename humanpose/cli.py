@@ -269,10 +269,10 @@ def _export_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _network(cfg):
-    """The network ``cfg.MODEL`` describes: a pose model, or the person detector."""
-    from humanpose.engine.task import task_for
+    """The network ``cfg.MODEL`` describes: a pose model or a person detector."""
+    from humanpose.models import build_model
 
-    return task_for(cfg).build_model(cfg, channels_last=True)
+    return build_model(cfg, channels_last=True)
 
 
 def _is_detector(cfg) -> bool:

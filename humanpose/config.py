@@ -410,11 +410,11 @@ def _choices(values, case_sensitive: bool = True) -> Callable[[], tuple[tuple, b
 
 
 def _model_names() -> tuple[tuple, bool]:
-    # Read at validation time: every family registered by then counts.
-    from humanpose.detection.model import DETECTOR_NAMES
+    # Read at validation time: every family registered by then counts (the detection
+    # package adds its networks to the same dict when humanpose is imported).
     from humanpose.models import MODEL_BUILDERS
 
-    return (*MODEL_BUILDERS, *DETECTOR_NAMES), True
+    return tuple(MODEL_BUILDERS), True
 
 
 def _decoders() -> tuple[tuple, bool]:

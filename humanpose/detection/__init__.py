@@ -13,7 +13,11 @@ from humanpose.detection.onnx import YoloOnnxDetector, export_detector_onnx
 from humanpose.detection.rtmdet import RTMDET_NAMES, RTMDetDetector, export_rtmdet_onnx
 from humanpose.detection.task import DetectionTask
 from humanpose.engine.task import register_task
+from humanpose.models import MODEL_BUILDERS
 
+# This package's networks join the one model registry; the detection task trains and tests
+# our person detector (RTMDet runs at inference only).
+MODEL_BUILDERS.update({name: build_detector for name in DETECTOR_NAMES})
 register_task(DetectionTask(), DETECTOR_NAMES)
 
 __all__ = [

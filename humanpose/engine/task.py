@@ -50,6 +50,6 @@ def task_for(cfg) -> Task:
     """The task registered for ``cfg.MODEL.NAME``."""
     name = cfg.MODEL.NAME
     if name not in TASKS:
-        raise ValueError(f"MODEL.NAME {name!r} belongs to no task; known models: "
-                         f"{sorted(TASKS)}")
+        raise ValueError(f"MODEL.NAME {name!r} cannot be trained or tested by humanpose (it "
+                         f"runs at inference only); the models that can: {sorted(TASKS)}")
     return TASKS[name]

@@ -7,9 +7,10 @@ serve inference too. Importing this package registers the task for every pose mo
 """
 
 from humanpose.engine.task import register_task
-from humanpose.models import MODEL_BUILDERS
 from humanpose.pose.task import PoseTask
 
-register_task(PoseTask(), MODEL_BUILDERS)
+# The model families (humanpose.models.MODEL_BUILDERS) that this task trains and tests.
+POSE_MODELS = ("pose_resnet", "pose_hrnet", "lpn", "rtmpose")
+register_task(PoseTask(), POSE_MODELS)
 
-__all__ = ["PoseTask"]
+__all__ = ["POSE_MODELS", "PoseTask"]
