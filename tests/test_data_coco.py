@@ -187,7 +187,7 @@ def test_custom_key_point_set(root):
     image, target, weight, meta = ds[0]
     assert target.shape == (5, 16, 12) and weight.shape == (5, 1) and meta["joints"].shape == (5, 3)
     # sigmas and flip pairs from the config
-    cfg = data_cfg(root, "MODEL.NUM_JOINTS", "5", "DATASET.OKS_SIGMAS", "[0.3, 0.5, 0.5, 0.9, 0.9]",
+    cfg = data_cfg(root, "MODEL.NUM_JOINTS", "5", "DATASET.SIGMAS", "[0.03, 0.05, 0.05, 0.09, 0.09]",
                    "DATASET.FLIP_PAIRS", "[[3, 4]]")
     kp = build_dataset(cfg, is_train=False).keypoints
     assert kp.sigmas == (0.3, 0.5, 0.5, 0.9, 0.9) and kp.flip_pairs == ((3, 4),)
@@ -213,8 +213,10 @@ def test_bad_config_flip_pairs_and_sigmas(root):
         build_dataset(data_cfg(root, "DATASET.FLIP_PAIRS", "[[1, 40]]"), is_train=True)
     with pytest.raises(DatasetError, match="FLIP_PAIRS"):
         build_dataset(data_cfg(root, "DATASET.FLIP_PAIRS", "[[1, 2], [2, 1]]"), is_train=True)
-    with pytest.raises(DatasetError, match="OKS_SIGMAS has 2 values"):
-        build_dataset(data_cfg(root, "DATASET.OKS_SIGMAS", "[0.1, 0.2]"), is_train=True)
+    with pytest.raises(DatasetError, match="SIGMAS has 2 values"):
+        build_dataset(data_cfg(root, "DATASET.SIGMAS", "[0.01, 0.02]"), is_train=True)
+    with pytest.raises(DatasetError, match="pycocotools' scale"):  # KeypointSet units given
+        build_dataset(data_cfg(root, "DATASET.SIGMAS", str([0.6] * 17)), is_train=True)
 
 
 # ----------------------------------------------------------------------------- bad files

@@ -39,6 +39,7 @@ __all__ = [
     "image_folder",
     "is_number",
     "keypoint_set_from_category",
+    "person_category",
     "load_coco_json",
     "load_detection_records",
     "load_gt_records",
@@ -123,21 +124,57 @@ def check_coco_lists(data, path: str) -> None:
             raise field_error(path, key, "a list", data.get(key, "<missing>"))
 
 
-def _validate(data, path: str) -> tuple[int, dict]:
+def _describe_categories(categories: list) -> str:
+    return ", ".join(f"{c.get('id')!r}: {c.get('name')!r}" if isinstance(c, dict) else repr(c)
+                     for c in categories)
+
+
+def person_category(data: dict, path: str, choice: str = "") -> dict:
+    """The category of a COCO file that holds the people: ``choice`` (a name, case-
+    insensitive, or an id; ``DATASET.CATEGORY``) when given, else the one named ``person``,
+    else the only one with ``keypoints``, else the only one. COCO numbers it 1, other files
+    0, 3 or after other categories; results and detection files must use the same id."""
+    categories = [c for c in data["categories"] if isinstance(c, dict)]
+    for i, c in enumerate(data["categories"]):
+        if not isinstance(c, dict) or not is_number(c.get("id")):
+            raise field_error(path, f"categories[{i}].id", "a number", c)
+    listing = _describe_categories(categories)
+    choice = str(choice).strip()
+    if choice:
+        found = [c for c in categories if str(c.get("name", "")).lower() == choice.lower()]
+        if not found:
+            found = [c for c in categories if str(c["id"]) == choice]
+        if len(found) != 1:
+            raise DatasetError(f"DATASET.CATEGORY {choice!r}: {len(found)} categories of {path} "
+                               f"match (id or name); its categories are {listing}")
+        return found[0]
+    for rule in (lambda c: str(c.get("name", "")).lower() == "person",
+                 lambda c: bool(c.get("keypoints")),
+                 lambda c: True):
+        found = [c for c in categories if rule(c)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            break
+    raise DatasetError(f"{path}: cannot tell which category holds the people (none or several "
+                       f"named 'person' or with key points); its categories are {listing}. "
+                       "Set DATASET.CATEGORY to the name or id of one")
+
+
+def _validate(data, path: str, choice: str = "") -> tuple[int, dict]:
     """Check the fields that the pipeline and pycocotools read; return (K, category)."""
     check_coco_lists(data, path)
     if not data["categories"]:
         raise field_error(path, "categories", "at least one category (the person)", [])
-    category = data["categories"][0]
-    if not isinstance(category, dict) or not is_number(category.get("id")):
-        raise field_error(path, "categories[0].id", "a number", category)
+    category = person_category(data, path, choice)
+    where = f"categories[{data['categories'].index(category)}]"
     names = category.get("keypoints")
     if names is not None and not (isinstance(names, list)
                                   and all(isinstance(n, str) for n in names)):
-        raise field_error(path, "categories[0].keypoints", "a list of joint names", names)
+        raise field_error(path, f"{where}.keypoints", "a list of joint names", names)
     skeleton = category.get("skeleton", [])
     if not (isinstance(skeleton, list) and all(are_numbers(p, 2) for p in skeleton)):
-        raise field_error(path, "categories[0].skeleton", "a list of [i, j] pairs", skeleton)
+        raise field_error(path, f"{where}.skeleton", "a list of [i, j] pairs", skeleton)
 
     image_ids = check_images(data["images"], path)
 
@@ -166,19 +203,20 @@ def _validate(data, path: str) -> tuple[int, dict]:
             raise field_error(path, f"annotations[{i}].keypoints",
                         f"{3 * num_joints} numbers (x, y, v for {num_joints} joints)", kpts)
     if num_joints is None:
-        raise field_error(path, "categories[0].keypoints", "joint names (no annotation has key "
+        raise field_error(path, f"{where}.keypoints", "joint names (no annotation has key "
                     "points to count them)", "<missing>")
     return num_joints, category
 
 
-def load_coco_json(path: str, *, config_key: str = "DATASET.ROOT") -> tuple[COCO, int, dict]:
+def load_coco_json(path: str, *, config_key: str = "DATASET.ROOT",
+                   category: str = "") -> tuple[COCO, int, dict]:
     """Read and check a COCO key-point file; return the pycocotools index, K and the
-    person category (the file's first, as in the seed)."""
+    person category (:func:`person_category`; ``category`` is ``DATASET.CATEGORY``)."""
     if not os.path.isfile(path):
         raise DatasetError(f"annotation file not found: {path} (check {config_key} and the "
                            "TRAIN_SET/TEST_SET names)")
     data = read_json(path, "COCO annotations")
-    num_joints, category = _validate(data, path)
+    num_joints, category = _validate(data, path, category)
     for i, ann in enumerate(data["annotations"]):  # fields that custom sets often omit
         ann.setdefault("id", i + 1)
         ann.setdefault("iscrowd", 0)
@@ -191,30 +229,48 @@ def load_coco_json(path: str, *, config_key: str = "DATASET.ROOT") -> tuple[COCO
     return coco, num_joints, category
 
 
-def keypoint_set_from_category(category: dict, num_joints: int, flip_pairs=(), sigmas=(),
-                               upper_body_ids=(), source: str = "") -> KeypointSet:
-    """Joint names and skeleton from the category; flip pairs, sigmas and upper-body joints
-    from the config where given (``DATASET.FLIP_PAIRS``, ``OKS_SIGMAS``, ``UPPER_BODY_IDS``),
+def _check_pairs(pairs, num_joints: int, key: str, source: str) -> None:
+    for pair in pairs:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2
+                and all(is_number(j) and int(j) == j and 0 <= j < num_joints for j in pair)):
+            raise DatasetError(f"{key}: {pair!r} is not a pair of joint indices in "
+                               f"0..{num_joints - 1} ({source})")
+
+
+def keypoint_set_from_category(category: dict, num_joints: int, flip_pairs=None, sigmas=None,
+                               upper_body_ids=(), source: str = "",
+                               skeleton=None) -> KeypointSet:
+    """Joint names and skeleton from the category; flip pairs, sigmas, skeleton and
+    upper-body joints from the config where given (``DATASET.FLIP_PAIRS``, ``SIGMAS``
+    in pycocotools' scale, ``SKELETON`` 0-based, ``UPPER_BODY_IDS``; None: not given),
     otherwise derived (see :func:`~humanpose.data.keypoints.custom_keypoint_set`)."""
     names = category.get("keypoints")
     if not names:  # unnamed joints: COCO's when there are 17 of them
         names = COCO_KEYPOINTS.names if num_joints == 17 else \
             [f"joint_{i}" for i in range(num_joints)]
-    for pair in flip_pairs:
-        if len(pair) != 2 or not all(0 <= int(j) < num_joints for j in pair):
-            raise DatasetError(f"DATASET.FLIP_PAIRS: {list(pair)} is not a pair of joint "
-                               f"indices in 0..{num_joints - 1} ({source})")
-    flat = [int(j) for pair in flip_pairs for j in pair]
-    if len(flat) != len(set(flat)):
-        raise DatasetError(f"DATASET.FLIP_PAIRS: a joint appears in two pairs: {flip_pairs}")
-    if sigmas and len(sigmas) != num_joints:
-        raise DatasetError(f"DATASET.OKS_SIGMAS has {len(sigmas)} values but {source} has "
-                           f"{num_joints} key points")
+    if flip_pairs is not None:
+        _check_pairs(flip_pairs, num_joints, "DATASET.FLIP_PAIRS", source)
+        flat = [int(j) for pair in flip_pairs for j in pair]
+        if len(flat) != len(set(flat)):
+            raise DatasetError(f"DATASET.FLIP_PAIRS: a joint appears in two pairs: {flip_pairs}")
+    if skeleton is not None:
+        _check_pairs(skeleton, num_joints, "DATASET.SKELETON", source)
+        skeleton = [(int(a) + 1, int(b) + 1) for a, b in skeleton]  # 1-based, as in files
+    else:
+        skeleton = category.get("skeleton") or None
+    if sigmas is not None:
+        if len(sigmas) != num_joints:
+            raise DatasetError(f"DATASET.SIGMAS has {len(sigmas)} values but {source} has "
+                               f"{num_joints} key points")
+        if not all(is_number(x) and 0 < x < 0.5 for x in sigmas):
+            raise DatasetError(f"DATASET.SIGMAS {list(sigmas)}: expected values in pycocotools' "
+                               "scale, 0 < sigma < 0.5 (0.026 for the COCO nose)")
+        sigmas = [round(10.0 * float(x), 12) for x in sigmas]  # KeypointSet units
     if any(not 0 <= int(j) < num_joints for j in upper_body_ids):
         raise DatasetError(f"DATASET.UPPER_BODY_IDS {list(upper_body_ids)}: indices must be in "
                            f"0..{num_joints - 1} ({source})")
-    return custom_keypoint_set(names, category.get("skeleton", []), flip_pairs, sigmas,
-                               upper_body_ids)
+    return custom_keypoint_set(names, skeleton, flip_pairs, sigmas, upper_body_ids,
+                               source=source)
 
 
 # ----------------------------------------------------------------------------- records
@@ -329,13 +385,22 @@ class COCODataset(TopDownDataset):
             raise DatasetError(f"data folder not found: {root!r} (DATASET.ROOT)")
         ann_file = annotation_file(root, image_set)
         key = "DATASET.TRAIN_SET" if is_train else "DATASET.TEST_SET"
-        coco, num_joints, category = load_coco_json(ann_file, config_key=f"DATASET.ROOT/{key}")
+        coco, num_joints, category = load_coco_json(ann_file, config_key=f"DATASET.ROOT/{key}",
+                                                    category=cfg.DATASET.CATEGORY)
         if num_joints != cfg.MODEL.NUM_JOINTS:
             raise DatasetError(f"{ann_file} has {num_joints} key points per person but "
                                f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS}")
         keypoints = keypoint_set_from_category(
-            category, num_joints, cfg.DATASET.FLIP_PAIRS, cfg.DATASET.OKS_SIGMAS,
-            cfg.DATASET.UPPER_BODY_IDS, source=ann_file)
+            category, num_joints, cfg.DATASET.FLIP_PAIRS, cfg.DATASET.SIGMAS,
+            cfg.DATASET.UPPER_BODY_IDS, source=ann_file, skeleton=cfg.DATASET.SKELETON)
+        if is_train and cfg.DATASET.FLIP and not keypoints.flip_pairs \
+                and cfg.DATASET.FLIP_PAIRS is None:
+            raise DatasetError(
+                f"{ann_file}: DATASET.FLIP is on but no flip pairs could be derived from the "
+                f"joint names {list(keypoints.names)}: mirrored images would keep left and "
+                "right labels. Set DATASET.FLIP_PAIRS ([[i, j], ...] 0-based), or "
+                "DATASET.FLIP_PAIRS [] if the set truly has no left/right joints, or "
+                "DATASET.FLIP False")
         image_dir = image_folder(root, image_set)
         if not os.path.isdir(image_dir):
             raise DatasetError(f"image folder not found: {image_dir} (DATASET.ROOT/{key})")
@@ -356,5 +421,6 @@ class COCODataset(TopDownDataset):
         # workers would copy its millions of Python objects as the garbage collector
         # touches them.
         self.coco = None if is_train else coco
+        self.category_id = category["id"]  # results and detection files use this id
         self.annotation_file = ann_file
         self.root = root

@@ -103,10 +103,13 @@ def _keypoints(cfg) -> KeypointSet:
     """MPII's joints, with the config's flip pairs or upper body where given."""
     flip = cfg.DATASET.FLIP_PAIRS
     upper = cfg.DATASET.UPPER_BODY_IDS
-    if not flip and not upper:
+    skeleton = cfg.DATASET.SKELETON
+    if flip is None and not upper and skeleton is None:
         return MPII
     return KeypointSet(
-        names=MPII.names, skeleton=MPII.skeleton, sigmas=MPII.sigmas,
-        flip_pairs=tuple((int(a), int(b)) for a, b in flip) or MPII.flip_pairs,
+        names=MPII.names, sigmas=MPII.sigmas,
+        skeleton=MPII.skeleton if skeleton is None else
+        tuple((int(a) + 1, int(b) + 1) for a, b in skeleton),
+        flip_pairs=MPII.flip_pairs if flip is None else tuple((int(a), int(b)) for a, b in flip),
         upper_body_ids=tuple(int(i) for i in upper) or MPII.upper_body_ids,
     )
