@@ -166,15 +166,17 @@ def score_predictions(cfg, dataset, preds: Predictions, output_dir: str | os.Pat
         from humanpose.evaluation.nms import oks_sigmas
 
         sigmas = oks_sigmas(dataset.keypoints)
+        category_id = int(getattr(dataset, "category_id", 1))  # the file's person category
         people = select_people(
             preds.keypoints, preds.centers, preds.scales, preds.areas, preds.scores,
             preds.image_ids, in_vis_thre=cfg.TEST.IN_VIS_THRE, oks_thre=cfg.TEST.OKS_THRE,
-            soft_nms=cfg.TEST.SOFT_NMS, sigmas=sigmas)
+            soft_nms=cfg.TEST.SOFT_NMS, sigmas=sigmas, category_id=category_id)
         results_file = output_dir / "results" / f"keypoints_{cfg.DATASET.TEST_SET}_results_0.json"
         write_results(people, results_file)
         logger.info("=> results written to %s", results_file)
         # The records themselves, not the file read back: the same numbers, without parsing.
-        values = evaluate_keypoints(dataset.coco, people, sigmas=sigmas, quiet=True)
+        values = evaluate_keypoints(dataset.coco, people, sigmas=sigmas, quiet=True,
+                                    category_id=category_id)
         main_name, main = "AP", float(values["AP"])
     from humanpose.evaluation import format_table
 
