@@ -4,6 +4,7 @@ Layout (the seed's, with each image's own ``file_name`` instead of ``%012d.jpg``
 
     ROOT/annotations/person_keypoints_{SET}.json   (image_info_{SET}.json for test sets)
     ROOT/images/{SET}/<file_name>                  (test sets: ROOT/images/test2017/)
+    ROOT/images/{SET}.zip holding <file_name>      (DATASET.DATA_FORMAT zip, the seed's)
 
 Training samples come from the ground-truth boxes: clipped to the image as the seed does,
 degenerate boxes and people without labelled key points dropped (and counted in the log).
@@ -402,7 +403,12 @@ class COCODataset(TopDownDataset):
                 "DATASET.FLIP_PAIRS [] if the set truly has no left/right joints, or "
                 "DATASET.FLIP False")
         image_dir = image_folder(root, image_set)
-        if not os.path.isdir(image_dir):
+        if cfg.DATASET.DATA_FORMAT == "zip":  # the seed's images/<set>.zip@/<file> paths
+            if not os.path.isfile(image_dir + ".zip"):
+                raise DatasetError(f"zip file of images not found: {image_dir}.zip "
+                                   f"(DATASET.ROOT/{key}, DATASET.DATA_FORMAT zip)")
+            image_dir += ".zip@"
+        elif not os.path.isdir(image_dir):
             raise DatasetError(f"image folder not found: {image_dir} (DATASET.ROOT/{key})")
         options = SampleOptions.from_cfg(cfg)
         if is_train or cfg.TEST.USE_GT_BBOX:

@@ -88,7 +88,7 @@ class MPIIDataset(TopDownDataset):
             raise DatasetError(f"MPII has {MPII.num_joints} key points per person but "
                                f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS}")
         ann_file = os.path.join(root, "annot", f"{image_set}.json")
-        records = load_mpii_records(ann_file, os.path.join(root, "images"), MPII.num_joints,
+        records = load_mpii_records(ann_file, _image_dir(cfg, root), MPII.num_joints,
                                     with_joints=image_set != "test")
         if is_train and cfg.DATASET.SELECT_DATA:
             records = select_data(records)
@@ -97,6 +97,17 @@ class MPIIDataset(TopDownDataset):
         self.root = root
         self.annotation_file = ann_file
         self.gt_valid_path = os.path.join(root, "annot", f"gt_{cfg.DATASET.TEST_SET}.mat")
+
+
+def _image_dir(cfg, root: str) -> str:
+    """``ROOT/images``, or the seed's ``ROOT/images.zip@`` for DATASET.DATA_FORMAT zip."""
+    if cfg.DATASET.DATA_FORMAT != "zip":
+        return os.path.join(root, "images")
+    zip_path = os.path.join(root, "images.zip")
+    if not os.path.isfile(zip_path):
+        raise DatasetError(f"zip file of images not found: {zip_path} (DATASET.ROOT, "
+                           "DATASET.DATA_FORMAT zip)")
+    return zip_path + "@"
 
 
 def _keypoints(cfg) -> KeypointSet:
