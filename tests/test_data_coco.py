@@ -257,3 +257,27 @@ def test_missing_paths_name_the_config_key(root, tmp_path):
         build_dataset(data_cfg(root), is_train=True)
     with pytest.raises(DatasetError, match=r"DATASET\.DATASET 'lsp'"):
         build_dataset(data_cfg(root, "DATASET.DATASET", "lsp"), is_train=True)
+
+
+def test_boxes_one_pixel_wide_or_high_are_dropped_and_counted(root, caplog):
+    data = load(root)
+    n = len(build_dataset(data_cfg(root), is_train=True))
+    data["annotations"][0]["bbox"][2] = 1.0  # one pixel wide
+    data["annotations"][1]["bbox"][3] = 0.5  # half a pixel high
+    save(root, data)
+    with caplog.at_level("INFO"):
+        ds = build_dataset(data_cfg(root), is_train=True)
+    assert len(ds) == n - 2
+    assert "dropped 2 degenerate boxes" in caplog.text
+    det_file = root / "person_detection_results" / "COCO_val2017_detections_synthetic.json"
+    dets = json.loads(det_file.read_text())
+    opts = ("TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(det_file),
+            "TEST.IMAGE_THRE", "0.0")
+    n = len(build_dataset(data_cfg(root, *opts), is_train=False))
+    dets[0]["bbox"][2] = 1.0
+    dets[1]["bbox"][3] = 0.0
+    det_file.write_text(json.dumps(dets))
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert len(build_dataset(data_cfg(root, *opts), is_train=False)) == n - 2
+    assert "dropped 2 boxes of width or height <= 1" in caplog.text

@@ -276,12 +276,14 @@ def keypoint_set_from_category(category: dict, num_joints: int, flip_pairs=None,
 
 # ----------------------------------------------------------------------------- records
 def _clean_box(bbox, width: float, height: float):
-    """The seed's box sanitising: clip to the image; None when nothing is left."""
+    """The seed's box sanitising: clip to the image; None when nothing is left, and (unlike
+    the seed, whose crop of such a box is a blur of one pixel row or column) when the box is
+    at most 1 pixel wide or high."""
     x, y, w, h = bbox
     x1, y1 = max(0, x), max(0, y)
     x2 = min(width - 1, x1 + max(0, w - 1))
     y2 = min(height - 1, y1 + max(0, h - 1))
-    if x2 >= x1 and y2 >= y1:
+    if x2 > x1 and y2 > y1:
         return [x1, y1, x2 - x1, y2 - y1]
     return None
 
@@ -330,7 +332,8 @@ def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: st
                            category_id: int = 1) -> Records:
     """One record per detected person with ``score >= image_thre`` (the seed's
     ``_load_coco_person_detection_results``): the box is used as is, joints are zeros and
-    all marked visible. Only ``category_id`` (the person category, 1 in COCO) is kept.
+    all marked visible. Only ``category_id`` (the person category, 1 in COCO) is kept, and
+    boxes of width or height <= 1 pixel are dropped (counted in the log).
     Detections of images missing from the annotations are skipped with a warning."""
     if not path or not os.path.isfile(path):
         raise DatasetError(f"person detection file not found: {path!r} (TEST.COCO_BBOX_FILE; "
@@ -340,7 +343,7 @@ def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: st
         raise field_error(path, "top level", "a non-empty list of detections "
                     "(COCO results format)", dets if not isinstance(dets, list) else [])
     files, ids, centers, scales, scores, sizes = [], [], [], [], [], []
-    unknown = 0
+    unknown = degenerate = 0
     for i, det in enumerate(dets):
         if not isinstance(det, dict):
             raise field_error(path, f"[{i}]", "an object", det)
@@ -350,6 +353,9 @@ def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: st
         if not are_numbers(det.get("bbox"), 4):
             raise field_error(path, f"[{i}].bbox", "[x, y, w, h]", det.get("bbox", "<missing>"))
         if det["category_id"] != category_id or det["score"] < image_thre:
+            continue
+        if det["bbox"][2] <= 1 or det["bbox"][3] <= 1:
+            degenerate += 1
             continue
         im = coco.imgs.get(det["image_id"])
         if im is None:
@@ -365,8 +371,8 @@ def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: st
     if unknown:
         logger.warning("=> %s: skipped %d detections of images not in the annotation file",
                        path, unknown)
-    logger.info("=> %d detections in %s, %d with score >= %s", len(dets), path, len(ids),
-                image_thre)
+    logger.info("=> %d detections in %s, %d with score >= %s; dropped %d boxes of width or "
+                "height <= 1", len(dets), path, len(ids), image_thre, degenerate)
     n = len(ids)
     joints = np.zeros((n, num_joints, 3))
     return Records.from_rows(files, ids, centers, scales, joints, np.ones_like(joints), scores,
