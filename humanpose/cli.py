@@ -278,7 +278,13 @@ def _export(args: argparse.Namespace) -> int:
               "initialised weights", file=sys.stderr)
         default = Path(Path(args.cfg).stem + ".onnx")
     output = Path(args.output) if args.output else default
-    diff = exporter(model, cfg, output, opset=args.opset, dynamic_batch=not args.static_batch)
+    extra = {}
+    if exporter is export_onnx:  # the joints of the model travel in the file's metadata
+        from humanpose.inference.estimator import keypoint_set_for
+
+        extra["keypoints"] = keypoint_set_for(cfg, cfg.TEST.MODEL_FILE or None)
+    diff = exporter(model, cfg, output, opset=args.opset, dynamic_batch=not args.static_batch,
+                    **extra)
     print(f"wrote {output} ({cfg.MODEL.NAME}, opset {args.opset}, "
           f"{'batch 1' if args.static_batch else 'dynamic batch'})")
     print(f"max |ONNX - PyTorch| on a random batch: {diff:.3g}")

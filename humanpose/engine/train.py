@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from humanpose.checkpoint import load_pretrained
+from humanpose.checkpoint import load_pretrained, read_state_dict, with_keypoints
 from humanpose.data.loader import loader_workers
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
 from humanpose.engine.evaluate import amp_dtype
@@ -141,6 +141,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
     # Data first: a wrong DATASET.ROOT fails here, before any model is built.
     train_set = task.build_dataset(cfg, is_train=True)
     val_set = task.build_dataset(cfg, is_train=False)
+    keypoints = getattr(train_set, "keypoints", None)  # stored in every weights file
     sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank,
                                  shuffle=cfg.TRAIN.SHUFFLE, seed=cfg.TRAIN.SEED)
     batch_size = cfg.TRAIN.BATCH_SIZE_PER_GPU
@@ -203,8 +204,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                 continue
             if schedule.stage > 0 and start_epoch == schedule.first_epoch and start_step == 0:
                 if best_path.exists():
-                    model.load_state_dict(torch.load(best_path, map_location=dist.device,
-                                                     weights_only=True))
+                    model.load_state_dict(read_state_dict(best_path))
                 logger.info("=> iterative training stage %d: restart from the best weights "
                             "(%.4f) for %d epochs", schedule.stage, best, schedule.epochs)
                 resume_state = None  # a stage starts with a fresh optimizer
@@ -222,6 +222,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                 skip = start_step if epoch == start_epoch else 0
                 state = _Run(cfg, dist, net, model, criterion, optimizer, scheduler, scaler,
                              dtype, schedule.stage, ckpt_path, best, result.metric_name)
+                state.keypoints = keypoints
                 _seed_epoch(cfg.TRAIN.SEED, epoch, dist.rank)
                 sampler.set_epoch(epoch)
                 loader = DataLoader(
@@ -257,7 +258,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                     state.best = best
                     state.save(epoch + 1, 0)
                     if is_best:
-                        save_atomic(model.state_dict(), best_path)
+                        save_atomic(with_keypoints(model.state_dict(), keypoints), best_path)
                     logger.info("=> epoch %d: loss %.6f%s; checkpoint %s", epoch, loss,
                                 "" if perf is None else
                                 f", {result.metric_name} {perf:.4f} (best {best:.4f})", ckpt_path)
@@ -272,7 +273,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
         if writer is not None:
             writer.close()
     if dist.is_main:
-        save_atomic(model.state_dict(), out_dir / "final_state.pth")
+        save_atomic(with_keypoints(model.state_dict(), keypoints), out_dir / "final_state.pth")
         logger.info("=> final weights %s; best %s %.4f", out_dir / "final_state.pth",
                     result.metric_name, best)
     result.best_metric = best
@@ -292,6 +293,7 @@ class _Run:
         self.best, self.metric_name = best, metric_name
         self.epoch, self.step = 0, 0
         self.saved_any = ckpt_path.exists()
+        self.keypoints = None  # the joints of the model, stored with its weights
 
     def save(self, epoch: int, step: int) -> None:
         save_atomic({
@@ -300,7 +302,7 @@ class _Run:
             "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "best_perf": self.best, "metric": self.metric_name,
-        }, self.ckpt_path)
+        } | with_keypoints({}, self.keypoints), self.ckpt_path)
         self.saved_any = True
 
     def train_epoch(self, loader: DataLoader, epoch: int, skip: int, steps_per_epoch: int,
