@@ -187,8 +187,8 @@ def test_custom_key_point_set(root):
     image, target, weight, meta = ds[0]
     assert target.shape == (5, 16, 12) and weight.shape == (5, 1) and meta["joints"].shape == (5, 3)
     # sigmas and flip pairs from the config
-    cfg = data_cfg(root, "MODEL.NUM_JOINTS", "5", "DATASET.SIGMAS", "[0.03, 0.05, 0.05, 0.09, 0.09]",
-                   "DATASET.FLIP_PAIRS", "[[3, 4]]")
+    cfg = data_cfg(root, "MODEL.NUM_JOINTS", "5", "DATASET.SIGMAS",
+                   "[0.03, 0.05, 0.05, 0.09, 0.09]", "DATASET.FLIP_PAIRS", "[[3, 4]]")
     kp = build_dataset(cfg, is_train=False).keypoints
     assert kp.sigmas == (0.3, 0.5, 0.5, 0.9, 0.9) and kp.flip_pairs == ((3, 4),)
 

@@ -12,6 +12,7 @@ import torch
 
 import humanpose
 from humanpose.cli import main
+from humanpose.data.keypoints import COCO
 from humanpose.data.synthetic import write_coco_set
 from humanpose.engine.train import TrainingError, _seed_epoch, train
 
@@ -61,6 +62,8 @@ def test_train_writes_the_seed_layout_and_test_prints_ap(synthetic_root, tmp_pat
     assert list(out.glob("demo_lpn_synthetic_*_train.log"))
     ckpt = weights(out / "checkpoint.pth")
     assert ckpt["epoch"] == 1 and {"optimizer", "scheduler", "scaler"} <= ckpt.keys()
+    for name in ("checkpoint.pth", "model_best.pth", "final_state.pth"):  # the model's joints
+        assert weights(out / name)["keypoints"]["names"] == list(COCO.names), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metric"] == "AP" and 0.0 <= metrics["AP"] <= 1.0
 
