@@ -9,6 +9,7 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from humanpose.data import BadImageError, BadImageWarning, build_dataset
 from humanpose.data import images as images_module
@@ -135,3 +136,43 @@ def test_truncated_jpeg_is_skipped_like_other_bad_images(coco_root, tmp_path):
         ds[0]
     assert any(issubclass(w.category, BadImageWarning) and bad in str(w.message)
                for w in record)
+
+
+# ----------------------------------------------------------------------------- bad slots
+class _PeakAtImageMean(torch.nn.Module):
+    """Heatmaps whose peak moves with the crop's brightness: each person's prediction
+    depends on its own crop, so a prediction in the wrong slot would show."""
+
+    def forward(self, x):
+        n = x.shape[0]
+        maps = torch.zeros(n, 16, 16, 12)
+        col = ((x.mean(dim=(1, 2, 3)) + 3) * 2).long().clamp(0, 11)
+        for i in range(n):
+            maps[i, :, 8, col[i]] = 1.0
+        return maps
+
+
+def test_mpii_bad_image_keeps_its_slot(tmp_path):
+    from humanpose.engine.distributed import Dist
+    from humanpose.engine.evaluate import predict_dataset, score_predictions
+
+    write_mpii_set(str(tmp_path), num_train=2, num_val=5, seed=8, cfg=SMALL)
+    opts = ["DATASET.DATASET", "mpii", "DATASET.TRAIN_SET", "train", "DATASET.TEST_SET",
+            "valid", "MODEL.NUM_JOINTS", "16", "DATASET.SKIP_BAD_IMAGES", "True",
+            "TEST.BATCH_SIZE_PER_GPU", "2"]
+    cfg = data_cfg(tmp_path, *opts)
+    model = _PeakAtImageMean()
+    good = predict_dataset(model, build_dataset(cfg, is_train=False), cfg, Dist(),
+                           show_progress=False)
+    ds = build_dataset(cfg, is_train=False)
+    bad = 2
+    _truncate(str(ds.records.image_files[bad]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BadImageWarning)
+        preds = predict_dataset(model, ds, cfg, Dist(), show_progress=False)
+    assert np.isnan(preds.keypoints[bad, :, :2]).all()
+    others = [i for i in range(len(ds)) if ds.records.image_files[i]
+              != ds.records.image_files[bad]]
+    assert np.array_equal(preds.keypoints[others], good.keypoints[others])
+    values, _, _ = score_predictions(cfg, ds, preds, tmp_path / "out", "test")
+    assert np.isfinite(values["Mean"])

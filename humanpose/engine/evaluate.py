@@ -131,6 +131,8 @@ def predict_dataset(model: torch.nn.Module, dataset, cfg, dist: Dist,
         coords, conf = decode_heatmaps(heatmaps, center, scale, method,
                                        post_process=cfg.TEST.POST_PROCESS, udp=udp)
         coords = coords - cfg.TEST.BIAS
+        if "missing" in meta:  # unreadable images (SKIP_BAD_IMAGES) keep their slot, empty
+            coords[meta["missing"].numpy().astype(bool)] = np.nan
         n = len(center)
         parts.append(Predictions(
             keypoints=np.concatenate([coords, conf], axis=2).astype(np.float32),
@@ -159,6 +161,7 @@ def score_predictions(cfg, dataset, preds: Predictions, output_dir: str | os.Pat
     if cfg.DATASET.DATASET.lower() == "mpii":
         from humanpose.evaluation import evaluate_pckh
 
+        # People of unreadable images have NaN coordinates: each counts as a miss in its slot.
         values = evaluate_pckh(preds.keypoints[..., :2], dataset.gt_valid_path)
         main_name, main = "PCKh", float(values["Mean"])
     else:
@@ -166,6 +169,11 @@ def score_predictions(cfg, dataset, preds: Predictions, output_dir: str | os.Pat
         from humanpose.evaluation.nms import oks_sigmas
 
         sigmas = oks_sigmas(dataset.keypoints)
+        found = ~np.isnan(preds.keypoints).any(axis=(1, 2))  # unreadable images: no result
+        if not found.all():
+            logger.info("=> %d people of unreadable images left out", int((~found).sum()))
+            preds = Predictions(*(getattr(preds, f)[found] for f in (
+                "keypoints", "centers", "scales", "scores", "image_ids", "indices")))
         category_id = int(getattr(dataset, "category_id", 1))  # the file's person category
         people = select_people(
             preds.keypoints, preds.centers, preds.scales, preds.areas, preds.scores,
