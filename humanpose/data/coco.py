@@ -291,7 +291,7 @@ def _clean_box(bbox, width: float, height: float):
 def load_gt_records(coco: COCO, category_id: int, num_joints: int, image_dir: str,
                     aspect_ratio: float) -> Records:
     """One record per ground-truth person, as the seed's ``_load_coco_keypoint_annotations``:
-    non-crowd people of the first category with a positive area, a box left after clipping
+    non-crowd people of ``category_id`` with a positive area, a box left after clipping
     and at least one labelled key point."""
     files, ids, centers, scales, joints, sizes = [], [], [], [], [], []
     dropped_box = dropped_kpts = 0
