@@ -55,6 +55,7 @@ def test_left_shoulder_in_every_spelling(name):
     ("Head top", ("", "head_top")), ("Neck", ("", "neck")), ("pelvis", ("", "pelvis")),
     ("thorax", ("", "thorax")), ("lower_lip", ("", "lower_lip")), ("leg", ("", "leg")),
     ("rib", ("", "rib")), ("R", ("", "r")), ("upper_neck", ("", "upper_neck")),
+    ("L5", ("", "l_5")), ("spine_L1", ("", "spine_l_1")), ("l", ("", "l")),
     ("RBigToe", ("right", "big_toe")), ("rt_knee", ("right", "knee")),
     ("Right Shoulder", ("right", "shoulder")), ("REye", ("right", "eye")),
 ])

@@ -44,7 +44,9 @@ def weights(path: Path) -> dict:
 def assert_same_state(a: dict, b: dict, atol: float = 0.0) -> None:
     assert a.keys() == b.keys()
     for k in a:
-        if a[k].dtype.is_floating_point:
+        if not isinstance(a[k], torch.Tensor):  # the key-point set entry
+            assert a[k] == b[k], k
+        elif a[k].dtype.is_floating_point:
             assert torch.allclose(a[k], b[k], atol=atol, rtol=0), k
         else:
             assert torch.equal(a[k], b[k]), k

@@ -85,10 +85,11 @@ def split_side(name: str) -> tuple[str, str]:
     tokens, so ``"rib"``, ``"lower_lip"`` or ``"R"`` alone have none."""
     tokens = [t.lower() for part in re.split(r"[^A-Za-z0-9]+", str(name)) if part
               for t in _TOKEN.findall(part)]
+    # The rest must hold a word: "L5" or "T1" are vertebrae, not a left joint number 5.
     if len(tokens) >= 2:
-        if tokens[0] in _SIDES:
+        if tokens[0] in _SIDES and any(t.isalpha() for t in tokens[1:]):
             return _SIDES[tokens[0]], "_".join(tokens[1:])
-        if tokens[-1] in _SIDES:
+        if tokens[-1] in _SIDES and any(t.isalpha() for t in tokens[:-1]):
             return _SIDES[tokens[-1]], "_".join(tokens[:-1])
     return "", "_".join(tokens)
 
