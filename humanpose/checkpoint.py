@@ -17,12 +17,50 @@ from torch import nn
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["CheckpointError", "LoadReport", "load_checkpoint", "load_pretrained", "read_state_dict"]
+__all__ = ["KEYPOINTS_KEY", "CheckpointError", "LoadReport", "load_checkpoint", "load_pretrained",
+           "read_keypoint_set", "read_state_dict", "with_keypoints"]
 
 logger = logging.getLogger(__name__)
 
 # Keys under which training scripts (ours, the seed's, mmpose's, timm's) nest the weights.
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
+# The entry of humanpose's weight files that describes the joints the model predicts (a
+# plain dict, see humanpose.data.keypoints.keypoint_set_to_dict). In a bare state dict it
+# is the one non-tensor entry: the seed's strict=False loading ignores it.
+KEYPOINTS_KEY = "keypoints"
+
+
+def with_keypoints(state_dict: Mapping[str, torch.Tensor], keypoints) -> dict:
+    """``state_dict`` plus the key-point set (a KeypointSet or its dict; None: unchanged)."""
+    if keypoints is None:
+        return dict(state_dict)
+    if not isinstance(keypoints, Mapping):
+        from humanpose.data.keypoints import keypoint_set_to_dict
+
+        keypoints = keypoint_set_to_dict(keypoints)
+    return {**state_dict, KEYPOINTS_KEY: dict(keypoints)}
+
+
+def _load(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # files in the legacy (pre-zip) format cannot be mapped
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_keypoint_set(path: str | os.PathLike):
+    """The key-point set stored in a weights file humanpose wrote, or None (files from
+    elsewhere, or written before the set was stored)."""
+    from humanpose.data.keypoints import keypoint_set_from_dict
+
+    try:
+        obj = _load(Path(path))
+    except Exception:  # read_state_dict reports unreadable files
+        return None
+    entry = obj.get(KEYPOINTS_KEY) if isinstance(obj, Mapping) else None
+    if not isinstance(entry, Mapping):
+        return None
+    return keypoint_set_from_dict(dict(entry), source=f"{path} ({KEYPOINTS_KEY})")
 
 
 class CheckpointError(HumanposeError, RuntimeError):
@@ -65,6 +103,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             "accepted (torch.load(weights_only=True)); re-save the file with "
             "torch.save(model.state_dict(), path).") from err
     state = obj
+    if isinstance(state, Mapping) and isinstance(state.get(KEYPOINTS_KEY), Mapping):
+        state = {k: v for k, v in state.items() if k != KEYPOINTS_KEY}
     if not _is_state_dict(state) and isinstance(state, Mapping):
         for key in _WRAPPER_KEYS:
             if _is_state_dict(state.get(key)):

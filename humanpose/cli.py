@@ -245,14 +245,25 @@ def _vis_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-score", type=float, default=0.3, help="people shown (seed: 0.3)")
     parser.add_argument("--threshold", type=float, default=0.2, help="joints shown (seed: 0.2)")
     parser.add_argument("--draw-boxes", action="store_true", help="draw the person boxes too")
+    parser.add_argument("--cfg", default=None,
+                        help="experiment YAML of the model, for its key-point set (default: the "
+                             "category of the annotation file / images.json)")
+    parser.add_argument("opts", nargs="*", metavar="KEY VALUE",
+                        help="config overrides with --cfg, e.g. TEST.MODEL_FILE model.pth")
 
 
 def _vis(args: argparse.Namespace) -> int:
     from humanpose.vis import draw_results
 
+    keypoint_set = None
+    if args.cfg:
+        from humanpose.inference.estimator import keypoint_set_for
+
+        cfg = get_cfg(args.cfg, args.opts)
+        keypoint_set = keypoint_set_for(cfg, cfg.TEST.MODEL_FILE or None)
     written = draw_results(args.results, args.images, args.output, args.annotations,
                            min_score=args.min_score, threshold=args.threshold,
-                           draw_boxes=args.draw_boxes)
+                           draw_boxes=args.draw_boxes, keypoint_set=keypoint_set)
     print(f"done: {len(written)} images -> {args.output}")
     return 0
 
@@ -315,7 +326,13 @@ def _export(args: argparse.Namespace) -> int:
               "initialised weights", file=sys.stderr)
         default = Path(Path(args.cfg).stem + ".onnx")
     output = Path(args.output) if args.output else default
-    diff = exporter(model, cfg, output, opset=args.opset, dynamic_batch=not args.static_batch)
+    extra = {}
+    if exporter is export_pose_onnx:  # the joints of the model travel in the file's metadata
+        from humanpose.inference.estimator import keypoint_set_for
+
+        extra["keypoints"] = keypoint_set_for(cfg, cfg.TEST.MODEL_FILE or None)
+    diff = exporter(model, cfg, output, opset=args.opset, dynamic_batch=not args.static_batch,
+                    **extra)
     print(f"wrote {output} ({cfg.MODEL.NAME}, opset {args.opset}, "
           f"{'batch 1' if args.static_batch else 'dynamic batch'})")
     print(f"max |ONNX - PyTorch| on a random batch: {diff:.3g}")

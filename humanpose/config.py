@@ -166,10 +166,19 @@ def default_config() -> CfgNode:
     c.DATASET.UDP = False
     # Skip unreadable/missing images (counted in a warning) instead of raising.
     c.DATASET.SKIP_BAD_IMAGES = False
-    # Flip pairs [[i, j], ...] (0-based); empty = derived from left_/right_ joint names.
-    c.DATASET.FLIP_PAIRS = []
-    # Per-joint OKS sigmas in KeypointSet units (COCO nose = 0.26); empty = COCO's/default.
-    c.DATASET.OKS_SIGMAS = []
+    # Key-point set overrides for COCO-format sets. None (the default, YAML ``null``) means
+    # "not given: derive"; a list is taken as given, so ``FLIP_PAIRS: []`` says "this set has
+    # no flip pairs, I know" (see _NULLABLE_LISTS).
+    # Flip pairs [[i, j], ...] (0-based); None = derived from the joints' sided names.
+    c.DATASET.FLIP_PAIRS = None
+    # Per-joint OKS sigmas in pycocotools' scale (COCO nose = 0.026); None = COCO's sigma of
+    # the joint with the same normalised name, else a default (logged).
+    c.DATASET.SIGMAS = None
+    # Skeleton for drawing, [[i, j], ...] 0-based; None = the annotation file's (1-based there).
+    c.DATASET.SKELETON = None
+    # Which category of the annotation file holds the people: its name or id as a string
+    # ("person", "3"); empty = the one named "person", else the only one with key points.
+    c.DATASET.CATEGORY = ""
     # Joints used by half-body augmentation as the upper body; empty = derived from names.
     c.DATASET.UPPER_BODY_IDS = []
     # Opt-in fast loading: uint8 crops normalised on the device, reduced-resolution decode.
@@ -256,6 +265,11 @@ def _unknown_key_error(key: str, source: str) -> ConfigError:
     return ConfigError(msg)
 
 
+# Keys whose default None means "not given" and that otherwise hold a list: yacs allows
+# None values, and None (unlike []) lets an explicit empty list mean "none, I know".
+_NULLABLE_LISTS = ("DATASET.FLIP_PAIRS", "DATASET.SIGMAS", "DATASET.SKELETON")
+
+
 def _coerce(key: str, old, value, source: str):
     """Return ``value`` converted to the type of the default ``old``, or raise naming ``key``."""
     if key == "TRAIN.RESUME":  # a path here, a boolean in the seed
@@ -264,6 +278,15 @@ def _coerce(key: str, old, value, source: str):
             return _RESUME_FROM_CHECKPOINT
         if flag in (False, "false", None):
             return ""
+    if key in _NULLABLE_LISTS:
+        if isinstance(value, str):
+            value = _parse_value(value)
+        if value is None or isinstance(value, (list, tuple)):
+            return None if value is None else list(value)
+        raise ConfigError(f"{source}: {key} expects a list (or null: derive), got "
+                          f"{type(value).__name__} {value!r}")
+    if key == "DATASET.CATEGORY" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # a category id
     if isinstance(value, str) and not isinstance(old, str):
         value = _parse_value(value)
     if isinstance(old, bool):

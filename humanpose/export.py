@@ -28,10 +28,14 @@ from torch import nn
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["DEFAULT_OPSET", "check_onnx", "export_onnx", "export_pose_onnx", "onnx_cache_path",
-           "pose_onnx_metadata", "read_onnx_metadata", "run_onnx"]
+__all__ = ["DEFAULT_OPSET", "KEYPOINTS_METADATA_KEY", "check_onnx", "export_onnx",
+           "export_pose_onnx", "onnx_cache_path", "pose_onnx_metadata", "read_onnx_keypoints",
+           "read_onnx_metadata", "run_onnx"]
 
 DEFAULT_OPSET = 17
+# metadata_props entry holding the key-point set as JSON (keypoint_set_to_dict's dict), so
+# that an .onnx file alone says which joints its heatmaps are.
+KEYPOINTS_METADATA_KEY = "humanpose_keypoints"
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"
 
@@ -46,7 +50,8 @@ def export_onnx(model: nn.Module, cfg, path: str | os.PathLike, opset: int = DEF
                 output_names: Sequence[str] = (OUTPUT_NAME,),
                 metadata: Mapping[str, str] | None = None) -> float:
     """Write ``model`` as ONNX to ``path``; returns the largest |ONNX − PyTorch| on a random
-    batch of 2 (``nan`` with ``check=False``).
+    batch of 2 (``nan`` with ``check=False``). ``metadata`` goes into the file's
+    ``metadata_props``.
 
     Uses PyTorch's TorchScript-based exporter: for these convolutional networks it gives the
     same graph as the dynamo exporter in a fraction of the time (seconds instead of half a
@@ -91,9 +96,11 @@ def _add_metadata(path: Path, metadata: Mapping[str, str]) -> None:
     onnx.save(proto, str(path))
 
 
-def pose_onnx_metadata(cfg) -> dict[str, str]:
-    """What a pose ONNX file needs to be run alone: codec, input, normalisation, config."""
+def pose_onnx_metadata(cfg, keypoints=None) -> dict[str, str]:
+    """What a pose ONNX file needs to be run alone: codec, input, normalisation, config, and
+    the key-point set (a KeypointSet) when given."""
     from humanpose.codecs import build_codec
+    from humanpose.data.keypoints import keypoint_set_to_dict
     from humanpose.data.normalize import IMAGENET_MEAN, IMAGENET_STD
 
     width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
@@ -101,21 +108,24 @@ def pose_onnx_metadata(cfg) -> dict[str, str]:
                   "mean": [round(m * 255, 6) for m in IMAGENET_MEAN],
                   "std": [round(s * 255, 6) for s in IMAGENET_STD],
                   "channel_order": "rgb" if cfg.DATASET.COLOR_RGB else "bgr"}
-    return {"humanpose.codec": json.dumps(build_codec(cfg).meta()),
-            "humanpose.preprocess": json.dumps(preprocess),
-            "humanpose.model_cfg": cfg.MODEL.dump()}
+    metadata = {"humanpose.codec": json.dumps(build_codec(cfg).meta()),
+                "humanpose.preprocess": json.dumps(preprocess),
+                "humanpose.model_cfg": cfg.MODEL.dump()}
+    if keypoints is not None:
+        metadata[KEYPOINTS_METADATA_KEY] = json.dumps(keypoint_set_to_dict(keypoints))
+    return metadata
 
 
 def export_pose_onnx(model: nn.Module, cfg, path: str | os.PathLike,
                      opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
-                     check: bool = True) -> float:
+                     check: bool = True, keypoints=None) -> float:
     """:func:`export_onnx` for a pose network: outputs named by its codec, and
-    :func:`pose_onnx_metadata` in the file."""
+    :func:`pose_onnx_metadata` (with the key-point set ``keypoints``) in the file."""
     from humanpose.codecs import build_codec
 
     return export_onnx(model, cfg, path, opset=opset, dynamic_batch=dynamic_batch, check=check,
                        output_names=build_codec(cfg).output_names,
-                       metadata=pose_onnx_metadata(cfg))
+                       metadata=pose_onnx_metadata(cfg, keypoints))
 
 
 def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -126,6 +136,24 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
 
     proto = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in proto.metadata_props}
+
+
+def read_onnx_keypoints(path: str | os.PathLike):
+    """The key-point set in an ONNX file's metadata, or None (files from elsewhere)."""
+    from humanpose.data.keypoints import keypoint_set_from_dict
+
+    try:
+        metadata = read_onnx_metadata(path)
+    except Exception:  # the backends report unreadable files
+        return None
+    if KEYPOINTS_METADATA_KEY not in metadata:
+        return None
+    try:
+        data = json.loads(metadata[KEYPOINTS_METADATA_KEY])
+    except ValueError as err:
+        raise HumanposeError(f"{path}: metadata {KEYPOINTS_METADATA_KEY} is not JSON: "
+                             f"{err}") from err
+    return keypoint_set_from_dict(data, source=f"{path} ({KEYPOINTS_METADATA_KEY})")
 
 
 def run_onnx(path: str | os.PathLike, inputs: np.ndarray) -> list[np.ndarray]:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from humanpose.data.images import read_image
-from humanpose.data.keypoints import COCO, KeypointSet
+from humanpose.data.keypoints import COCO, KeypointSet, custom_keypoint_set, split_side
 from humanpose.errors import HumanposeError
 
 __all__ = ["SkeletonStyle", "draw_people", "draw_results", "draw_skeleton", "style_for"]
@@ -39,12 +39,7 @@ _LEG_WORDS = ("hip", "knee", "ankle", "foot", "heel", "toe", "pelvis")
 
 
 def _side(name: str) -> str:
-    low = name.lower()
-    if low.startswith(("left", "l_")) or low.endswith(("_left", "_l")):
-        return "left"
-    if low.startswith(("right", "r_")) or low.endswith(("_right", "_r")):
-        return "right"
-    return ""
+    return split_side(name)[0]  # any spelling: "Left Shoulder", "LShoulder", "shoulder_l"
 
 
 def _part(name: str) -> str:
@@ -90,7 +85,9 @@ class SkeletonStyle:
 def style_for(keypoints: KeypointSet) -> SkeletonStyle:
     """The colouring of a key-point set's skeleton (COCO's gives the seed's colours)."""
     names = keypoints.names
-    limbs = tuple((a - 1, b - 1) for a, b in keypoints.skeleton)
+    k = keypoints.num_joints
+    limbs = tuple((a - 1, b - 1) for a, b in keypoints.skeleton
+                  if 0 < a <= k and 0 < b <= k)
     return SkeletonStyle(
         limbs=limbs,
         limb_colors=tuple(_limb_color(names[a], names[b]) for a, b in limbs),
@@ -112,14 +109,16 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle
         extent = float(np.ptp(kp[shown, :2], axis=0).max()) if shown.sum() > 1 else 0.0
         thickness = int(np.clip(round(extent / 60), 1, 8))
     points = np.round(kp[:, :2]).astype(np.int32)
+    n = len(kp)
     for (a, b), color, thin in zip(style.limbs, style.limb_colors, style.thin_limbs):
-        if shown[a] and shown[b]:
+        if a < n and b < n and shown[a] and shown[b]:
             cv2.line(image, tuple(points[a].tolist()), tuple(points[b].tolist()), color,
                      1 if thin else thickness, cv2.LINE_AA)
     radius = thickness + 1
     for k in np.flatnonzero(shown):
         center = tuple(points[k].tolist())
-        cv2.circle(image, center, radius, style.joint_colors[k], -1, cv2.LINE_AA)
+        color = style.joint_colors[k] if k < len(style.joint_colors) else CENTRE
+        cv2.circle(image, center, radius, color, -1, cv2.LINE_AA)
         cv2.circle(image, center, radius, (0, 0, 0), 1, cv2.LINE_AA)  # the seed's black ring
     return image
 
@@ -149,20 +148,40 @@ def draw_people(image: np.ndarray, people: Iterable, keypoint_set: KeypointSet =
 
 
 # ----------------------------------------------------------------------------- vis command
-def _file_names(results_path: Path, annotations: str | os.PathLike | None) -> dict[int, str]:
-    """Image id → file name: from the annotation file given, else from the ``images.json``
-    that ``humanpose infer`` writes beside its results; empty when neither exists."""
+def _file_names(results_path: Path, annotations: str | os.PathLike | None
+                ) -> tuple[dict[int, str], KeypointSet | None]:
+    """(image id → file name, key-point set of the person category or None): from the
+    annotation file given, else from the ``images.json`` that ``humanpose infer`` writes
+    beside its results; empty when neither exists."""
     source = Path(annotations) if annotations else results_path.with_name("images.json")
     if not source.is_file():
         if annotations:
             raise HumanposeError(f"annotation file not found: {source}")
-        return {}
+        return {}, None
     try:
         data = json.loads(source.read_text())
-        return {int(im["id"]): str(im["file_name"]) for im in data["images"]}
+        names = {int(im["id"]): str(im["file_name"]) for im in data["images"]}
     except (ValueError, KeyError, TypeError) as err:
         raise HumanposeError(f"{source}: expected a COCO file with an 'images' list of "
                              f"{{'id', 'file_name'}}: {err}") from err
+    return names, _category_keypoints(data, source)
+
+
+def _category_keypoints(data: dict, source: Path) -> KeypointSet | None:
+    """The joints named by the file's person category (for drawing: no flip pairs needed)."""
+    from humanpose.data.coco import DatasetError, person_category
+
+    if not isinstance(data.get("categories"), list) or not data["categories"]:
+        return None
+    try:
+        category = person_category(data, str(source))
+    except DatasetError:
+        return None
+    names = category.get("keypoints")
+    if not isinstance(names, list) or not names:
+        return None
+    skeleton = [p for p in category.get("skeleton", []) if isinstance(p, list) and len(p) == 2]
+    return custom_keypoint_set(names, skeleton=skeleton, flip_pairs=[], sigmas=[1.0] * len(names))
 
 
 def _find_image(images_dir: Path, image_id: int, names: dict[int, str]) -> Path | None:
@@ -177,7 +196,7 @@ def _find_image(images_dir: Path, image_id: int, names: dict[int, str]) -> Path 
 def draw_results(results: str | os.PathLike, images_dir: str | os.PathLike,
                  output_dir: str | os.PathLike, annotations: str | os.PathLike | None = None,
                  min_score: float = 0.3, threshold: float = 0.2,
-                 keypoint_set: KeypointSet = COCO, draw_boxes: bool = False,
+                 keypoint_set: KeypointSet | None = None, draw_boxes: bool = False,
                  image_ids: Sequence[int] | None = None) -> list[Path]:
     """Draw a COCO key-point results file over its images, one output image per input image
     with results; returns the files written.
@@ -185,7 +204,9 @@ def draw_results(results: str | os.PathLike, images_dir: str | os.PathLike,
     People scoring below ``min_score`` and joints below ``threshold`` are left out (0.3 and
     0.2 in the seed's ``plot_coco.py``). File names come from ``annotations`` (a COCO
     annotation file), else from ``images.json`` beside the results, else COCO's naming
-    (``000000397133.jpg`` for image 397133).
+    (``000000397133.jpg`` for image 397133). The joints are ``keypoint_set`` (the model's),
+    else those the annotation file's (or ``images.json``'s) person category names, else
+    numbered joints drawn without a skeleton: never COCO's guessed from their number.
     """
     results_path = Path(results)
     try:
@@ -198,7 +219,19 @@ def draw_results(results: str | os.PathLike, images_dir: str | os.PathLike,
     for rec in records:
         if float(rec.get("score", 1.0)) >= min_score:
             by_image[int(rec["image_id"])].append(rec)
-    names = _file_names(results_path, annotations)
+    names, file_set = _file_names(results_path, annotations)
+    num_joints = {len(r.get("keypoints", [])) // 3 for r in records}
+    if len(num_joints) > 1:
+        raise HumanposeError(f"{results_path}: results with different joint counts "
+                             f"{sorted(num_joints)}")
+    k = num_joints.pop() if num_joints else (keypoint_set or file_set or COCO).num_joints
+    keypoint_set = keypoint_set or file_set
+    if keypoint_set is None:
+        keypoint_set = custom_keypoint_set([f"joint_{i}" for i in range(k)], skeleton=[],
+                                           flip_pairs=[], sigmas=[1.0] * k)
+    if keypoint_set.num_joints != k:
+        raise HumanposeError(f"{results_path} has {k} joints per person but the key-point set "
+                             f"has {keypoint_set.num_joints} ({list(keypoint_set.names)})")
     images_dir, output_dir = Path(images_dir), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     style = style_for(keypoint_set)

@@ -187,8 +187,8 @@ def test_custom_key_point_set(root):
     image, target, weight, meta = ds[0]
     assert target.shape == (5, 16, 12) and weight.shape == (5, 1) and meta["joints"].shape == (5, 3)
     # sigmas and flip pairs from the config
-    cfg = data_cfg(root, "MODEL.NUM_JOINTS", "5", "DATASET.OKS_SIGMAS", "[0.3, 0.5, 0.5, 0.9, 0.9]",
-                   "DATASET.FLIP_PAIRS", "[[3, 4]]")
+    cfg = data_cfg(root, "MODEL.NUM_JOINTS", "5", "DATASET.SIGMAS",
+                   "[0.03, 0.05, 0.05, 0.09, 0.09]", "DATASET.FLIP_PAIRS", "[[3, 4]]")
     kp = build_dataset(cfg, is_train=False).keypoints
     assert kp.sigmas == (0.3, 0.5, 0.5, 0.9, 0.9) and kp.flip_pairs == ((3, 4),)
 
@@ -213,8 +213,10 @@ def test_bad_config_flip_pairs_and_sigmas(root):
         build_dataset(data_cfg(root, "DATASET.FLIP_PAIRS", "[[1, 40]]"), is_train=True)
     with pytest.raises(DatasetError, match="FLIP_PAIRS"):
         build_dataset(data_cfg(root, "DATASET.FLIP_PAIRS", "[[1, 2], [2, 1]]"), is_train=True)
-    with pytest.raises(DatasetError, match="OKS_SIGMAS has 2 values"):
-        build_dataset(data_cfg(root, "DATASET.OKS_SIGMAS", "[0.1, 0.2]"), is_train=True)
+    with pytest.raises(DatasetError, match="SIGMAS has 2 values"):
+        build_dataset(data_cfg(root, "DATASET.SIGMAS", "[0.01, 0.02]"), is_train=True)
+    with pytest.raises(DatasetError, match="pycocotools' scale"):  # KeypointSet units given
+        build_dataset(data_cfg(root, "DATASET.SIGMAS", str([0.6] * 17)), is_train=True)
 
 
 # ----------------------------------------------------------------------------- bad files
@@ -255,3 +257,27 @@ def test_missing_paths_name_the_config_key(root, tmp_path):
         build_dataset(data_cfg(root), is_train=True)
     with pytest.raises(DatasetError, match=r"DATASET\.DATASET 'lsp'"):
         build_dataset(data_cfg(root, "DATASET.DATASET", "lsp"), is_train=True)
+
+
+def test_boxes_one_pixel_wide_or_high_are_dropped_and_counted(root, caplog):
+    data = load(root)
+    n = len(build_dataset(data_cfg(root), is_train=True))
+    data["annotations"][0]["bbox"][2] = 1.0  # one pixel wide
+    data["annotations"][1]["bbox"][3] = 0.5  # half a pixel high
+    save(root, data)
+    with caplog.at_level("INFO"):
+        ds = build_dataset(data_cfg(root), is_train=True)
+    assert len(ds) == n - 2
+    assert "dropped 2 degenerate boxes" in caplog.text
+    det_file = root / "person_detection_results" / "COCO_val2017_detections_synthetic.json"
+    dets = json.loads(det_file.read_text())
+    opts = ("TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(det_file),
+            "TEST.IMAGE_THRE", "0.0")
+    n = len(build_dataset(data_cfg(root, *opts), is_train=False))
+    dets[0]["bbox"][2] = 1.0
+    dets[1]["bbox"][3] = 0.0
+    det_file.write_text(json.dumps(dets))
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert len(build_dataset(data_cfg(root, *opts), is_train=False)) == n - 2
+    assert "dropped 2 boxes of width or height <= 1" in caplog.text

@@ -52,12 +52,22 @@ def test_skip_switch_skips_and_counts_in_a_warning(root):
     bad = ds.records.image_files[0]
     with open(bad, "wb") as f:
         f.write(b"\xff\xd8broken")
-    first_good = next(i for i in range(len(ds)) if ds.records.image_files[i] != bad)
     with pytest.warns(BadImageWarning, match=r"1 unreadable image\(s\)") as record:
         image, target, weight, meta = ds[0]
     assert bad in str(record[0].message) and "SKIP_BAD_IMAGES" in str(record[0].message)
-    assert meta["index"] == first_good and meta["image"] != bad
+    # a test sample keeps its own slot, marked missing, so no other person fills it
+    assert meta["index"] == 0 and meta["image"] == bad and meta["missing"]
     assert ds.bad_images == {bad}
+    # a training set takes the next readable sample instead
+    train = build_dataset(data_cfg(root, "DATASET.SKIP_BAD_IMAGES", "True"), is_train=True)
+    bad_train = train.records.image_files[0]
+    with open(bad_train, "wb") as f:
+        f.write(b"\xff\xd8broken")
+    first_good = next(i for i in range(len(train))
+                      if train.records.image_files[i] != bad_train)
+    with pytest.warns(BadImageWarning):
+        meta = train[0][3]
+    assert meta["index"] == first_good and not meta["missing"]
 
 
 def _write_as(root, ds, index, image, suffix):

@@ -127,3 +127,29 @@ def test_export_command(tmp_path, capsys):
     rc = main(["export", "--cfg", str(LPN18), *SMALL, "--output", str(tmp_path / "random.onnx")])
     assert rc == 0
     assert "random" in capsys.readouterr().err
+
+
+@needs_onnx
+def test_onnx_metadata_carries_the_key_point_set(tmp_path, capsys):
+    from humanpose.checkpoint import with_keypoints
+    from humanpose.data.keypoints import custom_keypoint_set
+    from humanpose.export import read_onnx_keypoints
+
+    five = custom_keypoint_set(["Head top", "Left Shoulder", "Right Shoulder", "L_Hip", "R_Hip"],
+                               skeleton=[(1, 2), (1, 3)])
+    cfg = small_cfg("MODEL.NUM_JOINTS", "5")
+    model = nontrivial_model(cfg, seed=1)
+    weights = tmp_path / "five.pth"
+    torch.save(with_keypoints(model.state_dict(), five), weights)
+    out = tmp_path / "five.onnx"
+    rc = main(["export", "--cfg", str(LPN18), *SMALL, "MODEL.NUM_JOINTS", "5",
+               "TEST.MODEL_FILE", str(weights), "--output", str(out)])
+    assert rc == 0
+    stored = read_onnx_keypoints(out)
+    assert stored.names == five.names and stored.flip_pairs == five.flip_pairs == ((1, 2), (3, 4))
+    assert stored.skeleton == five.skeleton
+    est = PoseEstimator(cfg, out, backend="onnxruntime", flip_test=True)
+    assert est.keypoint_set.names == five.names and est.flip_pairs == [[1, 2], [3, 4]]
+    # exported on the fly from the .pth: the cached file carries the set too
+    est = PoseEstimator(cfg, weights, backend="onnxruntime", cache_dir=tmp_path / "cache")
+    assert read_onnx_keypoints(est.onnx_path).names == five.names

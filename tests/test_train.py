@@ -13,6 +13,7 @@ import torch
 
 import humanpose
 from humanpose.cli import main
+from humanpose.data.keypoints import COCO
 from humanpose.data.synthetic import write_coco_set
 from humanpose.engine.train import TrainingError, _seed_epoch, train
 
@@ -44,7 +45,9 @@ def weights(path: Path) -> dict:
 def assert_same_state(a: dict, b: dict, atol: float = 0.0) -> None:
     assert a.keys() == b.keys()
     for k in a:
-        if a[k].dtype.is_floating_point:
+        if not isinstance(a[k], torch.Tensor):  # the key-point set entry
+            assert a[k] == b[k], k
+        elif a[k].dtype.is_floating_point:
             assert torch.allclose(a[k], b[k], atol=atol, rtol=0), k
         else:
             assert torch.equal(a[k], b[k]), k
@@ -62,6 +65,8 @@ def test_train_writes_the_seed_layout_and_test_prints_ap(synthetic_root, tmp_pat
     assert list(out.glob("demo_lpn_synthetic_*_train.log"))
     ckpt = weights(out / "checkpoint.pth")
     assert ckpt["epoch"] == 1 and {"optimizer", "scheduler", "scaler"} <= ckpt.keys()
+    for name in ("checkpoint.pth", "model_best.pth", "final_state.pth"):  # the model's joints
+        assert weights(out / name)["keypoints"]["names"] == list(COCO.names), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metric"] == "AP" and 0.0 <= metrics["AP"] <= 1.0
 

@@ -58,9 +58,6 @@ def build_dataset(cfg, is_train: bool):
     if name not in datasets:
         raise DatasetError(f"DATASET.DATASET {cfg.DATASET.DATASET!r} is not known; expected "
                            f"one of {sorted(datasets)} (custom COCO-format sets use 'coco')")
-    if cfg.DATASET.DATA_FORMAT == "zip":
-        raise DatasetError("DATASET.DATA_FORMAT 'zip' is not supported: unzip the images and "
-                           "set DATASET.DATA_FORMAT jpg")
     if not cfg.DATASET.ROOT:
         raise DatasetError("DATASET.ROOT is empty: set it to the data folder")
     image_set = cfg.DATASET.TRAIN_SET if is_train else cfg.DATASET.TEST_SET

@@ -4,6 +4,7 @@ Layout (the seed's, with each image's own ``file_name`` instead of ``%012d.jpg``
 
     ROOT/annotations/person_keypoints_{SET}.json   (image_info_{SET}.json for test sets)
     ROOT/images/{SET}/<file_name>                  (test sets: ROOT/images/test2017/)
+    ROOT/images/{SET}.zip holding <file_name>      (DATASET.DATA_FORMAT zip, the seed's)
 
 Training samples come from the ground-truth boxes: clipped to the image as the seed does,
 degenerate boxes and people without labelled key points dropped (and counted in the log).
@@ -39,6 +40,7 @@ __all__ = [
     "image_folder",
     "is_number",
     "keypoint_set_from_category",
+    "person_category",
     "load_coco_json",
     "load_detection_records",
     "load_gt_records",
@@ -123,21 +125,57 @@ def check_coco_lists(data, path: str) -> None:
             raise field_error(path, key, "a list", data.get(key, "<missing>"))
 
 
-def _validate(data, path: str) -> tuple[int, dict]:
+def _describe_categories(categories: list) -> str:
+    return ", ".join(f"{c.get('id')!r}: {c.get('name')!r}" if isinstance(c, dict) else repr(c)
+                     for c in categories)
+
+
+def person_category(data: dict, path: str, choice: str = "") -> dict:
+    """The category of a COCO file that holds the people: ``choice`` (a name, case-
+    insensitive, or an id; ``DATASET.CATEGORY``) when given, else the one named ``person``,
+    else the only one with ``keypoints``, else the only one. COCO numbers it 1, other files
+    0, 3 or after other categories; results and detection files must use the same id."""
+    categories = [c for c in data["categories"] if isinstance(c, dict)]
+    for i, c in enumerate(data["categories"]):
+        if not isinstance(c, dict) or not is_number(c.get("id")):
+            raise field_error(path, f"categories[{i}].id", "a number", c)
+    listing = _describe_categories(categories)
+    choice = str(choice).strip()
+    if choice:
+        found = [c for c in categories if str(c.get("name", "")).lower() == choice.lower()]
+        if not found:
+            found = [c for c in categories if str(c["id"]) == choice]
+        if len(found) != 1:
+            raise DatasetError(f"DATASET.CATEGORY {choice!r}: {len(found)} categories of {path} "
+                               f"match (id or name); its categories are {listing}")
+        return found[0]
+    for rule in (lambda c: str(c.get("name", "")).lower() == "person",
+                 lambda c: bool(c.get("keypoints")),
+                 lambda c: True):
+        found = [c for c in categories if rule(c)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            break
+    raise DatasetError(f"{path}: cannot tell which category holds the people (none or several "
+                       f"named 'person' or with key points); its categories are {listing}. "
+                       "Set DATASET.CATEGORY to the name or id of one")
+
+
+def _validate(data, path: str, choice: str = "") -> tuple[int, dict]:
     """Check the fields that the pipeline and pycocotools read; return (K, category)."""
     check_coco_lists(data, path)
     if not data["categories"]:
         raise field_error(path, "categories", "at least one category (the person)", [])
-    category = data["categories"][0]
-    if not isinstance(category, dict) or not is_number(category.get("id")):
-        raise field_error(path, "categories[0].id", "a number", category)
+    category = person_category(data, path, choice)
+    where = f"categories[{data['categories'].index(category)}]"
     names = category.get("keypoints")
     if names is not None and not (isinstance(names, list)
                                   and all(isinstance(n, str) for n in names)):
-        raise field_error(path, "categories[0].keypoints", "a list of joint names", names)
+        raise field_error(path, f"{where}.keypoints", "a list of joint names", names)
     skeleton = category.get("skeleton", [])
     if not (isinstance(skeleton, list) and all(are_numbers(p, 2) for p in skeleton)):
-        raise field_error(path, "categories[0].skeleton", "a list of [i, j] pairs", skeleton)
+        raise field_error(path, f"{where}.skeleton", "a list of [i, j] pairs", skeleton)
 
     image_ids = check_images(data["images"], path)
 
@@ -166,19 +204,20 @@ def _validate(data, path: str) -> tuple[int, dict]:
             raise field_error(path, f"annotations[{i}].keypoints",
                         f"{3 * num_joints} numbers (x, y, v for {num_joints} joints)", kpts)
     if num_joints is None:
-        raise field_error(path, "categories[0].keypoints", "joint names (no annotation has key "
+        raise field_error(path, f"{where}.keypoints", "joint names (no annotation has key "
                     "points to count them)", "<missing>")
     return num_joints, category
 
 
-def load_coco_json(path: str, *, config_key: str = "DATASET.ROOT") -> tuple[COCO, int, dict]:
+def load_coco_json(path: str, *, config_key: str = "DATASET.ROOT",
+                   category: str = "") -> tuple[COCO, int, dict]:
     """Read and check a COCO key-point file; return the pycocotools index, K and the
-    person category (the file's first, as in the seed)."""
+    person category (:func:`person_category`; ``category`` is ``DATASET.CATEGORY``)."""
     if not os.path.isfile(path):
         raise DatasetError(f"annotation file not found: {path} (check {config_key} and the "
                            "TRAIN_SET/TEST_SET names)")
     data = read_json(path, "COCO annotations")
-    num_joints, category = _validate(data, path)
+    num_joints, category = _validate(data, path, category)
     for i, ann in enumerate(data["annotations"]):  # fields that custom sets often omit
         ann.setdefault("id", i + 1)
         ann.setdefault("iscrowd", 0)
@@ -191,40 +230,60 @@ def load_coco_json(path: str, *, config_key: str = "DATASET.ROOT") -> tuple[COCO
     return coco, num_joints, category
 
 
-def keypoint_set_from_category(category: dict, num_joints: int, flip_pairs=(), sigmas=(),
-                               upper_body_ids=(), source: str = "") -> KeypointSet:
-    """Joint names and skeleton from the category; flip pairs, sigmas and upper-body joints
-    from the config where given (``DATASET.FLIP_PAIRS``, ``OKS_SIGMAS``, ``UPPER_BODY_IDS``),
+def _check_pairs(pairs, num_joints: int, key: str, source: str) -> None:
+    for pair in pairs:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2
+                and all(is_number(j) and int(j) == j and 0 <= j < num_joints for j in pair)):
+            raise DatasetError(f"{key}: {pair!r} is not a pair of joint indices in "
+                               f"0..{num_joints - 1} ({source})")
+
+
+def keypoint_set_from_category(category: dict, num_joints: int, flip_pairs=None, sigmas=None,
+                               upper_body_ids=(), source: str = "",
+                               skeleton=None) -> KeypointSet:
+    """Joint names and skeleton from the category; flip pairs, sigmas, skeleton and
+    upper-body joints from the config where given (``DATASET.FLIP_PAIRS``, ``SIGMAS``
+    in pycocotools' scale, ``SKELETON`` 0-based, ``UPPER_BODY_IDS``; None: not given),
     otherwise derived (see :func:`~humanpose.data.keypoints.custom_keypoint_set`)."""
     names = category.get("keypoints")
     if not names:  # unnamed joints: COCO's when there are 17 of them
         names = COCO_KEYPOINTS.names if num_joints == 17 else \
             [f"joint_{i}" for i in range(num_joints)]
-    for pair in flip_pairs:
-        if len(pair) != 2 or not all(0 <= int(j) < num_joints for j in pair):
-            raise DatasetError(f"DATASET.FLIP_PAIRS: {list(pair)} is not a pair of joint "
-                               f"indices in 0..{num_joints - 1} ({source})")
-    flat = [int(j) for pair in flip_pairs for j in pair]
-    if len(flat) != len(set(flat)):
-        raise DatasetError(f"DATASET.FLIP_PAIRS: a joint appears in two pairs: {flip_pairs}")
-    if sigmas and len(sigmas) != num_joints:
-        raise DatasetError(f"DATASET.OKS_SIGMAS has {len(sigmas)} values but {source} has "
-                           f"{num_joints} key points")
+    if flip_pairs is not None:
+        _check_pairs(flip_pairs, num_joints, "DATASET.FLIP_PAIRS", source)
+        flat = [int(j) for pair in flip_pairs for j in pair]
+        if len(flat) != len(set(flat)):
+            raise DatasetError(f"DATASET.FLIP_PAIRS: a joint appears in two pairs: {flip_pairs}")
+    if skeleton is not None:
+        _check_pairs(skeleton, num_joints, "DATASET.SKELETON", source)
+        skeleton = [(int(a) + 1, int(b) + 1) for a, b in skeleton]  # 1-based, as in files
+    else:
+        skeleton = category.get("skeleton") or None
+    if sigmas is not None:
+        if len(sigmas) != num_joints:
+            raise DatasetError(f"DATASET.SIGMAS has {len(sigmas)} values but {source} has "
+                               f"{num_joints} key points")
+        if not all(is_number(x) and 0 < x < 0.5 for x in sigmas):
+            raise DatasetError(f"DATASET.SIGMAS {list(sigmas)}: expected values in pycocotools' "
+                               "scale, 0 < sigma < 0.5 (0.026 for the COCO nose)")
+        sigmas = [round(10.0 * float(x), 12) for x in sigmas]  # KeypointSet units
     if any(not 0 <= int(j) < num_joints for j in upper_body_ids):
         raise DatasetError(f"DATASET.UPPER_BODY_IDS {list(upper_body_ids)}: indices must be in "
                            f"0..{num_joints - 1} ({source})")
-    return custom_keypoint_set(names, category.get("skeleton", []), flip_pairs, sigmas,
-                               upper_body_ids)
+    return custom_keypoint_set(names, skeleton, flip_pairs, sigmas, upper_body_ids,
+                               source=source)
 
 
 # ----------------------------------------------------------------------------- records
 def _clean_box(bbox, width: float, height: float):
-    """The seed's box sanitising: clip to the image; None when nothing is left."""
+    """The seed's box sanitising: clip to the image; None when nothing is left, and (unlike
+    the seed, whose crop of such a box is a blur of one pixel row or column) when the box is
+    at most 1 pixel wide or high."""
     x, y, w, h = bbox
     x1, y1 = max(0, x), max(0, y)
     x2 = min(width - 1, x1 + max(0, w - 1))
     y2 = min(height - 1, y1 + max(0, h - 1))
-    if x2 >= x1 and y2 >= y1:
+    if x2 > x1 and y2 > y1:
         return [x1, y1, x2 - x1, y2 - y1]
     return None
 
@@ -232,7 +291,7 @@ def _clean_box(bbox, width: float, height: float):
 def load_gt_records(coco: COCO, category_id: int, num_joints: int, image_dir: str,
                     aspect_ratio: float) -> Records:
     """One record per ground-truth person, as the seed's ``_load_coco_keypoint_annotations``:
-    non-crowd people of the first category with a positive area, a box left after clipping
+    non-crowd people of ``category_id`` with a positive area, a box left after clipping
     and at least one labelled key point."""
     files, ids, centers, scales, joints, sizes = [], [], [], [], [], []
     dropped_box = dropped_kpts = 0
@@ -273,7 +332,8 @@ def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: st
                            category_id: int = 1) -> Records:
     """One record per detected person with ``score >= image_thre`` (the seed's
     ``_load_coco_person_detection_results``): the box is used as is, joints are zeros and
-    all marked visible. Only ``category_id`` (the person category, 1 in COCO) is kept.
+    all marked visible. Only ``category_id`` (the person category, 1 in COCO) is kept, and
+    boxes of width or height <= 1 pixel are dropped (counted in the log).
     Detections of images missing from the annotations are skipped with a warning."""
     if not path or not os.path.isfile(path):
         raise DatasetError(f"person detection file not found: {path!r} (TEST.COCO_BBOX_FILE; "
@@ -283,7 +343,7 @@ def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: st
         raise field_error(path, "top level", "a non-empty list of detections "
                     "(COCO results format)", dets if not isinstance(dets, list) else [])
     files, ids, centers, scales, scores, sizes = [], [], [], [], [], []
-    unknown = 0
+    unknown = degenerate = 0
     for i, det in enumerate(dets):
         if not isinstance(det, dict):
             raise field_error(path, f"[{i}]", "an object", det)
@@ -293,6 +353,9 @@ def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: st
         if not are_numbers(det.get("bbox"), 4):
             raise field_error(path, f"[{i}].bbox", "[x, y, w, h]", det.get("bbox", "<missing>"))
         if det["category_id"] != category_id or det["score"] < image_thre:
+            continue
+        if det["bbox"][2] <= 1 or det["bbox"][3] <= 1:
+            degenerate += 1
             continue
         im = coco.imgs.get(det["image_id"])
         if im is None:
@@ -308,8 +371,8 @@ def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: st
     if unknown:
         logger.warning("=> %s: skipped %d detections of images not in the annotation file",
                        path, unknown)
-    logger.info("=> %d detections in %s, %d with score >= %s", len(dets), path, len(ids),
-                image_thre)
+    logger.info("=> %d detections in %s, %d with score >= %s; dropped %d boxes of width or "
+                "height <= 1", len(dets), path, len(ids), image_thre, degenerate)
     n = len(ids)
     joints = np.zeros((n, num_joints, 3))
     return Records.from_rows(files, ids, centers, scales, joints, np.ones_like(joints), scores,
@@ -329,15 +392,29 @@ class COCODataset(TopDownDataset):
             raise DatasetError(f"data folder not found: {root!r} (DATASET.ROOT)")
         ann_file = annotation_file(root, image_set)
         key = "DATASET.TRAIN_SET" if is_train else "DATASET.TEST_SET"
-        coco, num_joints, category = load_coco_json(ann_file, config_key=f"DATASET.ROOT/{key}")
+        coco, num_joints, category = load_coco_json(ann_file, config_key=f"DATASET.ROOT/{key}",
+                                                    category=cfg.DATASET.CATEGORY)
         if num_joints != cfg.MODEL.NUM_JOINTS:
             raise DatasetError(f"{ann_file} has {num_joints} key points per person but "
                                f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS}")
         keypoints = keypoint_set_from_category(
-            category, num_joints, cfg.DATASET.FLIP_PAIRS, cfg.DATASET.OKS_SIGMAS,
-            cfg.DATASET.UPPER_BODY_IDS, source=ann_file)
+            category, num_joints, cfg.DATASET.FLIP_PAIRS, cfg.DATASET.SIGMAS,
+            cfg.DATASET.UPPER_BODY_IDS, source=ann_file, skeleton=cfg.DATASET.SKELETON)
+        if is_train and cfg.DATASET.FLIP and not keypoints.flip_pairs \
+                and cfg.DATASET.FLIP_PAIRS is None:
+            raise DatasetError(
+                f"{ann_file}: DATASET.FLIP is on but no flip pairs could be derived from the "
+                f"joint names {list(keypoints.names)}: mirrored images would keep left and "
+                "right labels. Set DATASET.FLIP_PAIRS ([[i, j], ...] 0-based), or "
+                "DATASET.FLIP_PAIRS [] if the set truly has no left/right joints, or "
+                "DATASET.FLIP False")
         image_dir = image_folder(root, image_set)
-        if not os.path.isdir(image_dir):
+        if cfg.DATASET.DATA_FORMAT == "zip":  # the seed's images/<set>.zip@/<file> paths
+            if not os.path.isfile(image_dir + ".zip"):
+                raise DatasetError(f"zip file of images not found: {image_dir}.zip "
+                                   f"(DATASET.ROOT/{key}, DATASET.DATA_FORMAT zip)")
+            image_dir += ".zip@"
+        elif not os.path.isdir(image_dir):
             raise DatasetError(f"image folder not found: {image_dir} (DATASET.ROOT/{key})")
         options = SampleOptions.from_cfg(cfg)
         if is_train or cfg.TEST.USE_GT_BBOX:
@@ -356,5 +433,6 @@ class COCODataset(TopDownDataset):
         # workers would copy its millions of Python objects as the garbage collector
         # touches them.
         self.coco = None if is_train else coco
+        self.category_id = category["id"]  # results and detection files use this id
         self.annotation_file = ann_file
         self.root = root

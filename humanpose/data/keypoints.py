@@ -6,17 +6,29 @@ COCO, MPII and any custom COCO-format set are handled by the same code.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from humanpose.errors import HumanposeError
+
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "COCO",
     "MPII",
     "KeypointSet",
+    "KeypointSetError",
+    "coco_sigmas_for",
     "custom_keypoint_set",
+    "keypoint_set_from_dict",
+    "keypoint_set_to_dict",
     "flip_pairs_from_names",
+    "normalize_name",
+    "split_side",
     "upper_body_ids_from_names",
 ]
 
@@ -52,30 +64,69 @@ MPII_SKELETON = (
 )
 
 
-def flip_pairs_from_names(names: Sequence[str]) -> list[tuple[int, int]]:
-    """Pairs (i, j) of joints that swap under a horizontal flip: ``left_x`` with ``right_x``.
+class KeypointSetError(HumanposeError, ValueError):
+    """Joint names, flip pairs or sigmas that do not make a usable key-point set."""
 
-    Prefixes and suffixes are recognised: ``left_``/``right_``, ``l_``/``r_``,
-    ``_left``/``_right``, ``_l``/``_r``, case-insensitively.
+
+# Side words, as separate name tokens: ``left_x``, ``Left X``, ``L_X``, ``LX``, ``x_l``, ...
+_SIDES = {"left": "left", "l": "left", "lt": "left", "right": "right", "r": "right",
+          "rt": "right"}
+_OTHER_SIDE = {"left": "right", "right": "left"}
+# Tokens of a name: separators split; so do camel-case humps ("LShoulder" -> L, Shoulder;
+# "leftShoulder" -> left, Shoulder) and digits. "lower_lip", "leg", "rib" stay whole words.
+_TOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+def split_side(name: str) -> tuple[str, str]:
+    """(side, base) of a joint name: side ``"left"``, ``"right"`` or ``""``; base in COCO's
+    spelling (lower case, words joined by ``_``): ``"Right Shoulder"``, ``"RShoulder"``,
+    ``"shoulder_r"`` all give ``("right", "shoulder")``; ``"Head top"`` gives
+    ``("", "head_top")``. A side is only a whole token at either end of a name of two or more
+    tokens, so ``"rib"``, ``"lower_lip"`` or ``"R"`` alone have none."""
+    tokens = [t.lower() for part in re.split(r"[^A-Za-z0-9]+", str(name)) if part
+              for t in _TOKEN.findall(part)]
+    # The rest must hold a word: "L5" or "T1" are vertebrae, not a left joint number 5.
+    if len(tokens) >= 2:
+        if tokens[0] in _SIDES and any(t.isalpha() for t in tokens[1:]):
+            return _SIDES[tokens[0]], "_".join(tokens[1:])
+        if tokens[-1] in _SIDES and any(t.isalpha() for t in tokens[:-1]):
+            return _SIDES[tokens[-1]], "_".join(tokens[:-1])
+    return "", "_".join(tokens)
+
+
+def normalize_name(name: str) -> str:
+    """The canonical spelling of a joint name: ``side_base`` as COCO spells its joints
+    (``"Left Shoulder"``, ``"LShoulder"``, ``"shoulder-left"`` -> ``"left_shoulder"``)."""
+    side, base = split_side(name)
+    return f"{side}_{base}" if side else base
+
+
+def flip_pairs_from_names(names: Sequence[str], source: str = "") -> list[tuple[int, int]]:
+    """Pairs (i, j) of joints that swap under a horizontal flip, from their names in any
+    common convention (see :func:`split_side`).
+
+    A joint whose name has a side but whose mirror joint is missing raises
+    :class:`KeypointSetError` naming them: a flip would leave it on the wrong side.
     """
-    index = {n.lower(): i for i, n in enumerate(names)}
-    swaps = (("left_", "right_"), ("l_", "r_"))
-    suffix_swaps = (("_left", "_right"), ("_l", "_r"))
-    pairs = []
-    for i, name in enumerate(names):
-        low = name.lower()
-        partner = None
-        for a, b in swaps:
-            if low.startswith(a):
-                partner = b + low[len(a):]
-                break
-        if partner is None:
-            for a, b in suffix_swaps:
-                if low.endswith(a):
-                    partner = low[: -len(a)] + b
-                    break
-        if partner is not None and partner in index and index[partner] != i:
-            pairs.append((i, index[partner]))
+    split = [split_side(n) for n in names]
+    index = {}
+    for i, (side, base) in enumerate(split):
+        index.setdefault((side, base), i)
+    pairs, lonely = [], []
+    for i, (side, base) in enumerate(split):
+        if not side:
+            continue
+        j = index.get((_OTHER_SIDE[side], base))
+        if j is None:
+            lonely.append(names[i])
+        elif i < j:
+            pairs.append((i, j))
+    if lonely:
+        where = f" in {source}" if source else ""
+        raise KeypointSetError(
+            f"joints {lonely}{where} are named as one side but have no joint of the other side "
+            "to swap with under a horizontal flip; rename them, or set DATASET.FLIP_PAIRS "
+            "([[i, j], ...] 0-based, or [] for none)")
     return pairs
 
 
@@ -139,28 +190,90 @@ def upper_body_ids_from_names(names: Sequence[str]) -> tuple[int, ...]:
     return ids or tuple(range(len(names) // 2))
 
 
-def custom_keypoint_set(names: Sequence[str], skeleton: Sequence[Sequence[int]] = (),
-                        flip_pairs: Sequence[Sequence[int]] = (),
-                        sigmas: Sequence[float] = (),
-                        upper_body_ids: Sequence[int] = ()) -> KeypointSet:
-    """A :class:`KeypointSet` for any COCO-format category; empty arguments are derived.
+_logged_unknown: set[tuple[str, ...]] = set()
 
-    Flip pairs come from ``left_``/``right_`` names and upper-body joints from
-    :func:`upper_body_ids_from_names`. Missing OKS sigmas take COCO's value for joints named
-    as in COCO and :data:`DEFAULT_SIGMA` otherwise, so that OKS evaluation always works.
-    COCO's own 17 names give COCO's set (with its loss weights), overridden where given.
+
+def coco_sigmas_for(names: Sequence[str]) -> tuple[float, ...]:
+    """OKS sigmas (KeypointSet units) by normalised name: COCO's for COCO's joints in any
+    spelling ("Right Shoulder" gets COCO's shoulder sigma), :data:`DEFAULT_SIGMA` otherwise
+    (logged once per set of names)."""
+    coco_sigma = dict(zip(COCO_NAMES, COCO_SIGMAS))
+    sigmas = tuple(coco_sigma.get(normalize_name(n), DEFAULT_SIGMA) for n in names)
+    unknown = tuple(n for n in names if normalize_name(n) not in coco_sigma)
+    if unknown and tuple(names) not in _logged_unknown:
+        _logged_unknown.add(tuple(names))
+        logger.warning("=> joints %s have no COCO namesake: OKS sigma %.3f (pycocotools' "
+                       "scale) for them; set DATASET.SIGMAS to choose", list(unknown),
+                       DEFAULT_SIGMA / 10)
+    return sigmas
+
+
+def custom_keypoint_set(names: Sequence[str], skeleton: Sequence[Sequence[int]] | None = None,
+                        flip_pairs: Sequence[Sequence[int]] | None = None,
+                        sigmas: Sequence[float] | None = None,
+                        upper_body_ids: Sequence[int] = (), source: str = "") -> KeypointSet:
+    """A :class:`KeypointSet` for any COCO-format category; None arguments are derived
+    (an empty sequence is taken as given: no flip pairs, no skeleton).
+
+    Flip pairs come from the names' sides in any common spelling (:func:`split_side`;
+    a sided joint without its mirror raises :class:`KeypointSetError`), upper-body joints
+    from :func:`upper_body_ids_from_names`, sigmas (KeypointSet units, 10x pycocotools')
+    from COCO's joint of the same normalised name (:func:`coco_sigmas_for`). ``skeleton`` is
+    1-based, as in COCO files. COCO's own 17 names give COCO's set (with its loss weights),
+    overridden where given.
     """
     names = tuple(str(n) for n in names)
     base = COCO if names == COCO_NAMES else None
-    if not sigmas:
-        coco_sigma = dict(zip(COCO_NAMES, COCO_SIGMAS))
-        sigmas = tuple(coco_sigma.get(n.lower(), DEFAULT_SIGMA) for n in names)
-    pairs = flip_pairs or (base.flip_pairs if base else flip_pairs_from_names(names))
+    if sigmas is None or len(sigmas) == 0:
+        sigmas = coco_sigmas_for(names)
+    if flip_pairs is None:
+        flip_pairs = base.flip_pairs if base else flip_pairs_from_names(names, source)
+    if skeleton is None:
+        skeleton = base.skeleton if base else ()
     return KeypointSet(
         names=names,
-        flip_pairs=tuple((int(a), int(b)) for a, b in pairs),
-        skeleton=tuple((int(a), int(b)) for a, b in skeleton) or (base.skeleton if base else ()),
+        flip_pairs=tuple((int(a), int(b)) for a, b in flip_pairs),
+        skeleton=tuple((int(a), int(b)) for a, b in skeleton),
         sigmas=tuple(float(x) for x in sigmas),
         upper_body_ids=tuple(int(i) for i in upper_body_ids) or upper_body_ids_from_names(names),
         joints_weight=base.joints_weight if base else (),
     )
+
+
+def keypoint_set_to_dict(keypoints: KeypointSet) -> dict:
+    """A plain dict for checkpoints, ONNX metadata and results files: ``names``,
+    ``flip_pairs`` and ``skeleton`` (0-based pairs), ``sigmas`` (pycocotools' scale, as the
+    config's ``DATASET.SIGMAS``) and ``upper_body_ids``."""
+    return {
+        "names": list(keypoints.names),
+        "flip_pairs": [[int(a), int(b)] for a, b in keypoints.flip_pairs],
+        "skeleton": [[int(a) - 1, int(b) - 1] for a, b in keypoints.skeleton],
+        "sigmas": [round(float(s) / 10.0, 6) for s in keypoints.sigmas],
+        "upper_body_ids": [int(i) for i in keypoints.upper_body_ids],
+    }
+
+
+def keypoint_set_from_dict(data: dict, source: str = "") -> KeypointSet:
+    """The inverse of :func:`keypoint_set_to_dict`; COCO's and MPII's own sets come back as
+    themselves (with COCO's loss weights)."""
+    try:
+        names = tuple(str(n) for n in data["names"])
+        k = len(names)
+        pairs = tuple((int(a), int(b)) for a, b in data.get("flip_pairs", []))
+        skeleton = tuple((int(a) + 1, int(b) + 1) for a, b in data.get("skeleton", []))
+        sigmas = tuple(float(s) * 10.0 for s in data.get("sigmas", []))
+        upper = tuple(int(i) for i in data.get("upper_body_ids", []))
+    except (KeyError, TypeError, ValueError) as err:
+        raise KeypointSetError(f"{source or 'key-point set'}: expected a dict with names, "
+                               f"flip_pairs, skeleton, sigmas ({err})") from err
+    bad = [p for p in pairs + tuple((a - 1, b - 1) for a, b in skeleton)
+           if not (0 <= p[0] < k and 0 <= p[1] < k)]
+    if bad or (sigmas and len(sigmas) != k):
+        raise KeypointSetError(f"{source or 'key-point set'}: pairs {bad} out of 0..{k - 1} or "
+                               f"{len(sigmas)} sigmas for {k} joints")
+    for known in (COCO, MPII):
+        if names == known.names and pairs == known.flip_pairs and skeleton == known.skeleton \
+                and (not sigmas or np.allclose(sigmas, known.sigmas or sigmas)):
+            return known
+    return KeypointSet(names=names, flip_pairs=pairs, skeleton=skeleton, sigmas=sigmas,
+                       upper_body_ids=upper or upper_body_ids_from_names(names))

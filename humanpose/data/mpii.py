@@ -88,7 +88,7 @@ class MPIIDataset(TopDownDataset):
             raise DatasetError(f"MPII has {MPII.num_joints} key points per person but "
                                f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS}")
         ann_file = os.path.join(root, "annot", f"{image_set}.json")
-        records = load_mpii_records(ann_file, os.path.join(root, "images"), MPII.num_joints,
+        records = load_mpii_records(ann_file, _image_dir(cfg, root), MPII.num_joints,
                                     with_joints=image_set != "test")
         if is_train and cfg.DATASET.SELECT_DATA:
             records = select_data(records)
@@ -99,14 +99,28 @@ class MPIIDataset(TopDownDataset):
         self.gt_valid_path = os.path.join(root, "annot", f"gt_{cfg.DATASET.TEST_SET}.mat")
 
 
+def _image_dir(cfg, root: str) -> str:
+    """``ROOT/images``, or the seed's ``ROOT/images.zip@`` for DATASET.DATA_FORMAT zip."""
+    if cfg.DATASET.DATA_FORMAT != "zip":
+        return os.path.join(root, "images")
+    zip_path = os.path.join(root, "images.zip")
+    if not os.path.isfile(zip_path):
+        raise DatasetError(f"zip file of images not found: {zip_path} (DATASET.ROOT, "
+                           "DATASET.DATA_FORMAT zip)")
+    return zip_path + "@"
+
+
 def _keypoints(cfg) -> KeypointSet:
     """MPII's joints, with the config's flip pairs or upper body where given."""
     flip = cfg.DATASET.FLIP_PAIRS
     upper = cfg.DATASET.UPPER_BODY_IDS
-    if not flip and not upper:
+    skeleton = cfg.DATASET.SKELETON
+    if flip is None and not upper and skeleton is None:
         return MPII
     return KeypointSet(
-        names=MPII.names, skeleton=MPII.skeleton, sigmas=MPII.sigmas,
-        flip_pairs=tuple((int(a), int(b)) for a, b in flip) or MPII.flip_pairs,
+        names=MPII.names, sigmas=MPII.sigmas,
+        skeleton=MPII.skeleton if skeleton is None else
+        tuple((int(a) + 1, int(b) + 1) for a, b in skeleton),
+        flip_pairs=MPII.flip_pairs if flip is None else tuple((int(a), int(b)) for a, b in flip),
         upper_body_ids=tuple(int(i) for i in upper) or MPII.upper_body_ids,
     )

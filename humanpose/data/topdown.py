@@ -310,16 +310,26 @@ class TopDownDataset(Dataset):
     def __getitem__(self, idx: int):
         if not self.options.skip_bad_images:
             return self._sample(idx)
+        if not self.is_train:
+            # A test sample keeps its slot (MPII's PCKh matches people by position): a blank
+            # image, marked missing, whose prediction the evaluation leaves out.
+            try:
+                return self._sample(idx)
+            except BadImageError as err:
+                self._warn_bad(idx, err)
+                return self._sample(idx, blank=True)
         for _ in range(len(self)):
             try:
                 return self._sample(idx)
             except BadImageError as err:
-                self.bad_images.add(str(self.records.image_files[idx]))
-                warnings.warn(f"{err}; skipped ({len(self.bad_images)} unreadable image(s) so "
-                              "far in this process, DATASET.SKIP_BAD_IMAGES)", BadImageWarning,
-                              stacklevel=2)
+                self._warn_bad(idx, err)
                 idx = (idx + 1) % len(self)
         raise BadImageError(f"no readable image among the {len(self)} samples")
+
+    def _warn_bad(self, idx: int, err: BadImageError) -> None:
+        self.bad_images.add(str(self.records.image_files[idx]))
+        warnings.warn(f"{err}; skipped ({len(self.bad_images)} unreadable image(s) so far in "
+                      "this process, DATASET.SKIP_BAD_IMAGES)", BadImageWarning, stacklevel=3)
 
     # -- the pipeline
     def _augment(self, center: np.ndarray, scale: np.ndarray, joints: np.ndarray,
@@ -344,19 +354,26 @@ class TopDownDataset(Dataset):
             return get_udp_transform(center, scale, rot, self.options.image_size)
         return get_affine_transform(center, scale, rot, self.options.image_size)
 
-    def _sample(self, idx: int):
+    def _sample(self, idx: int, blank: bool = False):
+        """The sample of record ``idx``; ``blank``: of a black image (an unreadable one's
+        stand-in, ``meta["missing"]`` True)."""
         o, rec = self.options, self.records
         path = str(rec.image_files[idx])
         center = rec.centers[idx].copy()
         scale = rec.scales[idx].copy()
         joints = rec.joints[idx].copy()
         joints_vis = rec.joints_vis[idx].copy()
-        image = None if o.fast_mode else read_image(path)  # the seed reads before drawing
+        if blank:
+            width, height = (int(v) or 1 for v in rec.image_sizes[idx])
+            image = np.zeros((height, width, 3), dtype=np.uint8)
+        else:
+            image = None if o.fast_mode else read_image(path)  # the seed reads before drawing
         rot, flip = 0.0, False
         if self.is_train:
             center, scale, rot, flip = self._augment(center, scale, joints, joints_vis)
 
-        reduce = _reduce_factor(float(scale[0]), o.image_size[0]) if o.fast_mode else 1
+        reduce = _reduce_factor(float(scale[0]), o.image_size[0]) \
+            if o.fast_mode and not blank else 1
         if image is None:
             image = read_image(path, reduce)
         width = image.shape[1]
@@ -391,6 +408,7 @@ class TopDownDataset(Dataset):
             "joints": joints,
             "joints_vis": joints_vis,
             "flipped": flip,
+            "missing": blank,
         }
         return (self._to_tensor(crop), *(torch.from_numpy(t) for t in targets),
                 torch.from_numpy(target_weight), meta)

@@ -121,7 +121,7 @@ def _person_category(data: dict, path: str) -> int:
 def load_person_boxes(root: str, image_set: str) -> tuple[COCO, int, list[ImageBoxes], str]:
     """(pycocotools index, person category id, one entry per image, annotation file).
 
-    Crowd regions and boxes under a pixel wide are not targets (COCO's box evaluation
+    Crowd regions and boxes at most a pixel wide are not targets (COCO's box evaluation
     ignores crowds too); boxes are clipped to their image.
     """
     path = detection_annotation_file(root, image_set)
@@ -142,6 +142,7 @@ def load_person_boxes(root: str, image_set: str) -> tuple[COCO, int, list[ImageB
         coco.createIndex()
     image_dir = image_folder(root, image_set)
     entries = []
+    dropped = 0
     for image_id in sorted(coco.imgs):
         im = coco.imgs[image_id]
         anns = [a for a in coco.imgToAnns.get(image_id, [])
@@ -149,9 +150,14 @@ def load_person_boxes(root: str, image_set: str) -> tuple[COCO, int, list[ImageB
         boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
         boxes[:, 2:] += boxes[:, :2]
         boxes = np.clip(boxes, 0, [im["width"], im["height"]] * 2)
-        boxes = boxes[((boxes[:, 2:] - boxes[:, :2]) >= 1).all(axis=1)]
+        keep = ((boxes[:, 2:] - boxes[:, :2]) > 1).all(axis=1)
+        dropped += int((~keep).sum())
+        boxes = boxes[keep]
         entries.append(ImageBoxes(os.path.join(image_dir, im["file_name"]), int(image_id),
                                   int(im["width"]), int(im["height"]), boxes))
+    if dropped:
+        logger.info("=> %s: dropped %d boxes of width or height <= 1 after clipping", path,
+                    dropped)
     return coco, category, entries, path
 
 

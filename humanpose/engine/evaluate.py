@@ -64,6 +64,7 @@ def cpu_has_fast_bf16() -> bool:
 
 
 @dataclass
+@dataclass
 class TestResult:
     metrics: OrderedDict
     metric_name: str

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from humanpose.checkpoint import load_pretrained
+from humanpose.checkpoint import load_pretrained, read_state_dict, with_keypoints
 from humanpose.data.loader import loader_workers
 from humanpose.data.normalize import normalize_batch
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
@@ -160,6 +160,12 @@ class _Setup:
     total_epochs: int
 
     @property
+    def keypoints(self):
+        """The joints of the model (a KeypointSet), stored with its weights; None for
+        tasks without key points."""
+        return getattr(self.train_set, "keypoints", None)
+
+    @property
     def ckpt_path(self) -> Path:
         return self.out_dir / "checkpoint.pth"
 
@@ -287,8 +293,7 @@ def _run_stage(cfg, setup: _Setup, dist: Dist, schedule: _Schedule, progress: _P
         return
     if schedule.stage > 0 and progress.epoch == schedule.first_epoch and progress.step == 0:
         if setup.best_path.exists():
-            setup.model.load_state_dict(torch.load(setup.best_path, map_location=dist.device,
-                                                   weights_only=True))
+            setup.model.load_state_dict(read_state_dict(setup.best_path))
         logger.info("=> iterative training stage %d: restart from the best weights "
                     "(%.4f) for %d epochs", schedule.stage, progress.best, schedule.epochs)
         progress.resume_state = None  # a stage starts with a fresh optimizer
@@ -306,6 +311,7 @@ def _run_stage(cfg, setup: _Setup, dist: Dist, schedule: _Schedule, progress: _P
         run = _Run(cfg, dist, setup.net, setup.model, setup.criterion, optimizer, scheduler,
                    scaler, setup.dtype, schedule.stage, setup.ckpt_path, progress.best,
                    result.metric_name)
+        run.keypoints = setup.keypoints
         progress.run = run
         loss = _train_one_epoch(cfg, setup, dist, run, epoch, skip)
         if writer is not None:
@@ -361,7 +367,8 @@ def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Sch
         run.best = progress.best
         run.save(epoch + 1, 0)
         if is_best:
-            save_atomic(setup.model.state_dict(), setup.best_path)
+            save_atomic(with_keypoints(setup.model.state_dict(), setup.keypoints),
+                        setup.best_path)
         logger.info("=> epoch %d: loss %.6f%s; checkpoint %s", epoch, loss,
                     "" if perf is None else
                     f", {result.metric_name} {perf:.4f} (best {progress.best:.4f})",
@@ -371,7 +378,7 @@ def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Sch
 def _close(setup: _Setup, dist: Dist, progress: _Progress, result: TrainResult) -> TrainResult:
     if dist.is_main:
         final = setup.out_dir / "final_state.pth"
-        save_atomic(setup.model.state_dict(), final)
+        save_atomic(with_keypoints(setup.model.state_dict(), setup.keypoints), final)
         logger.info("=> final weights %s; best %s %.4f", final, result.metric_name,
                     progress.best)
     result.best_metric = progress.best
@@ -391,6 +398,7 @@ class _Run:
         self.best, self.metric_name = best, metric_name
         self.epoch, self.step = 0, 0
         self.saved_any = ckpt_path.exists()
+        self.keypoints = None  # the joints of the model, stored with its weights
 
     def save(self, epoch: int, step: int) -> None:
         """Write the resumable checkpoint (call :meth:`check_weights_finite` first)."""
@@ -400,7 +408,7 @@ class _Run:
             "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "best_perf": self.best, "metric": self.metric_name,
-        }, self.ckpt_path)
+        } | with_keypoints({}, self.keypoints), self.ckpt_path)
         self.saved_any = True
 
     def save_if_finite(self, epoch: int, step: int) -> bool:

@@ -198,6 +198,7 @@ def evaluate_keypoints(
     sigmas: np.ndarray | None = None,
     *,
     quiet: bool = False,
+    category_id: int | None = None,
 ) -> OrderedDict[str, float]:
     """COCO key-point AP/AR of a results file, by pycocotools' ``COCOeval``.
 
@@ -206,6 +207,7 @@ def evaluate_keypoints(
     numbers back. pycocotools adds ``area``, ``bbox`` and ``id`` keys to the records.
     ``sigmas`` (pycocotools' scale) replace COCO's for custom key-point sets. An empty
     results file gives zeros rather than pycocotools' crash. ``quiet`` hides its printing.
+    ``category_id`` limits the evaluation to the person category (files may list others).
     """
     from pycocotools.cocoeval import COCOeval
 
@@ -220,6 +222,8 @@ def evaluate_keypoints(
         coco_dt = coco_gt.loadRes(results)
         coco_eval = COCOeval(coco_gt, coco_dt, "keypoints")
         coco_eval.params.useSegm = None
+        if category_id is not None:
+            coco_eval.params.catIds = [int(category_id)]
         # COCO's sigmas when None (equal to pycocotools' own); checked against the joints.
         num_joints = len(results[0]["keypoints"]) // 3
         coco_eval.params.kpt_oks_sigmas = check_sigmas(sigmas, num_joints)

@@ -53,7 +53,7 @@ from humanpose.models import build_model
 from humanpose.predict import decode_to_image, predict_outputs
 
 __all__ = ["BenchRow", "Person", "PoseEstimator", "Timing", "bench_boxes", "compare_backends",
-           "format_bench_table", "keypoint_set_for"]
+           "format_bench_table", "keypoint_set_for", "keypoint_set_from_config"]
 
 logger = logging.getLogger("humanpose")
 
@@ -93,18 +93,67 @@ class Timing:
         return self.detect + self.crop + self.model + self.decode
 
 
-def keypoint_set_for(cfg: CfgNode) -> KeypointSet:
-    """The joints a model predicts: COCO's 17, MPII's 16, or numbered joints with the
-    config's ``DATASET.FLIP_PAIRS`` for other sets."""
+def keypoint_set_for(cfg: CfgNode, weights: str | os.PathLike | None = None) -> KeypointSet:
+    """The joints a model predicts (names, flip pairs, sigmas, skeleton), never guessed
+    from their number: the set stored in ``weights`` (a humanpose ``.pth``, or the metadata
+    of an ``.onnx`` that humanpose exported), else the one the config's data set gives
+    (:func:`keypoint_set_from_config`)."""
+    stored = None
+    if weights is not None and Path(weights).is_file():
+        if Path(weights).suffix.lower() == ".onnx":
+            from humanpose.export import read_onnx_keypoints
+
+            stored = read_onnx_keypoints(weights)
+        else:
+            from humanpose.checkpoint import read_keypoint_set
+
+            stored = read_keypoint_set(weights)
+    if stored is not None:
+        if stored.num_joints != cfg.MODEL.NUM_JOINTS:
+            raise HumanposeError(f"{weights} predicts {stored.num_joints} joints "
+                                 f"({list(stored.names)}) but MODEL.NUM_JOINTS is "
+                                 f"{cfg.MODEL.NUM_JOINTS}")
+        return stored
+    return keypoint_set_from_config(cfg)
+
+
+def keypoint_set_from_config(cfg: CfgNode) -> KeypointSet:
+    """The key-point set of the config's data set: MPII's for ``mpii``; for COCO-format sets
+    the joints named in ``DATASET.ROOT``'s test annotation file when it is there, else COCO's
+    17 (``DATASET.DATASET coco`` with 17 joints), else numbered joints (a warning says so);
+    the config's ``DATASET.FLIP_PAIRS``/``SIGMAS``/``SKELETON`` apply in every case."""
+    from humanpose.data.coco import (
+        annotation_file,
+        keypoint_set_from_category,
+        person_category,
+        read_json,
+    )
+    from humanpose.data.mpii import _keypoints as mpii_keypoints
+
     k = cfg.MODEL.NUM_JOINTS
-    if cfg.DATASET.DATASET.lower() == "mpii" and k == MPII.num_joints:
-        return MPII
-    if k == COCO.num_joints:
-        return COCO
-    if k == MPII.num_joints:
-        return MPII
-    pairs = tuple(tuple(int(v) for v in p) for p in cfg.DATASET.get("FLIP_PAIRS", []))
-    return KeypointSet(names=tuple(f"kp_{i}" for i in range(k)), flip_pairs=pairs)
+    d = cfg.DATASET
+    if d.DATASET.lower() == "mpii":
+        if k != MPII.num_joints:
+            raise HumanposeError(f"DATASET.DATASET mpii has {MPII.num_joints} joints but "
+                                 f"MODEL.NUM_JOINTS is {k}")
+        return mpii_keypoints(cfg)
+    overrides = dict(flip_pairs=d.FLIP_PAIRS, sigmas=d.SIGMAS, skeleton=d.SKELETON,
+                     upper_body_ids=d.UPPER_BODY_IDS)
+    path = annotation_file(d.ROOT, d.TEST_SET) if d.ROOT else ""
+    if path and os.path.isfile(path):
+        category = person_category(read_json(path, "COCO annotations"), path, d.CATEGORY)
+        names = category.get("keypoints")
+        if not names or len(names) == k:
+            return keypoint_set_from_category(category, k, source=path, **overrides)
+    if d.DATASET.lower() == "coco" and k == COCO.num_joints:
+        category = {"keypoints": list(COCO.names)}
+        return keypoint_set_from_category(category, k, source="COCO", **overrides)
+    logger.warning("the joint names of this %d-joint model are unknown (no key-point set in "
+                   "its weights, no annotation file under DATASET.ROOT): numbered joints, "
+                   "flip pairs and skeleton from DATASET.FLIP_PAIRS/SKELETON", k)
+    if overrides["flip_pairs"] is None:
+        overrides["flip_pairs"] = []
+    return keypoint_set_from_category({}, k, source="the config", **overrides)
 
 
 def _as_bgr_uint8(image: np.ndarray) -> np.ndarray:
@@ -160,7 +209,9 @@ class PoseEstimator:
         self.cfg = cfg if isinstance(cfg, CfgNode) else get_cfg(cfg, opts)
         self.device = torch.device(device)
         self.image_size = (int(self.cfg.MODEL.IMAGE_SIZE[0]), int(self.cfg.MODEL.IMAGE_SIZE[1]))
-        self.keypoint_set = keypoint_set or keypoint_set_for(self.cfg)
+        weights = weights if weights is not None else (self.cfg.TEST.MODEL_FILE or None)
+        self.keypoint_set = keypoint_set or keypoint_set_for(
+            self.cfg, weights if weights is not None else onnx_path)
         flip_test = self.cfg.TEST.FLIP_TEST if flip_test is None else flip_test
         self.flip_pairs = [list(p) for p in self.keypoint_set.flip_pairs] if flip_test else None
         self.codec = build_codec(self.cfg)  # the test loop's codec, by the same code
@@ -177,7 +228,6 @@ class PoseEstimator:
         self.timing = Timing()
         self._tmpdir: tempfile.TemporaryDirectory | None = None
 
-        weights = weights if weights is not None else (self.cfg.TEST.MODEL_FILE or None)
         if weights is not None and Path(weights).suffix.lower() == ".onnx":
             onnx_path, weights = weights, None
             self.model = None
@@ -234,7 +284,8 @@ class PoseEstimator:
             path = onnx_cache_path(self.cfg, self.weights, self.cache_dir)
         if not path.is_file():
             logger.info("exporting %s to %s", self.weights or "the model", path)
-            export_pose_onnx(self.model, self.cfg, path, check=False)
+            export_pose_onnx(self.model, self.cfg, path, check=False,
+                             keypoints=self.keypoint_set)
         self.onnx_path = path
         return path
 

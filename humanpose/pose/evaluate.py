@@ -80,6 +80,8 @@ def predict_dataset(model: torch.nn.Module, dataset, cfg, dist: Dist,
         center = meta["center"].numpy()
         scale = meta["scale"].numpy()
         keypoints = decode_to_image(codec, outputs, center, scale, cfg.TEST.BIAS)
+        if "missing" in meta:  # unreadable images (SKIP_BAD_IMAGES) keep their slot, empty
+            keypoints[meta["missing"].numpy().astype(bool), :, :2] = np.nan
         n = len(center)
         parts.append(Predictions(
             keypoints=keypoints,
@@ -108,6 +110,7 @@ def score_predictions(cfg, dataset, preds: Predictions, output_dir: str | os.Pat
     if cfg.DATASET.DATASET.lower() == "mpii":
         from humanpose.evaluation import evaluate_pckh
 
+        # People of unreadable images have NaN coordinates: each counts as a miss in its slot.
         values = evaluate_pckh(preds.keypoints[..., :2], dataset.gt_valid_path)
         main_name, main = "PCKh", float(values["Mean"])
     else:
@@ -115,15 +118,22 @@ def score_predictions(cfg, dataset, preds: Predictions, output_dir: str | os.Pat
         from humanpose.evaluation.nms import oks_sigmas
 
         sigmas = oks_sigmas(dataset.keypoints)
+        found = ~np.isnan(preds.keypoints).any(axis=(1, 2))  # unreadable images: no result
+        if not found.all():
+            logger.info("=> %d people of unreadable images left out", int((~found).sum()))
+            preds = Predictions(*(getattr(preds, f)[found] for f in (
+                "keypoints", "centers", "scales", "scores", "image_ids", "indices")))
+        category_id = int(getattr(dataset, "category_id", 1))  # the file's person category
         people = select_people(
             preds.keypoints, preds.centers, preds.scales, preds.areas, preds.scores,
             preds.image_ids, in_vis_thre=cfg.TEST.IN_VIS_THRE, oks_thre=cfg.TEST.OKS_THRE,
-            soft_nms=cfg.TEST.SOFT_NMS, sigmas=sigmas)
+            soft_nms=cfg.TEST.SOFT_NMS, sigmas=sigmas, category_id=category_id)
         results_file = output_dir / "results" / f"keypoints_{cfg.DATASET.TEST_SET}_results_0.json"
         write_results(people, results_file)
         logger.info("=> results written to %s", results_file)
         # The records themselves, not the file read back: the same numbers, without parsing.
-        values = evaluate_keypoints(dataset.coco, people, sigmas=sigmas, quiet=True)
+        values = evaluate_keypoints(dataset.coco, people, sigmas=sigmas, quiet=True,
+                                    category_id=category_id)
         main_name, main = "AP", float(values["AP"])
     from humanpose.evaluation import format_table
 
