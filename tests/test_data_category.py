@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from humanpose.data import DatasetError, build_dataset
-from humanpose.engine.evaluate import Predictions, score_predictions
+from humanpose.pose.evaluate import Predictions, score_predictions
 
 from .test_data_common import data_cfg, write_small_coco
 

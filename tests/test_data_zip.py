@@ -154,7 +154,7 @@ class _PeakAtImageMean(torch.nn.Module):
 
 def test_mpii_bad_image_keeps_its_slot(tmp_path):
     from humanpose.engine.distributed import Dist
-    from humanpose.engine.evaluate import predict_dataset, score_predictions
+    from humanpose.pose.evaluate import predict_dataset, score_predictions
 
     write_mpii_set(str(tmp_path), num_train=2, num_val=5, seed=8, cfg=SMALL)
     opts = ["DATASET.DATASET", "mpii", "DATASET.TRAIN_SET", "train", "DATASET.TEST_SET",

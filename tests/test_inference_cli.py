@@ -274,7 +274,7 @@ def test_infer_skips_and_names_unreadable_images_in_a_folder(tmp_path, weights, 
                  "torch") == 0
     stdout = capsys.readouterr().out
     assert "skipped 2 unreadable file(s):" in stdout
-    assert "0001.jpg: cannot decode image" in stdout and "0003.png: cannot decode" in stdout
+    assert "0001.jpg: truncated JPEG" in stdout and "0003.png: cannot decode" in stdout
     assert stdout.strip().splitlines()[-1].startswith("done: 2 frames")
     lines = check_saved_run(out)
     # Image ids follow the folder's order, skipped files included.

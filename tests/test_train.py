@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import humanpose
+from humanpose.checkpoint import read_state_dict
 from humanpose.cli import main
 from humanpose.data.keypoints import COCO
 from humanpose.data.synthetic import write_coco_set
@@ -243,7 +244,7 @@ def test_resume_from_a_seed_layout_checkpoint(synthetic_root, tmp_path):
     done = train(make_cfg(synthetic_root, tmp_path / "a", "TRAIN.END_EPOCH", "2", *opts),
                  DEMO_CFG)
     assert done.epochs_run == 0 and done.best_metric == 0.25
-    final = weights(done.output_dir / "final_state.pth")
+    final = read_state_dict(done.output_dir / "final_state.pth")
     assert_same_state(final, {k[len("module."):]: v for k, v in seed["state_dict"].items()})
     log = "".join(p.read_text() for p in done.output_dir.glob("*_train.log"))
     assert "has no scheduler, scaler" in log
