@@ -320,7 +320,7 @@ def test_bare_weights_without_config_are_rejected(trained, tmp_path):
     with pytest.raises(HumanposeError, match="weights.pth.*experiment file"):
         build_person_detector(bare)
     pose = tmp_path / "pose.yaml"
-    pose.write_text("MODEL:\n  NAME: lpn\n  IMAGE_SIZE: [192, 256]\n  HEATMAP_SIZE: [48, 64]\n")
+    pose.write_text("MODEL:\n  NAME: pose_hrnet\n  IMAGE_SIZE: [192, 256]\n  HEATMAP_SIZE: [48, 64]\n")
     with pytest.raises(HumanposeError, match="not a person detector"):
         build_person_detector(bare, cfg=pose)
 
