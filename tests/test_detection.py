@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from humanpose.checkpoint import read_state_dict
 from humanpose.config import get_cfg
 from humanpose.detection import (
     DETECTOR_NAMES,
@@ -316,7 +317,7 @@ def test_detector_from_yaml_and_auto_backend(trained, synth, tmp_path):
 def test_bare_weights_without_config_are_rejected(trained, tmp_path):
     result, _ = trained
     bare = tmp_path / "weights.pth"
-    bare.write_bytes((result.output_dir / "model_best.pth").read_bytes())
+    torch.save(read_state_dict(result.output_dir / "model_best.pth"), bare)
     with pytest.raises(HumanposeError, match="weights.pth.*experiment file"):
         build_person_detector(bare)
     pose = tmp_path / "pose.yaml"

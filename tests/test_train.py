@@ -37,7 +37,9 @@ def make_cfg(root: Path, out: Path, *opts: str):
 
 
 def weights(path: Path) -> dict:
-    return torch.load(path, weights_only=True)
+    """The weights of a file training wrote (model_best/final_state wrap them with the config)."""
+    obj = torch.load(path, weights_only=True)
+    return obj["state_dict"] if "cfg" in obj and "epoch" not in obj else obj
 
 
 def assert_same_state(a: dict, b: dict, atol: float = 0.0) -> None:

@@ -24,12 +24,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from humanpose.checkpoint import load_pretrained
+from humanpose.checkpoint import load_pretrained, read_state_dict
 from humanpose.data.loader import loader_workers
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
 from humanpose.engine.evaluate import amp_dtype
 from humanpose.engine.optim import build_optimizer, build_scheduler
-from humanpose.engine.state import load_training_state, run_dirs, save_atomic, setup_logging
+from humanpose.engine.state import (
+    load_training_state,
+    run_dirs,
+    save_atomic,
+    setup_logging,
+    weights_with_config,
+)
 from humanpose.engine.sync_bn import convert_sync_batchnorm
 from humanpose.engine.task import task_for
 from humanpose.errors import HumanposeError
@@ -203,8 +209,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                 continue
             if schedule.stage > 0 and start_epoch == schedule.first_epoch and start_step == 0:
                 if best_path.exists():
-                    model.load_state_dict(torch.load(best_path, map_location=dist.device,
-                                                     weights_only=True))
+                    model.load_state_dict(read_state_dict(best_path))
                 logger.info("=> iterative training stage %d: restart from the best weights "
                             "(%.4f) for %d epochs", schedule.stage, best, schedule.epochs)
                 resume_state = None  # a stage starts with a fresh optimizer
@@ -257,7 +262,8 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                     state.best = best
                     state.save(epoch + 1, 0)
                     if is_best:
-                        save_atomic(model.state_dict(), best_path)
+                        save_atomic(weights_with_config(model.state_dict(), cfg, cfg_path),
+                                    best_path)
                     logger.info("=> epoch %d: loss %.6f%s; checkpoint %s", epoch, loss,
                                 "" if perf is None else
                                 f", {result.metric_name} {perf:.4f} (best {best:.4f})", ckpt_path)
@@ -272,7 +278,8 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
         if writer is not None:
             writer.close()
     if dist.is_main:
-        save_atomic(model.state_dict(), out_dir / "final_state.pth")
+        save_atomic(weights_with_config(model.state_dict(), cfg, cfg_path),
+                    out_dir / "final_state.pth")
         logger.info("=> final weights %s; best %s %.4f", out_dir / "final_state.pth",
                     result.metric_name, best)
     result.best_metric = best
@@ -297,6 +304,7 @@ class _Run:
         save_atomic({
             "epoch": epoch, "step": step, "stage": self.stage,
             "model": self.cfg.MODEL.NAME, "model_cfg": self.cfg.MODEL.dump(),
+            "cfg": self.cfg.dump(),
             "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "best_perf": self.best, "metric": self.metric_name,
