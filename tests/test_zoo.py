@@ -268,6 +268,17 @@ def test_infer_model_name_equals_cfg_and_weights(pose_zoo, tmp_path):
     assert len(a) == 1 and a == b
 
 
+def test_export_and_bench_take_a_model_name(pose_zoo, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--model", "small-pose"]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "small-pose.onnx").is_file() and "wrote small-pose.onnx (lpn" in out
+    assert main(["bench", "--model", "small-pose", "--backends", "torch", "--batch", "1",
+                 "--runs", "1", "--no-flip-test"]) == 0
+    err = capsys.readouterr().err
+    assert "TEST.MODEL_FILE is empty" not in err
+
+
 def test_model_and_cfg_together_are_refused(pose_zoo, tmp_path, capsys):
     rc = main(["infer", "--model", "small-pose", "--cfg", str(LPN18), "--input", "x.jpg",
                "--output", str(tmp_path)])
