@@ -287,9 +287,13 @@ def _sidecar(path: Path) -> Path:
 
 
 def _cached_digest(path: Path) -> str:
-    """The file's SHA-256, hashed once and remembered in ``<file>.sha256`` with the size and
-    modification time it was computed for: a replaced or truncated file is hashed again,
-    an unchanged one costs a stat instead of reading 100+ MB at every start."""
+    """The file's SHA-256. In the cache folder it is hashed once and remembered in
+    ``<file>.sha256`` with the size and modification time it was computed for: a replaced or
+    truncated file is hashed again, an unchanged one costs a stat instead of reading 100+ MB
+    at every start. Files elsewhere (the user's own copies) are hashed, and nothing is
+    written beside them."""
+    if path.resolve().parent != (humanpose_home() / "weights").resolve():
+        return sha256_file(path)
     st = path.stat()
     key = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
     side = _sidecar(path)

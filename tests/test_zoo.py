@@ -169,6 +169,7 @@ def test_entry_without_url_takes_a_verified_local_copy(tmp_path, home, monkeypat
     assert "https://example.org/drive" in str(err.value)
     assert str(home / "weights" / "lpn_50.pth") in str(err.value)
     assert zoo.fetch_weights("seedy", good) == good
+    assert [p.name for p in tmp_path.iterdir()] == ["lpn_50.pth"]  # no sidecar beside it
     bad = tmp_path / "bad.pth"
     bad.write_bytes(data + b"!")
     with pytest.raises(zoo.ZooError, match=f"bad.pth is not seedy's weights.*{sha256(data)}"):
