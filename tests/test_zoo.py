@@ -208,7 +208,8 @@ def test_every_entry_config_ships():
     missing = [e.config for e in zoo.ENTRIES.values()
                if not (REPO / "experiments" / (e.config + ".yaml")).is_file()]
     if not (REPO / "experiments" / "coco" / "rtmpose").is_dir():
-        pytest.skip(f"the RTMPose/RTMDet experiment files are not in this tree: {missing}")
+        pytest.skip(f"{len(set(missing))} RTMPose/RTMDet experiment files are not in this "
+                    "tree yet")
     assert missing == []
 
 
