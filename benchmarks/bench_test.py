@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 import humanpose
+from humanpose.checkpoint import read_state_dict
 from humanpose.data.synthetic import write_coco_set
 from humanpose.engine.evaluate import run_test
 
@@ -57,7 +58,7 @@ def run_seed(mods, cfg, weights: Path, out_dir: Path) -> tuple[float, float]:
     loader = torch.utils.data.DataLoader(valid, batch_size=cfg.TEST.BATCH_SIZE_PER_GPU,
                                          shuffle=False, num_workers=cfg.WORKERS)
     model = getattr(models, cfg.MODEL.NAME).get_pose_net(cfg, is_train=False)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.load_state_dict(read_state_dict(weights))  # bare, or wrapped with its config
     args = types.SimpleNamespace(rank=0)
     with contextlib.redirect_stdout(io.StringIO()):
         ap = function.validate(args, cfg, loader, valid, model, loss_cls(True), str(out_dir),

@@ -24,14 +24,53 @@ from humanpose.config import ConfigError, ConfigWarning, get_cfg
 from humanpose.errors import HumanposeError
 
 
-def add_cfg_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cfg", required=True, help="experiment YAML file")
+def add_cfg_args(parser: argparse.ArgumentParser, model: bool = True,
+                 weights: bool = False) -> None:
+    """``--cfg`` (a path or a shipped name), and where it makes sense ``--model NAME`` (a zoo
+    entry: ``--cfg <its config> TEST.MODEL_FILE <its fetched weights>``) and ``--weights``."""
+    parser.add_argument("--cfg", default=None,
+                        help="experiment YAML file, or the name of a shipped one, e.g. "
+                             "coco/lpn/lpn50_256x192_gd256x2_gc")
+    if model:
+        parser.add_argument("--model", default=None, metavar="NAME",
+                            help="a model zoo name ('humanpose zoo' lists them): its config "
+                                 "and its weights, downloaded and verified on first use")
+    if weights:
+        parser.add_argument("--weights", default=None, metavar="FILE",
+                            help="weights (TEST.MODEL_FILE); a file humanpose trained carries "
+                                 "its config, so --cfg may be left out; with --model, a local "
+                                 "copy of the zoo file (verified)")
     parser.add_argument("opts", nargs="*", metavar="KEY VALUE",
                         help="config overrides, e.g. TEST.MODEL_FILE model.pth")
 
 
-def cfg_from_args(args: argparse.Namespace):
-    return get_cfg(args.cfg, args.opts)
+def cfg_from_args(args: argparse.Namespace, extra: Sequence[str] = ()):
+    """The config that ``--model``, ``--weights``, ``--cfg`` and the overrides describe.
+
+    Sets ``args.cfg`` to the experiment file (or name) used, which names output folders."""
+    opts = [*args.opts, *extra]
+    model, weights = getattr(args, "model", None), getattr(args, "weights", None)
+    if model:
+        if args.cfg:
+            raise ConfigError("give --model or --cfg, not both (--model NAME stands for "
+                              "--cfg <its config> TEST.MODEL_FILE <its weights>)")
+        from humanpose.zoo import resolve_model
+
+        args.cfg, zoo_opts = resolve_model(model, weights)
+        return get_cfg(args.cfg, [*zoo_opts, *opts])
+    if weights:
+        if args.cfg:
+            return get_cfg(args.cfg, [*opts, "TEST.MODEL_FILE", weights])
+        from humanpose.engine.state import config_from_weights
+
+        cfg, args.cfg = config_from_weights(weights, opts)
+        return cfg
+    if not args.cfg:
+        alternatives = " or --model NAME" if hasattr(args, "model") else ""
+        if hasattr(args, "weights"):
+            alternatives += " or --weights FILE (a checkpoint humanpose wrote)"
+        raise ConfigError(f"the following arguments are required: --cfg{alternatives}")
+    return get_cfg(args.cfg, opts)
 
 
 # ---------------------------------------------------------------------------- info
@@ -91,11 +130,11 @@ def _cfg_with_seed_flags(args: argparse.Namespace, extra: list[str] | None = Non
     if args.gpu is not None or args.world_size is not None or args.rank is not None:
         print("humanpose: --gpu/--world-size/--rank are ignored; launch several processes "
               "with torchrun instead", file=sys.stderr)
-    return get_cfg(args.cfg, opts + (extra or []))
+    return cfg_from_args(args, opts[len(args.opts):] + (extra or []))
 
 
 def _train_args(parser: argparse.ArgumentParser) -> None:
-    add_cfg_args(parser)
+    add_cfg_args(parser, model=False)
     parser.add_argument("--seed", type=int, default=None, help="random seed (TRAIN.SEED)")
     _threads_arg(parser)
     _seed_tool_args(parser)
@@ -120,7 +159,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _test_args(parser: argparse.ArgumentParser) -> None:
-    add_cfg_args(parser)
+    add_cfg_args(parser, weights=True)
     _threads_arg(parser)
     _seed_tool_args(parser)
 
@@ -147,7 +186,7 @@ def _backend_args(parser: argparse.ArgumentParser) -> None:
 def _infer_args(parser: argparse.ArgumentParser) -> None:
     from humanpose.detection.detectors import DEFAULT_MIN_SCORE
 
-    add_cfg_args(parser)
+    add_cfg_args(parser, weights=True)
     parser.add_argument("--input", required=True,
                         help="an image, a folder of images, a video file or a webcam index")
     parser.add_argument("--output", required=True, help="folder for results and drawings")
@@ -155,7 +194,8 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
                         help="person detections in COCO results format (default: the whole "
                              "image is one person); the same as --detector with a .json")
     parser.add_argument("--detector", default=None, metavar="SPEC",
-                        help="where person boxes come from: our detector's .pth (or its "
+                        help="where person boxes come from: a model zoo detector name "
+                             "(rtmdet-nano), our detector's .pth (or its "
                              "experiment .yaml with TEST.MODEL_FILE), an .onnx (our exported "
                              "detector or a YOLO-family model, person class only) or a COCO "
                              "detections .json (default: the whole image is one person)")
@@ -197,9 +237,11 @@ def _infer(args: argparse.Namespace) -> int:
     if args.detector:
         from humanpose.detection import build_person_detector
         from humanpose.inference.detector import coco_image_ids
+        from humanpose.zoo import resolve_detector
 
         file_ids = coco_image_ids(args.annotations) if args.annotations else None
-        detector = build_person_detector(args.detector, device=args.device,
+        spec, detector_cfg = resolve_detector(args.detector, progress=not args.quiet)
+        detector = build_person_detector(spec, cfg=detector_cfg, device=args.device,
                                          backend=args.detector_backend,
                                          min_score=args.detector_score, threads=args.threads,
                                          file_ids=file_ids)
@@ -269,7 +311,7 @@ def _vis(args: argparse.Namespace) -> int:
 
 
 def _export_args(parser: argparse.ArgumentParser) -> None:
-    add_cfg_args(parser)
+    add_cfg_args(parser, weights=True)
     parser.add_argument("--format", default="onnx", choices=["onnx"], help="only onnx")
     parser.add_argument("--output", default=None,
                         help="file to write (default: TEST.MODEL_FILE with .onnx)")
@@ -320,7 +362,9 @@ def _export(args: argparse.Namespace) -> int:
         exporter = export_pose_onnx
     if cfg.TEST.MODEL_FILE:
         load_checkpoint(model, cfg.TEST.MODEL_FILE)
-        default = Path(cfg.TEST.MODEL_FILE).with_suffix(".onnx")
+        # A zoo file lives in the cache: its export goes to the working folder.
+        default = Path(args.model + ".onnx") if args.model else \
+            Path(cfg.TEST.MODEL_FILE).with_suffix(".onnx")
     else:
         print("humanpose export: warning: TEST.MODEL_FILE is empty; exporting randomly "
               "initialised weights", file=sys.stderr)
@@ -462,6 +506,25 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- zoo
+def _zoo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON list with every field (URL, SHA-256, config)")
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from humanpose.zoo import ENTRIES, entry_record, format_table, humanpose_home
+
+    if args.json:
+        print(json.dumps([entry_record(e) for e in ENTRIES.values()], indent=1))
+        return 0
+    print(format_table())
+    print(f"\nweights are downloaded on first use into {humanpose_home() / 'weights'} "
+          "($HUMANPOSE_HOME) and checked against their SHA-256; sizes are estimates. "
+          "Published AP: mmpose's (OpenMMLab entries) or the seed README's figures.")
+    return 0
+
+
 @dataclass(frozen=True)
 class Command:
     help: str
@@ -478,6 +541,8 @@ COMMANDS: dict[str, Command] = {
     "export": Command("export a model (pose or person detector) to ONNX, checked against "
                       "PyTorch", _export_args, _export),
     "bench": Command("latency and throughput of each inference backend", _bench_args, _bench),
+    "zoo": Command("the model zoo: names for --model and --detector, with their figures",
+                   _zoo_args, _zoo),
     "synth": Command("write a synthetic key-point data set of drawn people", _synth_args,
                      _synth),
     "demo": Command("the whole job on built-in synthetic data: synth, train, test, draw; "

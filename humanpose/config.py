@@ -15,15 +15,14 @@ import difflib
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import yaml
 from yacs.config import CfgNode
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["ConfigError", "ConfigWarning", "UNUSED_KEYS", "default_config", "get_cfg",
-           "load_yaml"]
+__all__ = ["ConfigError", "ConfigWarning", "UNUSED_KEYS", "cfg_from_yaml_text", "default_config",
+           "get_cfg", "load_yaml"]
 
 
 class ConfigError(HumanposeError, ValueError):
@@ -332,10 +331,14 @@ def _merge(cfg: CfgNode, src: dict, source: str, prefix: str = "") -> None:
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
-    """Read an experiment file, failing with its path on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+    """Read an experiment file (a path or a shipped name), failing with its path on any
+    problem."""
+    from humanpose.shipped import find_config
+
+    try:
+        path = find_config(path)
+    except HumanposeError as err:
+        raise ConfigError(str(err)) from None
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -502,3 +505,20 @@ def _check_heatmap_size(cfg: CfgNode, source: str) -> None:
             f"{source}: MODEL.HEATMAP_SIZE {given} does not fit MODEL.IMAGE_SIZE "
             f"{list(cfg.MODEL.IMAGE_SIZE)}: {cfg.MODEL.NAME} outputs {list(expected)} "
             "heatmaps (width, height) for that input")
+
+
+def cfg_from_yaml_text(text: str, source: str, opts: Sequence[str] = ()) -> CfgNode:
+    """A config from YAML text, e.g. the ``cfg.dump()`` a checkpoint carries, checked
+    against the schema like a file; ``source`` names where the text came from in errors."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: the stored config is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the stored config is not a mapping of config keys")
+    cfg = default_config()
+    _merge(cfg, data, source)
+    merge_opts(cfg, list(opts))  # paths in a dump are already joined with DATA_DIR
+    check_config(cfg, source)
+    cfg.freeze()
+    return cfg

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from humanpose.checkpoint import read_state_dict
 from humanpose.config import get_cfg
 from humanpose.detection import (
     DETECTOR_NAMES,
@@ -316,11 +317,12 @@ def test_detector_from_yaml_and_auto_backend(trained, synth, tmp_path):
 def test_bare_weights_without_config_are_rejected(trained, tmp_path):
     result, _ = trained
     bare = tmp_path / "weights.pth"
-    bare.write_bytes((result.output_dir / "model_best.pth").read_bytes())
+    torch.save(read_state_dict(result.output_dir / "model_best.pth"), bare)
     with pytest.raises(HumanposeError, match="weights.pth.*experiment file"):
         build_person_detector(bare)
     pose = tmp_path / "pose.yaml"
-    pose.write_text("MODEL:\n  NAME: pose_hrnet\n  IMAGE_SIZE: [192, 256]\n  HEATMAP_SIZE: [48, 64]\n")
+    pose.write_text("MODEL:\n  NAME: pose_hrnet\n  IMAGE_SIZE: [192, 256]\n"
+                    "  HEATMAP_SIZE: [48, 64]\n")
     with pytest.raises(HumanposeError, match="not a person detector"):
         build_person_detector(bare, cfg=pose)
 

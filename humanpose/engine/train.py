@@ -39,6 +39,7 @@ from humanpose.engine.state import (
     run_dirs,
     save_atomic,
     setup_logging,
+    weights_with_config,
 )
 from humanpose.engine.stop import critical_section, stop_signals
 from humanpose.engine.sync_bn import convert_sync_batchnorm
@@ -158,6 +159,13 @@ class _Setup:
     dtype: torch.dtype | None
     stages: list[_Schedule]
     total_epochs: int
+    cfg_path: Path | None = None  # the experiment file, named in the weights files
+
+    def weights_file(self, cfg) -> dict:
+        """What model_best.pth and final_state.pth hold: the weights, the config they were
+        trained with and the key-point set, so that the file alone can be run."""
+        return with_keypoints(weights_with_config(self.model.state_dict(), cfg, self.cfg_path),
+                              self.keypoints)
 
     @property
     def keypoints(self):
@@ -206,7 +214,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
     finally:
         if writer is not None:
             writer.close()
-    return _close(setup, dist, progress, result)
+    return _close(cfg, setup, dist, progress, result)
 
 
 def _set_up(cfg, cfg_path: Path, dist: Dist) -> _Setup:
@@ -259,7 +267,7 @@ def _set_up(cfg, cfg_path: Path, dist: Dist) -> _Setup:
     stages = _stages(cfg)
     return _Setup(task, out_dir, tb_dir, train_set, val_set, sampler, batch_size,
                   steps_per_epoch, workers, model, net, criterion, dtype, stages,
-                  stages[-1].first_epoch + stages[-1].epochs)
+                  stages[-1].first_epoch + stages[-1].epochs, Path(cfg_path))
 
 
 def _resume(cfg, setup: _Setup, dist: Dist) -> _Progress:
@@ -367,18 +375,18 @@ def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Sch
         run.best = progress.best
         run.save(epoch + 1, 0)
         if is_best:
-            save_atomic(with_keypoints(setup.model.state_dict(), setup.keypoints),
-                        setup.best_path)
+            save_atomic(setup.weights_file(cfg), setup.best_path)
         logger.info("=> epoch %d: loss %.6f%s; checkpoint %s", epoch, loss,
                     "" if perf is None else
                     f", {result.metric_name} {perf:.4f} (best {progress.best:.4f})",
                     setup.ckpt_path)
 
 
-def _close(setup: _Setup, dist: Dist, progress: _Progress, result: TrainResult) -> TrainResult:
+def _close(cfg, setup: _Setup, dist: Dist, progress: _Progress,
+           result: TrainResult) -> TrainResult:
     if dist.is_main:
         final = setup.out_dir / "final_state.pth"
-        save_atomic(with_keypoints(setup.model.state_dict(), setup.keypoints), final)
+        save_atomic(setup.weights_file(cfg), final)
         logger.info("=> final weights %s; best %s %.4f", final, result.metric_name,
                     progress.best)
     result.best_metric = progress.best
@@ -405,6 +413,7 @@ class _Run:
         save_atomic({
             "epoch": epoch, "step": step, "stage": self.stage,
             "model": self.cfg.MODEL.NAME, "model_cfg": self.cfg.MODEL.dump(),
+            "cfg": self.cfg.dump(),
             "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "best_perf": self.best, "metric": self.metric_name,

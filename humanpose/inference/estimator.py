@@ -167,6 +167,29 @@ def _as_bgr_uint8(image: np.ndarray) -> np.ndarray:
     return image[:, :, :3]
 
 
+def _config_and_weights(cfg: CfgNode | str | os.PathLike | None,
+                        weights: str | os.PathLike | None, opts: Sequence[str]
+                        ) -> tuple[CfgNode, str | os.PathLike | None]:
+    """What :class:`PoseEstimator`'s ``cfg`` names: a config, a file, a zoo name, or None
+    for weights that carry their config."""
+    from humanpose.zoo import is_zoo_name, resolve_model
+
+    if isinstance(cfg, CfgNode):
+        return cfg, weights
+    if cfg is None:
+        if weights is None:
+            raise HumanposeError("PoseEstimator: give a config (a file, a shipped name or a "
+                                 "zoo name) or weights that carry one")
+        from humanpose.engine.state import config_from_weights
+
+        return config_from_weights(weights, opts)[0], weights
+    if is_zoo_name(str(cfg)):
+        path, zoo_opts = resolve_model(str(cfg), weights)
+        built = get_cfg(path, [*zoo_opts, *opts])
+        return built, built.TEST.MODEL_FILE
+    return get_cfg(cfg, opts), weights
+
+
 class PoseEstimator:
     """Top-down pose estimation for whole images.
 
@@ -174,7 +197,10 @@ class PoseEstimator:
     "lpn50.pth", detector="person_detector.onnx")``, then ``est(image)`` (boxes from the
     detector) or ``est(image, boxes)`` → a list of :class:`Person`.
 
-    * ``cfg``: a config (or the path of an experiment YAML, with ``opts`` overrides).
+    * ``cfg``: a config, the path or shipped name of an experiment YAML (with ``opts``
+      overrides), or a model zoo name (``"rtmpose-m"``: its config, and its weights fetched
+      and verified unless ``weights`` is a local copy); None when ``weights`` is a file
+      humanpose trained, which carries its config.
     * ``weights``: a ``.pth`` (loaded strictly through :func:`load_checkpoint`) or an
       ``.onnx`` file (ONNX backends only); default ``TEST.MODEL_FILE``. Without any, the
       network keeps its random initialisation (a warning says so).
@@ -184,7 +210,8 @@ class PoseEstimator:
       is given.
     * ``flip_test``: average with the mirrored crop (default ``TEST.FLIP_TEST``); it doubles
       the network's work.
-    * ``detector``: where boxes come from when the call gives none: a
+    * ``detector``: where boxes come from when the call gives none: a zoo name
+      (``"rtmdet-nano"``), a
       :class:`PersonDetector` (e.g. from :func:`humanpose.detection.build_person_detector`,
       to choose its backend or score threshold), or a file for that function: our
       detector's ``.pth``/``.yaml``, an ``.onnx`` (ours or a YOLO-family model) or a COCO
@@ -197,7 +224,8 @@ class PoseEstimator:
     * ``min_score``: people whose person score is below it are dropped.
     """
 
-    def __init__(self, cfg: CfgNode | str | os.PathLike, weights: str | os.PathLike | None = None,
+    def __init__(self, cfg: CfgNode | str | os.PathLike | None,
+                 weights: str | os.PathLike | None = None,
                  device: str | torch.device = "cpu", backend: str = "auto",
                  flip_test: bool | None = None,
                  boxes_from: PersonDetector | str | os.PathLike | None = None, *,
@@ -206,7 +234,7 @@ class PoseEstimator:
                  min_score: float = 0.0, threads: int | None = None,
                  cache_dir: str | os.PathLike | None = None, opts: Sequence[str] = (),
                  keypoint_set: KeypointSet | None = None, max_batch: int = 64):
-        self.cfg = cfg if isinstance(cfg, CfgNode) else get_cfg(cfg, opts)
+        self.cfg, weights = _config_and_weights(cfg, weights, opts)
         self.device = torch.device(device)
         self.image_size = (int(self.cfg.MODEL.IMAGE_SIZE[0]), int(self.cfg.MODEL.IMAGE_SIZE[1]))
         weights = weights if weights is not None else (self.cfg.TEST.MODEL_FILE or None)
@@ -251,9 +279,11 @@ class PoseEstimator:
         if isinstance(detector, (str, os.PathLike)):
             # Imported here: humanpose.detection imports this package (the detector protocol).
             from humanpose.detection import build_person_detector
+            from humanpose.zoo import resolve_detector
 
-            return build_person_detector(detector, device=str(self.device), threads=self.threads,
-                                         cache_dir=self.cache_dir)
+            spec, cfg = resolve_detector(detector)
+            return build_person_detector(spec, cfg=cfg, device=str(self.device),
+                                         threads=self.threads, cache_dir=self.cache_dir)
         if not callable(detector):
             raise HumanposeError(f"PoseEstimator: detector must be a PersonDetector or the path "
                                  f"of a detector file, got {type(detector).__name__}")
