@@ -106,6 +106,37 @@ def default_config() -> CfgNode:
     e.DET_MAX_DETECTIONS = 100
     e.DET_SCORE_THRE = 0.01
     e.DET_NMS_THRE = 0.7
+    # CSPNeXt backbone (rtmpose, rtmdet), as mmdet's CSPNeXt: depth and width multipliers of
+    # the P5 layout, hidden-channel ratio of the CSP layers, depthwise-separable stage convs,
+    # SPP pooling sizes, channel attention in every CSP layer.
+    e.DEEPEN_FACTOR = 1.0
+    e.WIDEN_FACTOR = 1.0
+    e.EXPAND_RATIO = 0.5
+    e.USE_DEPTHWISE = False
+    e.SPP_KERNEL_SIZES = [5, 9, 13]
+    e.CHANNEL_ATTENTION = True
+    # RTMCC head (rtmpose; its final conv kernel is FINAL_CONV_KERNEL, 7 in mmpose): SimCC
+    # bins per input pixel, token size, and the gated attention unit's settings.
+    e.SIMCC_SPLIT_RATIO = 2.0
+    e.HIDDEN_DIMS = 256
+    e.GAU_S = 128
+    e.GAU_EXPANSION_FACTOR = 2.0
+    e.GAU_DROPOUT = 0.0
+    e.GAU_DROP_PATH = 0.0
+    e.GAU_ACT = "SiLU"
+    e.GAU_USE_REL_BIAS = False
+    e.GAU_POS_ENC = False
+    # RTMDet (MODEL.NAME rtmdet; DET_NECK_CHANNELS is the CSPNeXt-PAFPN's output width):
+    # CSP blocks per neck layer, the head's conv width and depth, whether the levels share
+    # the head's convs (each keeps its BN), exp() on the box distances, the prediction conv
+    # kernel, classes.
+    e.DET_NECK_CSP_BLOCKS = 3
+    e.DET_FEAT_CHANNELS = 256
+    e.DET_STACKED_CONVS = 2
+    e.DET_SHARE_CONV = True
+    e.DET_EXP_ON_REG = True
+    e.DET_PRED_KERNEL = 1
+    e.DET_NUM_CLASSES = 1
     c.MODEL.EXTRA = e
 
     c.LOSS = CfgNode()

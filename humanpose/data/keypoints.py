@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "COCO",
+    "HALPE26",
     "MPII",
     "KeypointSet",
     "custom_keypoint_set",
@@ -121,6 +122,26 @@ MPII = KeypointSet(
 )
 
 
+HALPE26_NAMES = COCO_NAMES + (
+    "head", "neck", "hip", "left_big_toe", "right_big_toe", "left_small_toe",
+    "right_small_toe", "left_heel", "right_heel",
+)
+# Halpe's 26 body joints as mmpose 1.3 defines them (configs/_base_/datasets/halpe26.py):
+# COCO's 17, then head, neck, hip and the feet; sigmas x10 (KeypointSet units), weights,
+# upper body (its "upper" joints) and skeleton from that file.
+HALPE26 = KeypointSet(
+    names=HALPE26_NAMES,
+    flip_pairs=COCO.flip_pairs + ((20, 21), (22, 23), (24, 25)),
+    skeleton=(
+        (16, 14), (14, 12), (12, 20), (17, 15), (15, 13), (13, 20), (18, 19), (19, 20),
+        (19, 6), (6, 8), (8, 10), (19, 7), (7, 9), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4),
+        (3, 5), (4, 6), (5, 7), (16, 21), (16, 23), (16, 25), (17, 22), (17, 24), (17, 26),
+    ),
+    sigmas=COCO_SIGMAS + (0.26, 0.26, 0.66, 0.79, 0.79, 0.79, 0.79, 0.79, 0.79),
+    upper_body_ids=tuple(range(11)) + (17, 18),
+    joints_weight=COCO_JOINTS_WEIGHT + (1.0, 1.0, 1.2, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5),
+)
+
 # Name fragments of joints that count as upper body for half-body augmentation.
 UPPER_BODY_WORDS = ("nose", "eye", "ear", "mouth", "head", "neck", "thorax", "shoulder",
                     "elbow", "wrist", "hand")
@@ -148,10 +169,13 @@ def custom_keypoint_set(names: Sequence[str], skeleton: Sequence[Sequence[int]] 
     Flip pairs come from ``left_``/``right_`` names and upper-body joints from
     :func:`upper_body_ids_from_names`. Missing OKS sigmas take COCO's value for joints named
     as in COCO and :data:`DEFAULT_SIGMA` otherwise, so that OKS evaluation always works.
-    COCO's own 17 names give COCO's set (with its loss weights), overridden where given.
+    COCO's own 17 names give COCO's set (with its loss weights), Halpe's 26 give
+    :data:`HALPE26`, overridden where given.
     """
     names = tuple(str(n) for n in names)
-    base = COCO if names == COCO_NAMES else None
+    base = {COCO_NAMES: COCO, HALPE26_NAMES: HALPE26}.get(names)
+    if not sigmas and base is not None:
+        sigmas = base.sigmas
     if not sigmas:
         coco_sigma = dict(zip(COCO_NAMES, COCO_SIGMAS))
         sigmas = tuple(coco_sigma.get(n.lower(), DEFAULT_SIGMA) for n in names)
@@ -161,6 +185,7 @@ def custom_keypoint_set(names: Sequence[str], skeleton: Sequence[Sequence[int]] 
         flip_pairs=tuple((int(a), int(b)) for a, b in pairs),
         skeleton=tuple((int(a), int(b)) for a, b in skeleton) or (base.skeleton if base else ()),
         sigmas=tuple(float(x) for x in sigmas),
-        upper_body_ids=tuple(int(i) for i in upper_body_ids) or upper_body_ids_from_names(names),
+        upper_body_ids=(tuple(int(i) for i in upper_body_ids)
+                        or (base.upper_body_ids if base else upper_body_ids_from_names(names))),
         joints_weight=base.joints_weight if base else (),
     )

@@ -32,7 +32,7 @@ from humanpose.data.geometry import (
     get_udp_transform,
     warp_crop,
 )
-from humanpose.data.keypoints import COCO, MPII, KeypointSet
+from humanpose.data.keypoints import COCO, HALPE26, MPII, KeypointSet
 from humanpose.engine.evaluate import decoder_name
 from humanpose.errors import HumanposeError
 from humanpose.evaluation.coco import rescore
@@ -93,8 +93,8 @@ class Timing:
 
 
 def keypoint_set_for(cfg: CfgNode) -> KeypointSet:
-    """The joints a model predicts: COCO's 17, MPII's 16, or numbered joints with the
-    config's ``DATASET.FLIP_PAIRS`` for other sets."""
+    """The joints a model predicts: COCO's 17, MPII's 16, Halpe's 26, or numbered joints
+    with the config's ``DATASET.FLIP_PAIRS`` for other sets."""
     k = cfg.MODEL.NUM_JOINTS
     if cfg.DATASET.DATASET.lower() == "mpii" and k == MPII.num_joints:
         return MPII
@@ -102,6 +102,8 @@ def keypoint_set_for(cfg: CfgNode) -> KeypointSet:
         return COCO
     if k == MPII.num_joints:
         return MPII
+    if k == HALPE26.num_joints:
+        return HALPE26
     pairs = tuple(tuple(int(v) for v in p) for p in cfg.DATASET.get("FLIP_PAIRS", []))
     return KeypointSet(names=tuple(f"kp_{i}" for i in range(k)), flip_pairs=pairs)
 

@@ -11,11 +11,13 @@ from yacs.config import CfgNode
 from .hrnet import build_pose_hrnet
 from .lpn import build_lpn
 from .resnet import build_pose_resnet
+from .rtmpose import build_rtmpose
 
 MODEL_BUILDERS: dict[str, Callable[[CfgNode], nn.Module]] = {
     "pose_resnet": build_pose_resnet,
     "pose_hrnet": build_pose_hrnet,
     "lpn": build_lpn,
+    "rtmpose": build_rtmpose,
 }
 
 
