@@ -134,6 +134,54 @@ def _randomise(model, torch) -> None:
                 t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
 
 
+def _mmengine_files(model, folder: Path, name: str, torch) -> None:
+    """The two file layouts mmpose's users hold, written by mmengine's own code.
+
+    ``published``: ``{"meta", "state_dict"}`` in torch's legacy format, as mmpose's
+    tools/misc/publish_model.py leaves a training checkpoint; ``meta`` as mmengine's
+    Runner fills it (config text, seed, dataset_meta with numpy arrays).
+    ``training-ema``: what Runner.save_checkpoint writes with EMAHook: message_hub
+    (HistoryBuffer objects), optimizer, param_schedulers, ``ema_state_dict`` (``module.``
+    keys, ``steps``) and, swapped in by the hook, the averaged weights under state_dict.
+    """
+    import copy
+
+    from mmdet.models.layers import ExpMomentumEMA
+    from mmengine.logging import MessageHub
+    from mmengine.runner.checkpoint import save_checkpoint, weights_to_cpu
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+
+    dataset_meta = parse_pose_metainfo(dict(from_file="configs/_base_/datasets/coco.py"))
+    meta = dict(epoch=420, iter=1000, cfg="model = dict(type='TopdownPoseEstimator')",
+                seed=21, experiment_name=name, time="20230127_000000",
+                mmengine_version="0.10.7", dataset_meta=dataset_meta)
+    state = weights_to_cpu(model.state_dict())
+    torch.save({"meta": meta, "state_dict": state}, folder / f"{name}.published.pth",
+               _use_new_zipfile_serialization=False)
+
+    ema = ExpMomentumEMA(model, momentum=0.0002, update_buffers=True)
+    ema.update_parameters(model)  # the first update copies
+    with torch.no_grad():  # then the raw weights move away from the average
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    ema.update_parameters(model)
+    hub = MessageHub.get_instance(f"check-{name}")
+    hub.update_scalar("train/loss", 1.5)
+    hub.update_scalar("train/lr", 0.004)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.004)
+    checkpoint = {"meta": meta, "state_dict": weights_to_cpu(model.state_dict()),
+                  "message_hub": hub.state_dict(), "optimizer": optimizer.state_dict(),
+                  "param_schedulers": [{"base_lrs": [0.004], "last_step": 1000}]}
+    checkpoint["ema_state_dict"] = ema.state_dict()
+    model_state, ema_state = checkpoint["state_dict"], checkpoint["ema_state_dict"]
+    for k in list(ema_state):  # EMAHook._swap_ema_state_dict
+        if k.startswith("module."):
+            ema_state[k], model_state[k[7:]] = model_state[k[7:]], ema_state[k]
+    averaged = copy.deepcopy(ema.module).eval()
+    save_checkpoint(checkpoint, str(folder / f"{name}.training-ema.pth"))
+    return averaged
+
+
 def reference_side(folder: Path, names: list[str]) -> None:
     import mm_stub  # noqa: F401  mmcv-lite without compiled ops; see shared/reference
     import torch
@@ -155,6 +203,11 @@ def reference_side(folder: Path, names: list[str]) -> None:
                    folder / f"{name}.pth")
         torch.save({"input": x, "outputs": [o.contiguous() for o in outputs]},
                    folder / f"{name}.io.pt")
+        if name == names[0] and name in RTMPOSE:
+            averaged = _mmengine_files(model, folder, name, torch)
+            with torch.no_grad():
+                out = averaged.head(averaged.backbone(x))
+            torch.save([o.contiguous() for o in out], folder / f"{name}.ema-out.pt")
         keys = "\n".join(f"{k}:{list(v.shape)}" for k, v in state.items())
         report[name] = {"params": sum(p.numel() for p in model.parameters()),
                         "keys": len(state),
@@ -192,6 +245,18 @@ def compare(folder: Path, names: list[str]) -> list[dict]:
         ours = list(out[0]) + list(out[1]) if isinstance(out[0], list) else list(out)
         errors = [((a - b).abs().max() / b.abs().max()).item()
                   for a, b in zip(ours, io["outputs"], strict=True)]
+        for kind in ("published", "training-ema"):
+            path = folder / f"{name}.{kind}.pth"
+            if not path.is_file():
+                continue
+            humanpose.load_checkpoint(model, path)  # strict, weights_only
+            expected = (io["outputs"] if kind == "published"
+                        else torch.load(folder / f"{name}.ema-out.pt", weights_only=True))
+            with torch.no_grad():
+                got = model(io["input"])
+            errors += [((a - b).abs().max() / b.abs().max()).item()
+                       for a, b in zip(got, expected, strict=True)]
+            print(f"{name}: mmengine's {kind} file loads strictly (weights_only=True)")
         rows.append({"model": name, "experiment": experiment,
                      "params": count_parameters(model), "mm_params": reference[name]["params"],
                      "keys": len(model.state_dict()), "mm_keys": reference[name]["keys"],
