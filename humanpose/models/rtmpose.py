@@ -187,7 +187,7 @@ class RTMCCHead(nn.Module):
         if not isinstance(feats, torch.Tensor):
             feats = feats[-1]
         expected = self.in_featuremap_size[::-1]
-        if tuple(feats.shape[-2:]) != expected:
+        if not torch.jit.is_tracing() and tuple(feats.shape[-2:]) != expected:
             raise ValueError(f"RTMCCHead expects {expected[1]}x{expected[0]} (w x h) features "
                              f"for input size {self.input_size[0]}x{self.input_size[1]}, got "
                              f"{feats.shape[-1]}x{feats.shape[-2]}; check MODEL.IMAGE_SIZE")
