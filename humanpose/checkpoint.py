@@ -70,8 +70,15 @@ class _Opaque:
     def __setstate__(self, state) -> None:
         pass
 
+    pickled_name = "an object"
+
     def __repr__(self) -> str:
-        return "<object not loaded>"
+        return f"<{self.pickled_name}, not loaded>"
+
+
+def _stand_in(name: str) -> type:
+    """An :class:`_Opaque` subclass that remembers which global it replaces (for errors)."""
+    return type(name.rsplit(".", 1)[-1], (_Opaque,), {"pickled_name": name})
 
 
 _UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global")
@@ -98,7 +105,7 @@ def _load_weights_only(path: Path):
                 name = f"builtins.{name}"
             if any(name == known for _, known in stand_ins):
                 raise
-            stand_ins.append((_Opaque, name))
+            stand_ins.append((_stand_in(name), name))
 
 
 def _select_state(obj):
@@ -151,7 +158,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             "torch.save(model.state_dict(), path).") from err
     state = _select_state(obj)
     if state is None:
-        kind = type(obj).__name__
+        kind = obj.pickled_name if isinstance(obj, _Opaque) else type(obj).__name__
         keys = list(obj)[:8] if isinstance(obj, Mapping) else []
         raise CheckpointError(
             f"{path} holds no state dict (a {kind} with keys {keys}); expected a mapping of "

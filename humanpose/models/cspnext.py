@@ -31,13 +31,12 @@ class ConvBNAct(nn.Module):
     """Conv (no bias), BatchNorm, SiLU: mmcv's ``ConvModule`` with the names it gives them."""
 
     def __init__(self, inplanes: int, planes: int, kernel: int, stride: int = 1,
-                 groups: int = 1, bn_eps: float = 1e-5, bn_momentum: float = 0.1,
-                 act: bool = True) -> None:
+                 groups: int = 1, bn_eps: float = 1e-5, bn_momentum: float = 0.1) -> None:
         super().__init__()
         self.conv = nn.Conv2d(inplanes, planes, kernel, stride, kernel // 2, groups=groups,
                               bias=False)
         self.bn = nn.BatchNorm2d(planes, eps=bn_eps, momentum=bn_momentum)
-        self.activate = nn.SiLU(inplace=True) if act else nn.Identity()
+        self.activate = nn.SiLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.bn(self.conv(x)))
