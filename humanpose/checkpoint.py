@@ -1,13 +1,18 @@
 """Loading weights: model-zoo files, our own checkpoints and ImageNet initialisation.
 
 Every file goes through ``torch.load(..., weights_only=True)``: a ``.pth`` found on the
-internet can carry pickled code, and loading weights must never run it.
+internet can carry pickled code, and loading weights must never run it. Files written by
+mmengine (mmpose, mmdet) also pickle objects besides the weights: numpy arrays in
+``meta["dataset_meta"]``, ``HistoryBuffer`` objects in ``message_hub``. Each class or
+function such a file names is replaced by an inert placeholder (:class:`_Opaque`) that
+runs none of the file's code; the weights are read as usual and the rest is dropped.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,37 +91,119 @@ def _is_state_dict(obj) -> bool:
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
 
 
+class _Opaque:
+    """Stands in for any class or function a weights file names beyond torch's own.
+
+    Calling it, creating it and setting its state store nothing and run nothing, so a file
+    that pickles numpy arrays, mmengine objects or even ``os.system`` in its metadata loads
+    its tensors and nothing else.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __setstate__(self, state) -> None:
+        pass
+
+    pickled_name = "an object"
+
+    def __repr__(self) -> str:
+        return f"<{self.pickled_name}, not loaded>"
+
+
+def _stand_in(name: str) -> type:
+    """An :class:`_Opaque` subclass that remembers which global it replaces (for errors)."""
+    return type(name.rsplit(".", 1)[-1], (_Opaque,), {"pickled_name": name})
+
+
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global")
+_MAX_PLACEHOLDERS = 256
+
+
+def _load_weights_only(path: Path):
+    """``torch.load(weights_only=True)``, with :class:`_Opaque` for every global it refuses.
+
+    torch names one refused global per attempt, so the file is read again for each new
+    name; a file without such globals is read once.
+    """
+    stand_ins: list[tuple[type, str]] = []
+    while True:
+        try:
+            with torch.serialization.safe_globals(stand_ins):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            match = _UNSAFE_GLOBAL.search(str(err))
+            if match is None or len(stand_ins) >= _MAX_PLACEHOLDERS:
+                raise
+            name = match.group(1)
+            if "." not in name:  # torch prints builtins without their module
+                name = f"builtins.{name}"
+            if any(name == known for _, known in stand_ins):
+                raise
+            stand_ins.append((_stand_in(name), name))
+
+
+def _select_state(obj):
+    """The weights inside a loaded file, or None.
+
+    mmengine's EMAHook saves the averaged weights under ``state_dict`` (it swaps them in
+    before saving) and the raw ones under ``ema_state_dict`` (``module.`` prefix and a
+    ``steps`` counter); ``state_dict`` wins, ``ema_state_dict`` is used when it is alone.
+    """
+    if isinstance(obj, Mapping) and isinstance(obj.get(KEYPOINTS_KEY), Mapping):
+        obj = {k: v for k, v in obj.items() if k != KEYPOINTS_KEY}  # humanpose's joints entry
+    if _is_state_dict(obj):
+        return obj
+    if not isinstance(obj, Mapping):
+        return None
+    for key in _WRAPPER_KEYS:
+        if _is_state_dict(obj.get(key)):
+            return obj[key]
+    ema = obj.get("ema_state_dict")
+    if _is_state_dict(ema):
+        return {k: v for k, v in ema.items() if k != "steps"}
+    return None
+
+
+def _drop_ema_copies(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove the EMA buffers of mmcv 1.x's EMA hooks (``ema_backbone_stem_0_conv_weight``).
+
+    They sit at the top level beside the model's own keys (no dot in their names) and
+    mirror them; the model's own keys are what evaluation and deployment use.
+    """
+    own = {k.replace(".", "_") for k in state if "." in k}
+    copies = {k for k in state if k.startswith("ema_") and "." not in k and k[4:] in own}
+    return {k: v for k, v in state.items() if k not in copies}
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a weights file into a flat state dict.
 
     Accepts a bare state dict, one nested under ``state_dict``/``model`` (training
-    checkpoints), and keys prefixed with ``module.`` by DataParallel/DDP.
+    checkpoints), mmengine's files (``{"meta", "state_dict", ...}``, with or without
+    ``ema_state_dict``), and keys prefixed with ``module.`` by DataParallel/DDP.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = _load_weights_only(path)
     except Exception as err:  # pickle errors, truncated files, non-torch files
         raise CheckpointError(
             f"cannot read weights file {path}: {err}. Only tensors and plain containers are "
             "accepted (torch.load(weights_only=True)); re-save the file with "
             "torch.save(model.state_dict(), path).") from err
-    state = obj
-    if isinstance(state, Mapping) and isinstance(state.get(KEYPOINTS_KEY), Mapping):
-        state = {k: v for k, v in state.items() if k != KEYPOINTS_KEY}
-    if not _is_state_dict(state) and isinstance(state, Mapping):
-        for key in _WRAPPER_KEYS:
-            if _is_state_dict(state.get(key)):
-                state = state[key]
-                break
-    if not _is_state_dict(state):
-        kind = type(obj).__name__
+    state = _select_state(obj)
+    if state is None:
+        kind = obj.pickled_name if isinstance(obj, _Opaque) else type(obj).__name__
         keys = list(obj)[:8] if isinstance(obj, Mapping) else []
         raise CheckpointError(
             f"{path} holds no state dict (a {kind} with keys {keys}); expected a mapping of "
             f"parameter names to tensors, bare or under one of {list(_WRAPPER_KEYS)}")
-    return {_strip_prefix(k): v for k, v in state.items()}
+    return _drop_ema_copies({_strip_prefix(k): v for k, v in state.items()})
 
 
 def _strip_prefix(key: str) -> str:

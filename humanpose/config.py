@@ -135,6 +135,37 @@ def default_config() -> CfgNode:
     # RTMDet (humanpose.detection.rtmdet): candidates kept per level before NMS (mmdet's
     # test_cfg.nms_pre); its score_thr, NMS IoU and max_per_img are the three keys above.
     e.DET_NMS_PRE = 1000
+    # CSPNeXt backbone (rtmpose, rtmdet), as mmdet's CSPNeXt: depth and width multipliers of
+    # the P5 layout, hidden-channel ratio of the CSP layers, depthwise-separable stage convs,
+    # SPP pooling sizes, channel attention in every CSP layer.
+    e.DEEPEN_FACTOR = 1.0
+    e.WIDEN_FACTOR = 1.0
+    e.EXPAND_RATIO = 0.5
+    e.USE_DEPTHWISE = False
+    e.SPP_KERNEL_SIZES = [5, 9, 13]
+    e.CHANNEL_ATTENTION = True
+    # RTMCC head (rtmpose; its final conv kernel is FINAL_CONV_KERNEL, 7 in mmpose; its SimCC
+    # bins per input pixel are MODEL.SIMCC.SPLIT_RATIO): token size, and the gated attention
+    # unit's settings.
+    e.HIDDEN_DIMS = 256
+    e.GAU_S = 128
+    e.GAU_EXPANSION_FACTOR = 2.0
+    e.GAU_DROPOUT = 0.0
+    e.GAU_DROP_PATH = 0.0
+    e.GAU_ACT = "SiLU"
+    e.GAU_USE_REL_BIAS = False
+    e.GAU_POS_ENC = False
+    # RTMDet (MODEL.NAME rtmdet; DET_NECK_CHANNELS is the CSPNeXt-PAFPN's output width):
+    # CSP blocks per neck layer, the head's conv width and depth, whether the levels share
+    # the head's convs (each keeps its BN), exp() on the box distances, the prediction conv
+    # kernel, classes.
+    e.DET_NECK_CSP_BLOCKS = 3
+    e.DET_FEAT_CHANNELS = 256
+    e.DET_STACKED_CONVS = 2
+    e.DET_SHARE_CONV = True
+    e.DET_EXP_ON_REG = True
+    e.DET_PRED_KERNEL = 1
+    e.DET_NUM_CLASSES = 1
     c.MODEL.EXTRA = e
 
     c.LOSS = CfgNode()
@@ -178,6 +209,9 @@ def default_config() -> CfgNode:
     # Which category of the annotation file holds the people: its name or id as a string
     # ("person", "3"); empty = the one named "person", else the only one with key points.
     c.DATASET.CATEGORY = ""
+    # The model's joints when no annotation file says (inference from a bare config):
+    # "coco", "halpe26" or "mpii" (humanpose.data.keypoints.KEYPOINT_SETS); empty: derive.
+    c.DATASET.KEYPOINT_SET = ""
     # Joints used by half-body augmentation as the upper body; empty = derived from names.
     c.DATASET.UPPER_BODY_IDS = []
     # Opt-in fast loading: uint8 crops normalised on the device, reduced-resolution decode.

@@ -20,7 +20,10 @@ def count_gflops(model: nn.Module, input_size: tuple[int, int]) -> float:
 
     Counted as the HRNet code base's model summary counts them (and so the seed's tables):
     a conv costs its weight count times its output positions, transposed convs included;
-    the total is divided by 1024**3.
+    the total is divided by 1024**3. Families published by another code base say so: a
+    model's ``extra_macs()`` adds products that no layer hook sees (RTMPose's attention
+    matmuls), and its ``GFLOPS_DIVISOR`` replaces 1024**3 (1e9 for mmpose's and mmdet's
+    models, whose tables count in units of 10**9), so each figure compares with its table.
     """
     total = 0
 
@@ -43,7 +46,9 @@ def count_gflops(model: nn.Module, input_size: tuple[int, int]) -> float:
         for h in handles:
             h.remove()
         model.train(was_training)
-    return total / 1024**3
+    if hasattr(model, "extra_macs"):
+        total += model.extra_macs()
+    return total / getattr(model, "GFLOPS_DIVISOR", 1024**3)
 
 
 def measure_latency(model: nn.Module, input_size: tuple[int, int], batch: int = 1,

@@ -61,8 +61,9 @@ def test_experiment_matches_spec(name, params, gflops, n_keys, key_digest):
 
 
 def test_every_pose_experiment_file_is_in_the_spec():
+    # RTMPose's files have their own spec (mmpose's figures) in test_rtmpose.py.
     files = {str(p.relative_to(EXPERIMENTS).with_suffix("")) for sub in ("coco", "mpii")
-             for p in (EXPERIMENTS / sub).rglob("*.yaml")}
+             for p in (EXPERIMENTS / sub).rglob("*.yaml") if p.parent.name != "rtmpose"}
     assert files == {s[0] for s in SPEC}
 
 

@@ -18,8 +18,9 @@ from humanpose.codecs.base import Outputs
 
 __all__ = ["SIMCC_SIGMAS", "SimCCCodec", "simcc_maximum"]
 
-# mmpose's label sigmas (x, y) per input size (w, h) of the RTMPose recipes.
-SIMCC_SIGMAS = {(192, 256): (4.9, 5.66), (288, 384): (6.93, 7.99)}
+# mmpose 1.3.2's label sigmas (x, y) per input size (w, h) of the RTMPose COCO recipes
+# (rtmpose-*_8xb256-420e_coco-256x192.py / -384x288.py).
+SIMCC_SIGMAS = {(192, 256): (4.9, 5.66), (288, 384): (6.0, 6.93)}
 
 
 def simcc_maximum(simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

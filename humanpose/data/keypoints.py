@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "COCO",
+    "HALPE26",
+    "KEYPOINT_SETS",
     "MPII",
     "KeypointSet",
     "KeypointSetError",
@@ -172,6 +174,26 @@ MPII = KeypointSet(
 )
 
 
+HALPE26_NAMES = COCO_NAMES + (
+    "head", "neck", "hip", "left_big_toe", "right_big_toe", "left_small_toe",
+    "right_small_toe", "left_heel", "right_heel",
+)
+# Halpe's 26 body joints as mmpose 1.3 defines them (configs/_base_/datasets/halpe26.py):
+# COCO's 17, then head, neck, hip and the feet; sigmas x10 (KeypointSet units), weights,
+# upper body (its "upper" joints) and skeleton from that file.
+HALPE26 = KeypointSet(
+    names=HALPE26_NAMES,
+    flip_pairs=COCO.flip_pairs + ((20, 21), (22, 23), (24, 25)),
+    skeleton=(
+        (16, 14), (14, 12), (12, 20), (17, 15), (15, 13), (13, 20), (18, 19), (19, 20),
+        (19, 6), (6, 8), (8, 10), (19, 7), (7, 9), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4),
+        (3, 5), (4, 6), (5, 7), (16, 21), (16, 23), (16, 25), (17, 22), (17, 24), (17, 26),
+    ),
+    sigmas=COCO_SIGMAS + (0.26, 0.26, 0.66, 0.79, 0.79, 0.79, 0.79, 0.79, 0.79),
+    upper_body_ids=tuple(range(11)) + (17, 18),
+    joints_weight=COCO_JOINTS_WEIGHT + (1.0, 1.0, 1.2, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5),
+)
+
 # Name fragments of joints that count as upper body for half-body augmentation.
 UPPER_BODY_WORDS = ("nose", "eye", "ear", "mouth", "head", "neck", "thorax", "shoulder",
                     "elbow", "wrist", "hand")
@@ -223,7 +245,9 @@ def custom_keypoint_set(names: Sequence[str], skeleton: Sequence[Sequence[int]] 
     overridden where given.
     """
     names = tuple(str(n) for n in names)
-    base = COCO if names == COCO_NAMES else None
+    base = {COCO_NAMES: COCO, HALPE26_NAMES: HALPE26}.get(names)
+    if (sigmas is None or len(sigmas) == 0) and base is not None:
+        sigmas = base.sigmas
     if sigmas is None or len(sigmas) == 0:
         sigmas = coco_sigmas_for(names)
     if flip_pairs is None:
@@ -235,7 +259,8 @@ def custom_keypoint_set(names: Sequence[str], skeleton: Sequence[Sequence[int]] 
         flip_pairs=tuple((int(a), int(b)) for a, b in flip_pairs),
         skeleton=tuple((int(a), int(b)) for a, b in skeleton),
         sigmas=tuple(float(x) for x in sigmas),
-        upper_body_ids=tuple(int(i) for i in upper_body_ids) or upper_body_ids_from_names(names),
+        upper_body_ids=(tuple(int(i) for i in upper_body_ids)
+                        or (base.upper_body_ids if base else upper_body_ids_from_names(names))),
         joints_weight=base.joints_weight if base else (),
     )
 
@@ -277,3 +302,7 @@ def keypoint_set_from_dict(data: dict, source: str = "") -> KeypointSet:
             return known
     return KeypointSet(names=names, flip_pairs=pairs, skeleton=skeleton, sigmas=sigmas,
                        upper_body_ids=upper or upper_body_ids_from_names(names))
+
+
+# Named key-point sets (DATASET.KEYPOINT_SET), for configs whose data is not at hand.
+KEYPOINT_SETS: dict[str, KeypointSet] = {"coco": COCO, "mpii": MPII, "halpe26": HALPE26}

@@ -18,7 +18,7 @@ from humanpose.models import MODEL_BUILDERS
 # This package's networks join the one model registry; the detection task trains and tests
 # our person detector (RTMDet runs at inference only).
 MODEL_BUILDERS.update({name: build_detector for name in DETECTOR_NAMES})
-register_task(DetectionTask(), DETECTOR_NAMES)
+register_task(DetectionTask(), ("person_detector",))
 
 __all__ = [
     "DETECTOR_NAMES",

@@ -19,12 +19,14 @@ from torch import nn
 from yacs.config import CfgNode
 
 from humanpose.models.blocks import BN_MOMENTUM, BasicBlock
+from humanpose.models.rtmdet import build_rtmdet
 
 __all__ = ["DETECTOR_NAMES", "HEAD_CHANNELS", "OUTPUT_STRIDE", "PersonDetectorNet",
            "build_detector"]
 
 # MODEL.NAME values of detectors: the engine picks the detection task for them.
-DETECTOR_NAMES = ("person_detector",)
+# ``rtmdet`` is mmdet's RTMDet network (humanpose.models.rtmdet), for its checkpoints.
+DETECTOR_NAMES = ("person_detector", "rtmdet")
 
 OUTPUT_STRIDE = 4
 HEAD_CHANNELS = 5  # centre logit, offset (dx, dy), log size (w, h)
@@ -107,8 +109,15 @@ class PersonDetectorNet(nn.Module):
         return self.head(y)
 
 
-def build_detector(cfg: CfgNode, channels_last: bool = True) -> PersonDetectorNet:
-    """The detector ``cfg.MODEL`` describes; checks that the sizes fit its stride-4 output."""
+def build_detector(cfg: CfgNode, channels_last: bool = True) -> nn.Module:
+    """The detector ``cfg.MODEL`` describes; checks that the sizes fit its stride-4 output.
+
+    ``MODEL.NAME rtmdet`` builds mmdet's RTMDet instead (raw per-level outputs; its
+    pre/post-processing is not this network's stride-4 decoding).
+    """
+    if cfg.MODEL.NAME == "rtmdet":
+        model = build_rtmdet(cfg)
+        return model.to(memory_format=torch.channels_last) if channels_last else model
     width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
     if width % 32 or height % 32:
         raise ValueError(f"MODEL.IMAGE_SIZE {list(cfg.MODEL.IMAGE_SIZE)} must be multiples of "

@@ -140,6 +140,18 @@ def keypoint_set_from_config(cfg: CfgNode) -> KeypointSet:
     overrides = dict(flip_pairs=d.FLIP_PAIRS, sigmas=d.SIGMAS, skeleton=d.SKELETON,
                      upper_body_ids=d.UPPER_BODY_IDS)
     path = annotation_file(d.ROOT, d.TEST_SET) if d.ROOT else ""
+    if d.KEYPOINT_SET:
+        from humanpose.data.keypoints import KEYPOINT_SETS
+
+        if d.KEYPOINT_SET not in KEYPOINT_SETS:
+            raise HumanposeError(f"DATASET.KEYPOINT_SET {d.KEYPOINT_SET!r} is not one of "
+                                 f"{sorted(KEYPOINT_SETS)}")
+        named = KEYPOINT_SETS[d.KEYPOINT_SET]
+        if named.num_joints != k:
+            raise HumanposeError(f"DATASET.KEYPOINT_SET {d.KEYPOINT_SET} has "
+                                 f"{named.num_joints} joints but MODEL.NUM_JOINTS is {k}")
+        category = {"keypoints": list(named.names)}
+        return keypoint_set_from_category(category, k, source=d.KEYPOINT_SET, **overrides)
     if path and os.path.isfile(path):
         category = person_category(read_json(path, "COCO annotations"), path, d.CATEGORY)
         names = category.get("keypoints")

@@ -11,15 +11,17 @@ from yacs.config import CfgNode
 from .hrnet import build_pose_hrnet
 from .lpn import build_lpn
 from .resnet import build_pose_resnet
+from .rtmpose import build_rtmpose
 
 MODEL_BUILDERS: dict[str, Callable[[CfgNode], nn.Module]] = {
     "pose_resnet": build_pose_resnet,
     "pose_hrnet": build_pose_hrnet,
     "lpn": build_lpn,
+    "rtmpose": build_rtmpose,
 }
 
 # Model families whose codec is not the heatmap one (humanpose.codecs.codec_name).
-MODEL_CODECS: dict[str, str] = {}
+MODEL_CODECS: dict[str, str] = {"rtmpose": "simcc"}
 
 
 def _halve(size: int, times: int) -> int:

@@ -1,0 +1,304 @@
+"""Same weights, same outputs: humanpose's RTMPose/RTMDet against mmpose 1.3.2 / mmdet 3.3.0.
+
+Two processes exchange files in a temporary folder. The reference side runs under the
+Python of a venv with mmpose + mmdet (``--mm-python``; see shared/reference/README.md): it
+builds each model as the official config describes it, gives every weight and BatchNorm
+statistic random values, and saves ``{"meta", "state_dict"}`` (mmpose's checkpoint layout),
+one input batch and the network's raw outputs. This side builds the model from humanpose's
+experiment file, loads that checkpoint strictly (``humanpose.load_checkpoint``), runs the
+same input and prints the largest difference relative to the reference's largest value.
+
+    PYTHONPATH=$PWD python benchmarks/check_mm_equivalence.py \
+        --mm-python /work/mmvenv/bin/python --mm-path /work/shared/reference
+
+The reference side (``--reference-side DIR``) imports only mm* packages, never humanpose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name: (humanpose experiment, reference description). The reference description holds the
+# official configs' architecture settings (mmpose projects/rtmpose, mmdet configs/rtmdet).
+RTMPOSE = {  # deepen, widen, input (w, h), joints
+    "rtmpose-t": ("coco/rtmpose/rtmpose_t_256x192", (0.167, 0.375, (192, 256), 17)),
+    "rtmpose-s": ("coco/rtmpose/rtmpose_s_256x192", (0.33, 0.5, (192, 256), 17)),
+    "rtmpose-m": ("coco/rtmpose/rtmpose_m_256x192", (0.67, 0.75, (192, 256), 17)),
+    "rtmpose-l": ("coco/rtmpose/rtmpose_l_256x192", (1.0, 1.0, (192, 256), 17)),
+    "rtmpose-m-384": ("coco/rtmpose/rtmpose_m_384x288", (0.67, 0.75, (288, 384), 17)),
+    "rtmpose-l-384": ("coco/rtmpose/rtmpose_l_384x288", (1.0, 1.0, (288, 384), 17)),
+    "rtmpose-t-halpe26": ("halpe26/rtmpose/rtmpose_t_256x192", (0.167, 0.375, (192, 256), 26)),
+    "rtmpose-s-halpe26": ("halpe26/rtmpose/rtmpose_s_256x192", (0.33, 0.5, (192, 256), 26)),
+    "rtmpose-m-halpe26": ("halpe26/rtmpose/rtmpose_m_256x192", (0.67, 0.75, (192, 256), 26)),
+    "rtmpose-l-halpe26": ("halpe26/rtmpose/rtmpose_l_256x192", (1.0, 1.0, (192, 256), 26)),
+}
+RTMDET = {  # deepen, widen, depthwise, neck channels, neck blocks, share conv, exp, input
+    "rtmdet-nano": ("detection/rtmdet_nano_320_person",
+                    (0.33, 0.25, True, 64, 1, False, False, 320)),
+    "rtmdet-tiny": ("detection/rtmdet_tiny_640_person",
+                    (0.167, 0.375, False, 96, 1, True, False, 640)),
+    "rtmdet-m": ("detection/rtmdet_m_640_person",
+                 (0.67, 0.75, False, 192, 2, True, True, 640)),
+}
+DEFAULT = ["rtmpose-t", "rtmpose-m", "rtmdet-nano", "rtmdet-m"]
+
+
+# ------------------------------------------------------------------ reference side (mm venv)
+def _mm_rtmpose(spec):
+    from mmpose.registry import MODELS
+    from mmpose.utils import register_all_modules
+
+    register_all_modules()
+    deepen, widen, (w, h), joints = spec
+    channels = int(1024 * widen)
+    model = MODELS.build(dict(
+        type="TopdownPoseEstimator",
+        data_preprocessor=dict(type="PoseDataPreprocessor", mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+        backbone=dict(_scope_="mmdet", type="CSPNeXt", arch="P5", expand_ratio=0.5,
+                      deepen_factor=deepen, widen_factor=widen, out_indices=(4,),
+                      channel_attention=True, norm_cfg=dict(type="BN"),
+                      act_cfg=dict(type="SiLU")),
+        head=dict(type="RTMCCHead", in_channels=channels, out_channels=joints,
+                  input_size=(w, h), in_featuremap_size=(w // 32, h // 32),
+                  simcc_split_ratio=2.0, final_layer_kernel_size=7,
+                  gau_cfg=dict(hidden_dims=256, s=128, expansion_factor=2, dropout_rate=0.0,
+                               drop_path=0.0, act_fn="SiLU", use_rel_bias=False,
+                               pos_enc=False),
+                  loss=dict(type="KLDiscretLoss", use_target_weight=True, beta=10.0,
+                            label_softmax=True)),
+        test_cfg=dict(flip_test=True)))
+    return model, (h, w), lambda x: model.head(model.backbone(x))
+
+
+def _mm_rtmdet(spec):
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+
+    register_all_modules()
+    deepen, widen, depthwise, neck, blocks, share, exp_on_reg, size = spec
+    bn, act = dict(type="BN"), dict(type="SiLU", inplace=True)
+    chans = [int(c * widen) for c in (256, 512, 1024)]
+    model = MODELS.build(dict(
+        type="RTMDet",
+        data_preprocessor=dict(type="DetDataPreprocessor", mean=[103.53, 116.28, 123.675],
+                               std=[57.375, 57.12, 58.395], bgr_to_rgb=False),
+        backbone=dict(type="CSPNeXt", arch="P5", expand_ratio=0.5, deepen_factor=deepen,
+                      widen_factor=widen, channel_attention=True, use_depthwise=depthwise,
+                      norm_cfg=bn, act_cfg=act),
+        neck=dict(type="CSPNeXtPAFPN", in_channels=chans, out_channels=neck,
+                  num_csp_blocks=blocks, expand_ratio=0.5, use_depthwise=depthwise,
+                  norm_cfg=bn, act_cfg=act),
+        bbox_head=dict(type="RTMDetSepBNHead", num_classes=1, in_channels=neck,
+                       stacked_convs=2, feat_channels=neck, use_depthwise=depthwise,
+                       anchor_generator=dict(type="MlvlPointGenerator", offset=0,
+                                             strides=[8, 16, 32]),
+                       bbox_coder=dict(type="DistancePointBBoxCoder"),
+                       loss_cls=dict(type="QualityFocalLoss", use_sigmoid=True, beta=2.0,
+                                     loss_weight=1.0),
+                       loss_bbox=dict(type="GIoULoss", loss_weight=2.0),
+                       with_objectness=False, exp_on_reg=exp_on_reg, share_conv=share,
+                       pred_kernel_size=1, norm_cfg=bn, act_cfg=act),
+        train_cfg=None, test_cfg=None))
+
+    def forward(x):
+        cls, reg = model._forward(x)
+        return list(cls) + list(reg)
+    return model, (size, size), forward
+
+
+def _randomise(model, torch) -> None:
+    """Weights that make every path count: conv/linear at unit gain, BN with real statistics."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+            elif name.endswith(("running_mean", ".bias", ".beta")):
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+            elif t.dim() >= 2:
+                fan_in = t[0].numel()
+                t.copy_(torch.randn(t.shape, generator=gen) / fan_in ** 0.5)
+            else:  # BN weights, ScaleNorm gains, residual scales, GAU gamma
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+
+
+def _mmengine_files(model, folder: Path, name: str, torch) -> None:
+    """The two file layouts mmpose's users hold, written by mmengine's own code.
+
+    ``published``: ``{"meta", "state_dict"}`` in torch's legacy format, as mmpose's
+    tools/misc/publish_model.py leaves a training checkpoint; ``meta`` as mmengine's
+    Runner fills it (config text, seed, dataset_meta with numpy arrays).
+    ``training-ema``: what Runner.save_checkpoint writes with EMAHook: message_hub
+    (HistoryBuffer objects), optimizer, param_schedulers, ``ema_state_dict`` (``module.``
+    keys, ``steps``) and, swapped in by the hook, the averaged weights under state_dict.
+    """
+    import copy
+
+    from mmdet.models.layers import ExpMomentumEMA
+    from mmengine.logging import MessageHub
+    from mmengine.runner.checkpoint import save_checkpoint, weights_to_cpu
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+
+    dataset_meta = parse_pose_metainfo(dict(from_file="configs/_base_/datasets/coco.py"))
+    meta = dict(epoch=420, iter=1000, cfg="model = dict(type='TopdownPoseEstimator')",
+                seed=21, experiment_name=name, time="20230127_000000",
+                mmengine_version="0.10.7", dataset_meta=dataset_meta)
+    state = weights_to_cpu(model.state_dict())
+    torch.save({"meta": meta, "state_dict": state}, folder / f"{name}.published.pth",
+               _use_new_zipfile_serialization=False)
+
+    ema = ExpMomentumEMA(model, momentum=0.0002, update_buffers=True)
+    ema.update_parameters(model)  # the first update copies
+    with torch.no_grad():  # then the raw weights move away from the average
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    ema.update_parameters(model)
+    hub = MessageHub.get_instance(f"check-{name}")
+    hub.update_scalar("train/loss", 1.5)
+    hub.update_scalar("train/lr", 0.004)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.004)
+    checkpoint = {"meta": meta, "state_dict": weights_to_cpu(model.state_dict()),
+                  "message_hub": hub.state_dict(), "optimizer": optimizer.state_dict(),
+                  "param_schedulers": [{"base_lrs": [0.004], "last_step": 1000}]}
+    checkpoint["ema_state_dict"] = ema.state_dict()
+    model_state, ema_state = checkpoint["state_dict"], checkpoint["ema_state_dict"]
+    for k in list(ema_state):  # EMAHook._swap_ema_state_dict
+        if k.startswith("module."):
+            ema_state[k], model_state[k[7:]] = model_state[k[7:]], ema_state[k]
+    averaged = copy.deepcopy(ema.module).eval()
+    save_checkpoint(checkpoint, str(folder / f"{name}.training-ema.pth"))
+    return averaged
+
+
+def reference_side(folder: Path, names: list[str]) -> None:
+    import mm_stub  # noqa: F401  mmcv-lite without compiled ops; see shared/reference
+    import torch
+
+    report = {}
+    for name in names:
+        if name in RTMPOSE:
+            model, (h, w), forward = _mm_rtmpose(RTMPOSE[name][1])
+        else:
+            model, (h, w), forward = _mm_rtmdet(RTMDET[name][1])
+        model.eval()
+        _randomise(model, torch)
+        x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            outputs = forward(x)
+        state = model.state_dict()
+        torch.save({"meta": {"mmpose_version": "1.3.2", "mmdet_version": "3.3.0",
+                             "epoch": 1, "iter": 1}, "state_dict": state},
+                   folder / f"{name}.pth")
+        torch.save({"input": x, "outputs": [o.contiguous() for o in outputs]},
+                   folder / f"{name}.io.pt")
+        if name == names[0] and name in RTMPOSE:
+            averaged = _mmengine_files(model, folder, name, torch)
+            with torch.no_grad():
+                out = averaged.head(averaged.backbone(x))
+            torch.save([o.contiguous() for o in out], folder / f"{name}.ema-out.pt")
+        keys = "\n".join(f"{k}:{list(v.shape)}" for k, v in state.items())
+        report[name] = {"params": sum(p.numel() for p in model.parameters()),
+                        "keys": len(state),
+                        "key_digest": hashlib.sha1(keys.encode()).hexdigest()[:12]}
+    (folder / "reference.json").write_text(json.dumps(report, indent=1))
+
+
+# ------------------------------------------------------------------------ humanpose side
+def key_digest(state) -> str:
+    """The digest the tests store: sha1 of ``name:[shape]`` lines, in state-dict order."""
+    keys = "\n".join(f"{k}:{list(v.shape)}" for k, v in state.items())
+    return hashlib.sha1(keys.encode()).hexdigest()[:12]
+
+
+def compare(folder: Path, names: list[str]) -> list[dict]:
+    import torch
+
+    import humanpose
+    from humanpose.detection import build_detector
+    from humanpose.summary import count_gflops, count_parameters
+
+    reference = json.loads((folder / "reference.json").read_text())
+    rows = []
+    for name in names:
+        experiment = (RTMPOSE.get(name) or RTMDET[name])[0]
+        cfg = humanpose.get_cfg(ROOT / "experiments" / f"{experiment}.yaml")
+        if name in RTMDET:
+            model = build_detector(cfg, channels_last=False).eval()
+        else:
+            model = humanpose.build_model(cfg, channels_last=False).eval()
+        humanpose.load_checkpoint(model, folder / f"{name}.pth")  # strict
+        io = torch.load(folder / f"{name}.io.pt", weights_only=True)
+        with torch.no_grad():
+            out = model(io["input"])
+        ours = list(out[0]) + list(out[1]) if isinstance(out[0], list) else list(out)
+        errors = [((a - b).abs().max() / b.abs().max()).item()
+                  for a, b in zip(ours, io["outputs"], strict=True)]
+        for kind in ("published", "training-ema"):
+            path = folder / f"{name}.{kind}.pth"
+            if not path.is_file():
+                continue
+            humanpose.load_checkpoint(model, path)  # strict, weights_only
+            expected = (io["outputs"] if kind == "published"
+                        else torch.load(folder / f"{name}.ema-out.pt", weights_only=True))
+            with torch.no_grad():
+                got = model(io["input"])
+            errors += [((a - b).abs().max() / b.abs().max()).item()
+                       for a, b in zip(got, expected, strict=True)]
+            print(f"{name}: mmengine's {kind} file loads strictly (weights_only=True)")
+        rows.append({"model": name, "experiment": experiment,
+                     "params": count_parameters(model), "mm_params": reference[name]["params"],
+                     "keys": len(model.state_dict()), "mm_keys": reference[name]["keys"],
+                     "key_digest": key_digest(model.state_dict()),
+                     "mm_key_digest": reference[name]["key_digest"],
+                     "gflops": round(count_gflops(model, tuple(cfg.MODEL.IMAGE_SIZE)), 4),
+                     "max_rel_diff": max(errors),
+                     "ref_max_abs": max(b.abs().max().item() for b in io["outputs"])})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=DEFAULT,
+                        choices=sorted(RTMPOSE) + sorted(RTMDET))
+    parser.add_argument("--mm-python", default="/work/mmvenv/bin/python",
+                        help="python of a venv with mmpose 1.3.2 and mmdet 3.3.0")
+    parser.add_argument("--mm-path", default="/work/shared/reference",
+                        help="folder holding mm_stub.py (added to the reference's PYTHONPATH)")
+    parser.add_argument("--reference-side", metavar="DIR", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.reference_side:
+        reference_side(Path(args.reference_side), args.models)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONPATH": args.mm_path}
+        subprocess.run([args.mm_python, __file__, "--reference-side", tmp, "--models",
+                        *args.models], check=True, env=env)
+        rows = compare(Path(tmp), args.models)
+    ok = True
+    print(f"{'model':20} {'params':>11} {'mm params':>11} {'keys':>9} {'digest':>14} "
+          f"{'GFLOPs':>7} {'max |ref|':>9} {'max rel diff':>12}")
+    for r in rows:
+        same = (r["params"] == r["mm_params"] and r["keys"] == r["mm_keys"]
+                and r["key_digest"] == r["mm_key_digest"] and r["max_rel_diff"] < 1e-4)
+        ok &= same
+        print(f"{r['model']:20} {r['params']:>11,} {r['mm_params']:>11,} "
+              f"{r['keys']:>4}/{r['mm_keys']:<4} {r['key_digest']:>14} {r['gflops']:>7.3f} "
+              f"{r['ref_max_abs']:>9.3g} "
+              f"{r['max_rel_diff']:>12.2e}{'' if same else '  MISMATCH'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
