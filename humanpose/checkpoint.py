@@ -52,7 +52,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a weights file into a flat state dict.
 
     Accepts a bare state dict, one nested under ``state_dict``/``model`` (training
-    checkpoints), and keys prefixed with ``module.`` by DataParallel/DDP.
+    checkpoints; ``ema_state_dict`` for ours of TRAIN.EMA runs), and keys prefixed with
+    ``module.`` by DataParallel/DDP.
     """
     path = Path(path)
     if not path.is_file():
@@ -65,6 +66,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             "accepted (torch.load(weights_only=True)); re-save the file with "
             "torch.save(model.state_dict(), path).") from err
     state = obj
+    if isinstance(state, Mapping) and "ema_steps" in state and \
+            _is_state_dict(state.get("ema_state_dict")):
+        # A humanpose training checkpoint of a TRAIN.EMA run: the averaged weights, the ones
+        # model_best.pth holds (its 'state_dict' holds the raw weights to resume training).
+        # mmengine's checkpoints are the other way round, with no 'ema_steps': 'state_dict'.
+        state = state["ema_state_dict"]
     if not _is_state_dict(state) and isinstance(state, Mapping):
         for key in _WRAPPER_KEYS:
             if _is_state_dict(state.get(key)):

@@ -28,6 +28,7 @@ from humanpose.checkpoint import load_pretrained
 from humanpose.data.loader import loader_workers
 from humanpose.data.normalize import normalize_batch
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
+from humanpose.engine.ema import averaged, build_ema
 from humanpose.engine.evaluate import amp_dtype
 from humanpose.engine.optim import build_optimizer, build_scheduler
 from humanpose.engine.state import load_training_state, run_dirs, save_atomic, setup_logging
@@ -194,6 +195,9 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
         best = resume_state.get("best_perf", -math.inf)
         logger.info("=> resumed from %s at epoch %d step %d (best %s %.4f)", resume_from,
                     start_epoch, start_step, resume_state.get("metric", "AP"), best)
+    ema = build_ema(cfg, model)
+    if ema is not None and resume_state is not None:
+        ema.load_state_dict(resume_state, model)
 
     writer = _tensorboard(tb_dir) if dist.is_main else None
     global_step = 0
@@ -206,6 +210,8 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                 if best_path.exists():
                     model.load_state_dict(torch.load(best_path, map_location=dist.device,
                                                      weights_only=True))
+                    if ema is not None:
+                        ema.reset(model)
                 logger.info("=> iterative training stage %d: restart from the best weights "
                             "(%.4f) for %d epochs", schedule.stage, best, schedule.epochs)
                 resume_state = None  # a stage starts with a fresh optimizer
@@ -222,9 +228,11 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
             for epoch in range(max(start_epoch, schedule.first_epoch), end):
                 skip = start_step if epoch == start_epoch else 0
                 state = _Run(cfg, dist, net, model, criterion, optimizer, scheduler, scaler,
-                             dtype, schedule.stage, ckpt_path, best, result.metric_name)
+                             dtype, schedule.stage, ckpt_path, best, result.metric_name, ema=ema)
                 _seed_epoch(cfg.TRAIN.SEED, epoch, dist.rank)
                 sampler.set_epoch(epoch)
+                if hasattr(train_set, "set_epoch"):  # before the loader copies it to workers
+                    train_set.set_epoch(epoch)
                 loader = DataLoader(
                     train_set, batch_size=batch_size,
                     sampler=_SkipSampler(sampler, skip * batch_size) if skip else sampler,
@@ -241,7 +249,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                     (epoch + 1 - schedule.first_epoch) % interval == 0 or epoch + 1 == end)
                 perf = None
                 if validate_now:
-                    preds = task.predict(model, val_set, cfg, dist)
+                    preds = task.predict(averaged(model, ema), val_set, cfg, dist)
                     if dist.is_main:
                         values, perf, name = task.score(cfg, val_set, preds, out_dir,
                                                         cfg.MODEL.NAME)
@@ -258,7 +266,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
                     state.best = best
                     state.save(epoch + 1, 0)
                     if is_best:
-                        save_atomic(model.state_dict(), best_path)
+                        save_atomic(averaged(model, ema).state_dict(), best_path)
                     logger.info("=> epoch %d: loss %.6f%s; checkpoint %s", epoch, loss,
                                 "" if perf is None else
                                 f", {result.metric_name} {perf:.4f} (best {best:.4f})", ckpt_path)
@@ -273,7 +281,7 @@ def _train(cfg, cfg_path: Path, dist: Dist) -> TrainResult:
         if writer is not None:
             writer.close()
     if dist.is_main:
-        save_atomic(model.state_dict(), out_dir / "final_state.pth")
+        save_atomic(averaged(model, ema).state_dict(), out_dir / "final_state.pth")
         logger.info("=> final weights %s; best %s %.4f", out_dir / "final_state.pth",
                     result.metric_name, best)
     result.best_metric = best
@@ -285,12 +293,13 @@ class _Run:
 
     def __init__(self, cfg, dist: Dist, net: nn.Module, model: nn.Module,
                  criterion: nn.Module, optimizer, scheduler, scaler, dtype, stage: int,
-                 ckpt_path: Path, best: float, metric_name: str):
+                 ckpt_path: Path, best: float, metric_name: str, ema=None):
         self.cfg, self.dist, self.net, self.model = cfg, dist, net, model
         self.criterion, self.optimizer, self.scheduler, self.scaler = \
             criterion, optimizer, scheduler, scaler
         self.dtype, self.stage, self.ckpt_path = dtype, stage, ckpt_path
         self.best, self.metric_name = best, metric_name
+        self.ema = ema  # humanpose.engine.ema.ModelEMA or None
         self.epoch, self.step = 0, 0
         self.saved_any = ckpt_path.exists()
 
@@ -301,6 +310,7 @@ class _Run:
             "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "best_perf": self.best, "metric": self.metric_name,
+            **(self.ema.state_dict() if self.ema is not None else {}),
         }, self.ckpt_path)
         self.saved_any = True
 
@@ -332,6 +342,8 @@ class _Run:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.TRAIN.CLIP_GRAD)
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if self.ema is not None:
+                self.ema.update(self.model)
             self.scheduler.step()
             self.step += 1
             value = loss.item()
