@@ -163,6 +163,9 @@ def default_config() -> CfgNode:
     c.DATASET.AUG_SCALE_PROB = 1.0
     c.DATASET.AUG_ROTATE_FACTOR = 80.0  # degrees (truncated normal times this)
     c.DATASET.AUG_ROTATE_PROB = 0.6
+    # Colour: "hsv" (mmdet's YOLOXHSVRandomAug, the COCO recipe), "photometric" (mmpose's
+    # PhotometricDistortion, the Halpe-26 recipe's first stage) or "none".
+    c.DATASET.AUG_COLOR = "hsv"
     c.DATASET.AUG_HSV = [5, 30, 30]  # YOLOX HSV deltas (hue, saturation, value); [] = off
     c.DATASET.AUG_BLUR_PROB = 0.1  # albumentations Blur, kernel 3..7
     c.DATASET.AUG_MEDIAN_BLUR_PROB = 0.1  # albumentations MedianBlur, kernel 3..7
@@ -172,6 +175,7 @@ def default_config() -> CfgNode:
     c.DATASET.AUG_STAGE2_SCALE_RANGE = [0.75, 1.25]
     c.DATASET.AUG_STAGE2_ROTATE_FACTOR = 60.0
     c.DATASET.AUG_STAGE2_DROPOUT_PROB = 0.5
+    c.DATASET.AUG_STAGE2_COLOR = "hsv"  # the Halpe-26 recipe: "none"
 
     c.TRAIN = CfgNode()
     c.TRAIN.LR_FACTOR = 0.1

@@ -16,6 +16,7 @@ from humanpose.data import Records, SampleOptions, TopDownDataset
 from humanpose.data.augment import (
     RTMPoseAugment,
     photometric,
+    photometric_distortion,
     random_box,
     truncated_normal,
     yolox_hsv,
@@ -281,6 +282,33 @@ def test_coarse_dropout_and_hsv_follow_their_definitions():
     assert 3 < changed < 18  # each channel is shifted with probability 1/2
 
 
+def test_photometric_distortion_brightness_and_swap():
+    """With the draws fixed, brightness adds beta (clipped, truncated) and the channel
+    swap permutes; the output keeps shape and dtype."""
+    image = np.random.default_rng(0).integers(0, 256, (16, 12, 3), dtype=np.uint8)
+    seen_changed = 0
+    for seed in range(30):
+        np.random.seed(seed)
+        contrast_mode, brightness, contrast, hsv_mode, swap = (
+            np.random.randint(2), np.random.randint(2), np.random.randint(2),
+            np.random.randint(4), np.random.randint(2))
+        beta = np.random.uniform(-32, 32)
+        np.random.uniform(0.5, 1.5), np.random.uniform(0.5, 1.5), np.random.randint(-18, 18)
+        order = np.random.permutation(3)
+        np.random.seed(seed)
+        out = photometric_distortion(image.copy())
+        assert out.shape == image.shape and out.dtype == np.uint8
+        seen_changed += not np.array_equal(out, image)
+        if hsv_mode == 0 and not (contrast_mode == 1 and contrast):
+            expected = image
+            if brightness:
+                expected = np.clip(image.astype(np.float32) + beta, 0, 255).astype(np.uint8)
+            if swap:
+                expected = expected[..., order]
+            np.testing.assert_array_equal(out, expected)
+    assert seen_changed > 20
+
+
 def test_truncated_normal_and_box_draw_ranges():
     np.random.seed(0)
     v = truncated_normal(20000)
@@ -324,6 +352,19 @@ def test_stage2_switch_changes_the_draw_ranges(tmp_path):
     assert f7.min() >= 0.75 - 1e-6 and f7.max() <= 1.25 + 1e-6 and r7.max() <= 60 + 1e-6
     assert moved7 == 0.0
     assert ds.augment_stage is second
+
+
+def test_stage2_colour_of_the_halpe26_recipe():
+    cfg = cfg_with("DATASET.AUG_STYLE", "rtmpose", "DATASET.AUG_COLOR", "photometric",
+                   "DATASET.AUG_STAGE2_COLOR", "none", "TRAIN.STAGE2_EPOCHS", "30")
+    first, second = SampleOptions.from_cfg(cfg).rtmpose_aug
+    assert first.color == "photometric" and second.color == "none"
+    plain = RTMPoseAugment(color="none", blur_prob=0, median_blur_prob=0, dropout_prob=0)
+    image = np.random.default_rng(1).integers(0, 256, (8, 8, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(photometric(image, plain), image)
+    with pytest.raises(ValueError, match="DATASET.AUG_COLOR"):
+        SampleOptions.from_cfg(cfg_with("DATASET.AUG_STYLE", "rtmpose",
+                                        "DATASET.AUG_COLOR", "jitter"))
 
 
 def test_unknown_aug_style_is_named():

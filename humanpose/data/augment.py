@@ -1,7 +1,9 @@
 """RTMPose's training augmentation (``DATASET.AUG_STYLE rtmpose``), as mmpose 1.3.2 defines it.
 
 mmpose's pipeline is: RandomFlip, RandomHalfBody, RandomBBoxTransform, TopdownAffine, then on
-the crop YOLOXHSVRandomAug and albumentations' Blur, MedianBlur and CoarseDropout. The box
+the crop YOLOXHSVRandomAug (COCO configs; the Halpe-26/body8 configs use mmpose's
+PhotometricDistortion, first stage only) and albumentations' Blur, MedianBlur and
+CoarseDropout. The box
 draws here (flip, half body, shift/scale/rotate) decide the crop; :func:`photometric` then
 changes the crop's pixels, never the key points. The second stage (mmpose's
 PipelineSwitchHook for the last epochs) is the same pipeline with weaker settings.
@@ -21,8 +23,8 @@ import numpy as np
 
 from humanpose.data.geometry import PIXEL_STD
 
-__all__ = ["RTMPoseAugment", "half_body_box_rtmpose", "photometric", "random_box",
-           "truncated_normal", "yolox_hsv"]
+__all__ = ["COLOR_AUGMENTS", "RTMPoseAugment", "half_body_box_rtmpose", "photometric",
+           "photometric_distortion", "random_box", "truncated_normal", "yolox_hsv"]
 
 # mmpose's RandomHalfBody defaults, which the RTMPose configs use (the visible-joint minimum
 # and the probability come from DATASET.NUM_JOINTS_HALF_BODY and DATASET.PROB_HALF_BODY).
@@ -32,6 +34,8 @@ HALF_BODY_PADDING = 1.5
 HALF_BODY_UPPER_PRIORITY = 0.7
 # albumentations' Blur and MedianBlur default kernel sizes: odd, 3 to 7.
 BLUR_KERNELS = (3, 5, 7)
+# DATASET.AUG_COLOR: mmdet's YOLOXHSVRandomAug, mmpose's PhotometricDistortion, or nothing.
+COLOR_AUGMENTS = ("hsv", "photometric", "none")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class RTMPoseAugment:
     flip: bool = True
     half_body_prob: float = 0.3
     half_body_min_joints: int = 8  # more visible joints than this (mmpose: at least 9)
+    color: str = "hsv"  # one of COLOR_AUGMENTS
     hsv: tuple[int, ...] = (5, 30, 30)
     blur_prob: float = 0.1
     median_blur_prob: float = 0.1
@@ -62,6 +67,10 @@ class RTMPoseAugment:
             if len(value) != 2 or not 0 < value[0] <= value[1]:
                 raise ValueError(f"DATASET.{key} must be [low, high] with 0 < low <= high, "
                                  f"got {list(value)}")
+        for key in ("AUG_COLOR", "AUG_STAGE2_COLOR"):
+            if d[key].lower() not in COLOR_AUGMENTS:
+                raise ValueError(f"DATASET.{key} must be one of {COLOR_AUGMENTS}, "
+                                 f"got {d[key]!r}")
         if d.AUG_HSV and len(d.AUG_HSV) != 3:
             raise ValueError(f"DATASET.AUG_HSV must be [hue, saturation, value] deltas or [], "
                              f"got {list(d.AUG_HSV)}")
@@ -72,7 +81,8 @@ class RTMPoseAugment:
             rotate_prob=float(d.AUG_ROTATE_PROB), flip=bool(d.FLIP),
             half_body_prob=float(d.PROB_HALF_BODY),
             half_body_min_joints=int(d.NUM_JOINTS_HALF_BODY),
-            hsv=tuple(int(v) for v in d.AUG_HSV), blur_prob=float(d.AUG_BLUR_PROB),
+            color=d.AUG_COLOR.lower(), hsv=tuple(int(v) for v in d.AUG_HSV),
+            blur_prob=float(d.AUG_BLUR_PROB),
             median_blur_prob=float(d.AUG_MEDIAN_BLUR_PROB),
             dropout_prob=float(d.AUG_DROPOUT_PROB),
             dropout_size=tuple(float(v) for v in d.AUG_DROPOUT_SIZE))
@@ -80,6 +90,7 @@ class RTMPoseAugment:
                         "shift_factor": float(d.AUG_STAGE2_SHIFT_FACTOR),
                         "scale_range": tuple(float(v) for v in d.AUG_STAGE2_SCALE_RANGE),
                         "rotate_factor": float(d.AUG_STAGE2_ROTATE_FACTOR),
+                        "color": d.AUG_STAGE2_COLOR.lower(),
                         "dropout_prob": float(d.AUG_STAGE2_DROPOUT_PROB)})
         return first, second
 
@@ -159,6 +170,42 @@ def yolox_hsv(bgr: np.ndarray, deltas: tuple[int, ...]) -> None:
     cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR, dst=bgr)
 
 
+def _scale_clip(values: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
+    """``values * alpha + beta`` in float32, clipped to [0, 255], truncated to uint8."""
+    return np.clip(values.astype(np.float32) * alpha + beta, 0, 255).astype(np.uint8)
+
+
+def photometric_distortion(bgr: np.ndarray) -> np.ndarray:
+    """mmpose 1.3.2's PhotometricDistortion with its defaults (brightness +-32, contrast and
+    saturation x[0.5, 1.5], hue +-18, channel swap), its draws in its order, and its code's
+    behaviour kept: contrast is applied (twice) only in "contrast mode" 1, and a shifted hue
+    wraps around 256 (uint8) before the HSV to BGR conversion."""
+    contrast_mode, brightness_flag, contrast_flag = (np.random.randint(2) for _ in range(3))
+    hsv_mode, swap_flag = np.random.randint(4), np.random.randint(2)
+    beta = np.random.uniform(-32, 32)
+    contrast = np.random.uniform(0.5, 1.5)
+    saturation = np.random.uniform(0.5, 1.5)
+    hue = np.random.randint(-18, 18)
+    order = np.random.permutation(3)
+    img = bgr
+    if brightness_flag:
+        img = _scale_clip(img, beta=beta)
+    if contrast_mode == 1 and contrast_flag:
+        img = _scale_clip(img, alpha=contrast)
+    if hsv_mode:
+        hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+        if hsv_mode in (1, 3):
+            hsv[..., 1] = _scale_clip(hsv[..., 1], alpha=saturation)
+        if hsv_mode in (2, 3):
+            hsv[..., 0] = (hsv[..., 0].astype(np.int64) + hue) % 256
+        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    if contrast_mode == 1 and contrast_flag:
+        img = _scale_clip(img, alpha=contrast)
+    if swap_flag:
+        img = img[..., order]
+    return np.ascontiguousarray(img)
+
+
 def coarse_dropout(image: np.ndarray, size: tuple[float, float]) -> None:
     """albumentations' CoarseDropout with one hole of ``size`` (fractions of the height and
     width, drawn separately), filled with 0, in place."""
@@ -171,11 +218,13 @@ def coarse_dropout(image: np.ndarray, size: tuple[float, float]) -> None:
 
 
 def photometric(crop: np.ndarray, aug: RTMPoseAugment) -> np.ndarray:
-    """The crop-level transforms in mmpose's order (HSV, Blur, MedianBlur, CoarseDropout) on
+    """The crop-level transforms in mmpose's order (colour, Blur, MedianBlur, CoarseDropout) on
     the BGR channels of an ``(H, W, 3 or 4)`` uint8 crop; the key points do not move."""
     bgr = np.ascontiguousarray(crop[..., :3])
-    if aug.hsv:
+    if aug.color == "hsv" and aug.hsv:
         yolox_hsv(bgr, aug.hsv)
+    elif aug.color == "photometric":
+        bgr = photometric_distortion(bgr)
     if random.random() < aug.blur_prob:
         k = random.choice(BLUR_KERNELS)
         bgr = cv2.blur(bgr, (k, k))
