@@ -15,6 +15,7 @@ from humanpose.codecs.simcc import SimCCCodec
 from humanpose.data import Records, SampleOptions, TopDownDataset
 from humanpose.data.augment import (
     RTMPoseAugment,
+    half_body_box_rtmpose,
     photometric,
     photometric_distortion,
     random_box,
@@ -307,6 +308,39 @@ def test_photometric_distortion_brightness_and_swap():
                 expected = expected[..., order]
             np.testing.assert_array_equal(out, expected)
     assert seen_changed > 20
+
+
+def test_half_body_follows_mmpose_rules():
+    joints = np.zeros((17, 3))
+    joints[:, 0], joints[:, 1] = np.arange(17) * 3.0, np.arange(17) * 10.0
+    vis = np.ones((17, 3))
+    upper = np.zeros(17, bool)
+    upper[:11] = True
+    aug = RTMPoseAugment(half_body_prob=1.0)
+    picks = {"upper": 0, "lower": 0}
+    for seed in range(200):
+        np.random.seed(seed)
+        np.random.rand()
+        prefer_upper = np.random.rand() < 0.7
+        np.random.seed(seed)
+        center, scale = half_body_box_rtmpose(joints, vis, upper, aug, 0.75)
+        ids = np.arange(11) if prefer_upper else np.arange(11, 17)
+        picks["upper" if prefer_upper else "lower"] += 1
+        np.testing.assert_allclose(center, joints[ids, :2].mean(axis=0), rtol=1e-6)
+        h = (joints[ids, 1].max() - joints[ids, 1].min()) * 1.5  # tall: width from height
+        np.testing.assert_allclose(scale * 200, [h * 0.75, h])
+    assert 110 < picks["upper"] < 170
+    few = vis.copy()
+    few[9:, 0] = 0  # 9 visible joints: enough (mmpose's min_total_keypoints 9)
+    assert half_body_box_rtmpose(joints, few, upper, aug, 0.75) is not None
+    few[8:, 0] = 0  # 8 visible: never
+    assert half_body_box_rtmpose(joints, few, upper, aug, 0.75) is None
+    only_upper = vis.copy()
+    only_upper[11:, 0] = 0  # fewer than 3 lower joints: the upper body whatever the draw
+    for seed in range(20):
+        np.random.seed(seed)
+        center, _ = half_body_box_rtmpose(joints, only_upper, upper, aug, 0.75)
+        np.testing.assert_allclose(center, joints[:11, :2].mean(axis=0), rtol=1e-6)
 
 
 def test_truncated_normal_and_box_draw_ranges():
