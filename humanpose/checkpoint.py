@@ -155,6 +155,12 @@ def _select_state(obj):
     """
     if isinstance(obj, Mapping) and isinstance(obj.get(KEYPOINTS_KEY), Mapping):
         obj = {k: v for k, v in obj.items() if k != KEYPOINTS_KEY}  # humanpose's joints entry
+    if isinstance(obj, Mapping) and "ema_steps" in obj and \
+            _is_state_dict(obj.get("ema_state_dict")):
+        # A humanpose training checkpoint of a TRAIN.EMA run: the averaged weights, the ones
+        # model_best.pth holds (its 'state_dict' holds the raw weights to resume training).
+        # mmengine's checkpoints are the other way round, with no 'ema_steps': 'state_dict'.
+        return obj["ema_state_dict"]
     if _is_state_dict(obj):
         return obj
     if not isinstance(obj, Mapping):
@@ -184,7 +190,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
     Accepts a bare state dict, one nested under ``state_dict``/``model`` (training
     checkpoints), mmengine's files (``{"meta", "state_dict", ...}``, with or without
-    ``ema_state_dict``), and keys prefixed with ``module.`` by DataParallel/DDP.
+    ``ema_state_dict``), ours of TRAIN.EMA runs (the averaged ``ema_state_dict``), and keys
+    prefixed with ``module.`` by DataParallel/DDP.
     """
     path = Path(path)
     if not path.is_file():

@@ -216,6 +216,32 @@ def default_config() -> CfgNode:
     c.DATASET.UPPER_BODY_IDS = []
     # Opt-in fast loading: uint8 crops normalised on the device, reduced-resolution decode.
     c.DATASET.FAST_MODE = False
+    # Training augmentation: "seed" (the seed's draws, exactly) or "rtmpose" (mmpose 1.3's
+    # RTMPose pipeline: flip, half body, box shift/scale/rotate from truncated normals, then on
+    # the crop YOLOX HSV, Blur, MedianBlur and CoarseDropout). The AUG_* keys are read by
+    # "rtmpose" only; the AUG_STAGE2_* values replace them for the last TRAIN.STAGE2_EPOCHS.
+    # "rtmpose" reads FLIP, PROB_HALF_BODY (mmpose: 0.3) and NUM_JOINTS_HALF_BODY (half body
+    # needs more visible joints than this, as in the seed: 8 = mmpose's minimum of 9).
+    c.DATASET.AUG_STYLE = "seed"
+    c.DATASET.AUG_SHIFT_FACTOR = 0.16  # box centre shift, in box sizes (truncated normal)
+    c.DATASET.AUG_SHIFT_PROB = 0.3
+    c.DATASET.AUG_SCALE_RANGE = [0.6, 1.4]  # box scale range (truncated normal over it)
+    c.DATASET.AUG_SCALE_PROB = 1.0
+    c.DATASET.AUG_ROTATE_FACTOR = 80.0  # degrees (truncated normal times this)
+    c.DATASET.AUG_ROTATE_PROB = 0.6
+    # Colour: "hsv" (mmdet's YOLOXHSVRandomAug, the COCO recipe), "photometric" (mmpose's
+    # PhotometricDistortion, the Halpe-26 recipe's first stage) or "none".
+    c.DATASET.AUG_COLOR = "hsv"
+    c.DATASET.AUG_HSV = [5, 30, 30]  # YOLOX HSV deltas (hue, saturation, value); [] = off
+    c.DATASET.AUG_BLUR_PROB = 0.1  # albumentations Blur, kernel 3..7
+    c.DATASET.AUG_MEDIAN_BLUR_PROB = 0.1  # albumentations MedianBlur, kernel 3..7
+    c.DATASET.AUG_DROPOUT_PROB = 1.0  # CoarseDropout: one hole, 0.2-0.4 of the crop size
+    c.DATASET.AUG_DROPOUT_SIZE = [0.2, 0.4]
+    c.DATASET.AUG_STAGE2_SHIFT_FACTOR = 0.0
+    c.DATASET.AUG_STAGE2_SCALE_RANGE = [0.75, 1.25]
+    c.DATASET.AUG_STAGE2_ROTATE_FACTOR = 60.0
+    c.DATASET.AUG_STAGE2_DROPOUT_PROB = 0.5
+    c.DATASET.AUG_STAGE2_COLOR = "hsv"  # the Halpe-26 recipe: "none"
 
     c.TRAIN = CfgNode()
     c.TRAIN.LR_FACTOR = 0.1
@@ -243,6 +269,24 @@ def default_config() -> CfgNode:
     c.TRAIN.CLIP_GRAD = 0.0  # max gradient norm; 0 disables clipping
     c.TRAIN.LR_SCHEDULER = "multistep"  # "multistep" (the seed's) or "cosine"
     c.TRAIN.WARMUP_EPOCHS = 0.0  # linear warm-up length, in (fractional) epochs
+    # RTMPose's schedule (mmengine LinearLR then CosineAnnealingLR, per iteration): warm-up
+    # over WARMUP_ITERS iterations from WARMUP_START_FACTOR * LR; "cosine" stays at LR until
+    # COSINE_BEGIN_EPOCH (of the stage), then anneals to LR * COSINE_MIN_LR_RATIO at the end.
+    c.TRAIN.WARMUP_ITERS = 0
+    c.TRAIN.WARMUP_START_FACTOR = 1e-5
+    c.TRAIN.COSINE_BEGIN_EPOCH = 0
+    c.TRAIN.COSINE_MIN_LR_RATIO = 0.0
+    # False: no weight decay on normalisation layers' weights and on biases (mmpose's
+    # paramwise_cfg norm_decay_mult=0, bias_decay_mult=0); True: decay on all (the seed's).
+    c.TRAIN.NORM_BIAS_DECAY = True
+    # Exponential moving average of the weights (mmdet's ExpMomentumEMA): validated, kept as
+    # model_best.pth / final_state.pth, and saved with checkpoint.pth for resuming.
+    c.TRAIN.EMA = False
+    c.TRAIN.EMA_MOMENTUM = 0.0002
+    c.TRAIN.EMA_GAMMA = 2000.0
+    # The last STAGE2_EPOCHS epochs of DATASET.AUG_STYLE "rtmpose" use the AUG_STAGE2_* values
+    # (mmpose's PipelineSwitchHook at END_EPOCH - STAGE2_EPOCHS); 0: no switch.
+    c.TRAIN.STAGE2_EPOCHS = 0
     c.TRAIN.VAL_INTERVAL = 1  # validate every N epochs and after the last; 0: never
     c.TRAIN.MAX_STEPS_PER_EPOCH = 0  # cap iterations per epoch (quick runs); 0 = all
     c.TRAIN.SEED = 1337  # random seed (the seed's tools/train.py --seed default)
@@ -483,6 +527,18 @@ def _decoders() -> tuple[tuple, bool]:
     return ("", *DECODERS), True
 
 
+def _codec_names() -> tuple:
+    from humanpose.codecs import CODECS
+
+    return tuple(CODECS)
+
+
+def _keypoint_set_names() -> tuple:
+    from humanpose.data.keypoints import KEYPOINT_SETS
+
+    return tuple(KEYPOINT_SETS)
+
+
 def _block_groups() -> tuple[tuple, bool]:
     from humanpose.models.lpn import BLOCK_GROUPS
 
@@ -509,6 +565,11 @@ ENUM_KEYS: dict[str, Callable[[], tuple[tuple, bool]]] = {
     "DATASET.DATA_FORMAT": _choices(("jpg", "jpeg", "png", "zip"), case_sensitive=False),
     "MODEL.EXTRA.BLOCK_GROUPS": _block_groups,
     "MODEL.EXTRA.ATTENTION": _choices(("", "GC", "SE", "NONE"), case_sensitive=False),
+    "MODEL.CODEC": lambda: (("", *_codec_names()), True),
+    "DATASET.AUG_STYLE": _choices(("seed", "rtmpose")),
+    "DATASET.AUG_COLOR": _choices(("hsv", "photometric", "none")),
+    "DATASET.AUG_STAGE2_COLOR": _choices(("hsv", "photometric", "none")),
+    "DATASET.KEYPOINT_SET": lambda: (("", *_keypoint_set_names()), True),
     **{f"MODEL.EXTRA.STAGE{i}.BLOCK": _hrnet_blocks for i in range(1, 5)},
     **{f"MODEL.EXTRA.STAGE{i}.FUSE_METHOD": _choices(("SUM",)) for i in range(1, 5)},
 }

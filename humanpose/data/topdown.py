@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from humanpose.codecs import Codec, HeatmapCodec, build_codec
+from humanpose.data.augment import RTMPoseAugment, half_body_box_rtmpose, photometric, random_box
 from humanpose.data.geometry import (
     PIXEL_STD,
     affine_points,
@@ -146,6 +147,9 @@ class SampleOptions:
     skip_bad_images: bool = False
     fast_mode: bool = False
     codec: Codec | None = None  # None: the seed's Gaussian heatmaps of the sizes above
+    # DATASET.AUG_STYLE "rtmpose": its two stages, and the epoch of the switch (-1: none)
+    rtmpose_aug: tuple[RTMPoseAugment, RTMPoseAugment] | None = None
+    stage2_epoch: int = -1
 
     @classmethod
     def from_cfg(cls, cfg) -> SampleOptions:
@@ -169,11 +173,25 @@ class SampleOptions:
             skip_bad_images=d.SKIP_BAD_IMAGES,
             fast_mode=d.FAST_MODE,
             codec=codec,
+            **_augment_options(cfg),
         )
 
     @property
     def aspect_ratio(self) -> float:
         return self.image_size[0] * 1.0 / self.image_size[1]
+
+
+def _augment_options(cfg) -> dict:
+    """SampleOptions' fields for DATASET.AUG_STYLE (none for the seed's)."""
+    style = cfg.DATASET.AUG_STYLE.lower()
+    if style == "seed":
+        return {}
+    if style != "rtmpose":
+        raise ValueError(f"DATASET.AUG_STYLE must be 'seed' or 'rtmpose', "
+                         f"got {cfg.DATASET.AUG_STYLE!r}")
+    stage2 = cfg.TRAIN.STAGE2_EPOCHS
+    return {"rtmpose_aug": RTMPoseAugment.stages_from_cfg(cfg),
+            "stage2_epoch": cfg.TRAIN.END_EPOCH - stage2 if stage2 > 0 else -1}
 
 
 # ----------------------------------------------------------------------------- normalise
@@ -299,6 +317,22 @@ class TopDownDataset(Dataset):
         # Network channel c is image channel _channels[c]: the seed feeds BGR unless COLOR_RGB.
         self._channels = (2, 1, 0) if options.color_rgb else (0, 1, 2)
         self.bad_images: set[str] = set()
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The training epoch about to start (it picks the stage of the "rtmpose"
+        augmentation). Loader workers get a copy of the dataset when their iterator is made:
+        call this before making the epoch's iterator (the engine makes one per epoch; with
+        ``persistent_workers`` the workers would keep the epoch they started with)."""
+        self.epoch = int(epoch)
+
+    @property
+    def augment_stage(self) -> RTMPoseAugment | None:
+        """The "rtmpose" augmentation settings of the current epoch (None: the seed's)."""
+        o = self.options
+        if o.rtmpose_aug is None:
+            return None
+        return o.rtmpose_aug[1 if 0 <= o.stage2_epoch <= self.epoch else 0]
 
     @property
     def num_joints(self) -> int:
@@ -349,6 +383,20 @@ class TopDownDataset(Dataset):
         flip = bool(o.flip and random.random() <= 0.5)
         return center, scale, float(rot), flip
 
+    def _augment_rtmpose(self, aug: RTMPoseAugment, center: np.ndarray, scale: np.ndarray,
+                         joints: np.ndarray, joints_vis: np.ndarray):
+        """mmpose's order: flip, half body, box shift/scale/rotation (see data.augment).
+        The flip is drawn first but applied to the joints and centre later, as the seed's:
+        the half-body box of the mirrored joints is the mirrored box, and the shift draw is
+        symmetric."""
+        flip = bool(aug.flip and np.random.rand() < 0.5)
+        half = half_body_box_rtmpose(joints, joints_vis, self.upper_body, aug,
+                                     self.options.aspect_ratio)
+        if half is not None:
+            center, scale = half
+        center, scale, rot = random_box(center, scale, aug)
+        return center, scale, rot, flip
+
     def _transform(self, center, scale, rot: float) -> np.ndarray:
         if self.options.udp:
             return get_udp_transform(center, scale, rot, self.options.image_size)
@@ -369,7 +417,11 @@ class TopDownDataset(Dataset):
         else:
             image = None if o.fast_mode else read_image(path)  # the seed reads before drawing
         rot, flip = 0.0, False
-        if self.is_train:
+        stage = self.augment_stage if self.is_train else None
+        if stage is not None:
+            center, scale, rot, flip = self._augment_rtmpose(stage, center, scale, joints,
+                                                             joints_vis)
+        elif self.is_train:
             center, scale, rot, flip = self._augment(center, scale, joints, joints_vis)
 
         reduce = _reduce_factor(float(scale[0]), o.image_size[0]) \
@@ -386,6 +438,8 @@ class TopDownDataset(Dataset):
 
         trans = self._transform(center, scale, rot)
         crop = self._crop(image, trans, flip, width, reduce)
+        if stage is not None:
+            crop = photometric(crop, stage)
         visible = joints_vis[:, 0] > 0.0
         joints[visible, 0:2] = affine_points(joints[visible, 0:2], trans)
 

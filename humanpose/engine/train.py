@@ -29,6 +29,7 @@ from humanpose.checkpoint import load_pretrained, read_state_dict, with_keypoint
 from humanpose.data.loader import loader_workers
 from humanpose.data.normalize import normalize_batch
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
+from humanpose.engine.ema import averaged, build_ema
 from humanpose.engine.evaluate import amp_dtype
 from humanpose.engine.optim import build_optimizer, build_scheduler
 from humanpose.engine.state import (
@@ -160,11 +161,13 @@ class _Setup:
     stages: list[_Schedule]
     total_epochs: int
     cfg_path: Path | None = None  # the experiment file, named in the weights files
+    ema: Any = None  # humanpose.engine.ema.ModelEMA (TRAIN.EMA) or None
 
     def weights_file(self, cfg) -> dict:
         """What model_best.pth and final_state.pth hold: the weights, the config they were
         trained with and the key-point set, so that the file alone can be run."""
-        return with_keypoints(weights_with_config(self.model.state_dict(), cfg, self.cfg_path),
+        weights = averaged(self.model, self.ema).state_dict()  # the EMA's, with TRAIN.EMA
+        return with_keypoints(weights_with_config(weights, cfg, self.cfg_path),
                               self.keypoints)
 
     @property
@@ -267,7 +270,8 @@ def _set_up(cfg, cfg_path: Path, dist: Dist) -> _Setup:
     stages = _stages(cfg)
     return _Setup(task, out_dir, tb_dir, train_set, val_set, sampler, batch_size,
                   steps_per_epoch, workers, model, net, criterion, dtype, stages,
-                  stages[-1].first_epoch + stages[-1].epochs, Path(cfg_path))
+                  stages[-1].first_epoch + stages[-1].epochs, Path(cfg_path),
+                  build_ema(cfg, model))
 
 
 def _resume(cfg, setup: _Setup, dist: Dist) -> _Progress:
@@ -280,6 +284,8 @@ def _resume(cfg, setup: _Setup, dist: Dist) -> _Progress:
         return progress
     state = load_training_state(resume_from, cfg)
     load_resumed_weights(setup.model, state["state_dict"], resume_from)
+    if setup.ema is not None:
+        setup.ema.load_state_dict(state, setup.model)
     progress.epoch, progress.step = state["epoch"], state.get("step", 0)
     progress.best = state.get("best_perf", -math.inf)
     progress.resume_state = state
@@ -302,6 +308,8 @@ def _run_stage(cfg, setup: _Setup, dist: Dist, schedule: _Schedule, progress: _P
     if schedule.stage > 0 and progress.epoch == schedule.first_epoch and progress.step == 0:
         if setup.best_path.exists():
             setup.model.load_state_dict(read_state_dict(setup.best_path))
+            if setup.ema is not None:
+                setup.ema.reset(setup.model)
         logger.info("=> iterative training stage %d: restart from the best weights "
                     "(%.4f) for %d epochs", schedule.stage, progress.best, schedule.epochs)
         progress.resume_state = None  # a stage starts with a fresh optimizer
@@ -318,7 +326,7 @@ def _run_stage(cfg, setup: _Setup, dist: Dist, schedule: _Schedule, progress: _P
         skip = progress.step if epoch == progress.epoch else 0
         run = _Run(cfg, dist, setup.net, setup.model, setup.criterion, optimizer, scheduler,
                    scaler, setup.dtype, schedule.stage, setup.ckpt_path, progress.best,
-                   result.metric_name)
+                   result.metric_name, ema=setup.ema)
         run.keypoints = setup.keypoints
         progress.run = run
         loss = _train_one_epoch(cfg, setup, dist, run, epoch, skip)
@@ -337,6 +345,8 @@ def _train_one_epoch(cfg, setup: _Setup, dist: Dist, run: _Run, epoch: int,
     """Seed the epoch, build its loader (without the ``skip`` steps already done), train."""
     _seed_epoch(cfg.TRAIN.SEED, epoch, dist.rank)
     setup.sampler.set_epoch(epoch)
+    if hasattr(setup.train_set, "set_epoch"):  # before the loader copies it to workers
+        setup.train_set.set_epoch(epoch)
     sampler = _SkipSampler(setup.sampler, skip * setup.batch_size) if skip else setup.sampler
     loader = DataLoader(setup.train_set, batch_size=setup.batch_size, sampler=sampler,
                         num_workers=setup.workers,
@@ -356,7 +366,7 @@ def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Sch
         (epoch + 1 - schedule.first_epoch) % interval == 0 or epoch + 1 == end)
     perf = None
     if validate_now:
-        preds = setup.task.predict(setup.model, setup.val_set, cfg, dist)
+        preds = setup.task.predict(averaged(setup.model, setup.ema), setup.val_set, cfg, dist)
         if dist.is_main:
             values, perf, name = setup.task.score(cfg, setup.val_set, preds, setup.out_dir,
                                                   cfg.MODEL.NAME)
@@ -398,12 +408,13 @@ class _Run:
 
     def __init__(self, cfg, dist: Dist, net: nn.Module, model: nn.Module,
                  criterion: nn.Module, optimizer, scheduler, scaler, dtype, stage: int,
-                 ckpt_path: Path, best: float, metric_name: str):
+                 ckpt_path: Path, best: float, metric_name: str, ema=None):
         self.cfg, self.dist, self.net, self.model = cfg, dist, net, model
         self.criterion, self.optimizer, self.scheduler, self.scaler = \
             criterion, optimizer, scheduler, scaler
         self.dtype, self.stage, self.ckpt_path = dtype, stage, ckpt_path
         self.best, self.metric_name = best, metric_name
+        self.ema = ema  # humanpose.engine.ema.ModelEMA or None
         self.epoch, self.step = 0, 0
         self.saved_any = ckpt_path.exists()
         self.keypoints = None  # the joints of the model, stored with its weights
@@ -417,6 +428,7 @@ class _Run:
             "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "best_perf": self.best, "metric": self.metric_name,
+            **(self.ema.state_dict() if self.ema is not None else {}),
         } | with_keypoints({}, self.keypoints), self.ckpt_path)
         self.saved_any = True
 
@@ -472,6 +484,8 @@ class _Run:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.TRAIN.CLIP_GRAD)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
+                if self.ema is not None:
+                    self.ema.update(self.model)
                 self.scheduler.step()
                 self.step += 1
             value = loss.item()
