@@ -22,8 +22,9 @@ from torch import nn
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["KEYPOINTS_KEY", "CheckpointError", "LoadReport", "load_checkpoint", "load_pretrained",
-           "read_keypoint_set", "read_state_dict", "with_keypoints"]
+__all__ = ["KEYPOINTS_KEY", "CheckpointError", "LoadReport", "config_from_weights",
+           "load_checkpoint", "load_pretrained", "read_keypoint_set", "read_state_dict",
+           "with_keypoints"]
 
 logger = logging.getLogger(__name__)
 
@@ -337,3 +338,34 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike,
     logger.info("=> loaded %d tensors from %s (%d skipped: not in the model or other shape)",
                 len(report.loaded), path, len(report.unexpected) + len(report.mismatched))
     return report
+
+
+def config_from_weights(path: str | os.PathLike, opts=()) -> tuple:
+    """(config, name of the experiment file it came from) that a humanpose weights file
+    carries (``cfg``, else a training checkpoint's ``model_cfg`` over the defaults), with
+    ``opts`` applied and ``TEST.MODEL_FILE`` set to ``path``; the name (the weights' own
+    when none is stored) names output folders. Files from elsewhere carry no config: the
+    error says to give ``--cfg``."""
+    import yaml
+
+    from humanpose.config import cfg_from_yaml_text
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    try:
+        obj = _load_weights_only(path)
+    except Exception as err:
+        raise CheckpointError(f"cannot read weights file {path}: {err}") from err
+    text = None
+    if isinstance(obj, dict):
+        if isinstance(obj.get("cfg"), str):
+            text = obj["cfg"]
+        elif isinstance(obj.get("model_cfg"), str):
+            text = yaml.safe_dump({"MODEL": yaml.safe_load(obj["model_cfg"])})
+    if text is None:
+        raise CheckpointError(f"{path} carries no config (bare weights, or a file humanpose did "
+                             "not write); give the experiment file too: --cfg FILE")
+    cfg = cfg_from_yaml_text(text, str(path), [*opts, "TEST.MODEL_FILE", str(path)])
+    name = obj.get("cfg_name") or path.name
+    return cfg, name if isinstance(name, str) else path.name

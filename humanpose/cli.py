@@ -61,7 +61,7 @@ def cfg_from_args(args: argparse.Namespace, extra: Sequence[str] = ()):
     if weights:
         if args.cfg:
             return get_cfg(args.cfg, [*opts, "TEST.MODEL_FILE", weights])
-        from humanpose.engine.state import config_from_weights
+        from humanpose.checkpoint import config_from_weights
 
         cfg, args.cfg = config_from_weights(weights, opts)
         return cfg

@@ -23,9 +23,10 @@ import torch
 
 import humanpose
 from humanpose import zoo
+from humanpose.checkpoint import config_from_weights
 from humanpose.cli import main
 from humanpose.config import ConfigError, get_cfg
-from humanpose.engine.state import config_from_weights, weights_with_config
+from humanpose.engine.state import weights_with_config
 from humanpose.errors import HumanposeError
 from humanpose.inference import PoseEstimator
 from humanpose.shipped import find_config, shipped_configs

@@ -20,7 +20,7 @@ import yaml
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["ResumeError", "config_from_weights", "load_resumed_weights", "load_training_state",
+__all__ = ["ResumeError", "load_resumed_weights", "load_training_state",
            "missing_resume_entries", "model_config_diff", "restore_optimization", "run_dirs",
            "save_atomic", "setup_logging", "weights_with_config"]
 
@@ -183,32 +183,3 @@ def weights_with_config(state_dict: dict, cfg, cfg_path: str | os.PathLike | Non
     return {"state_dict": state_dict, "cfg": cfg.dump(), "model": cfg.MODEL.NAME,
             "model_cfg": cfg.MODEL.dump(),
             "cfg_name": Path(cfg_path).name if cfg_path is not None else ""}
-
-
-def config_from_weights(path: str | os.PathLike, opts=()) -> tuple[Any, str]:
-    """(config, name of the experiment file it came from) that a humanpose weights file
-    carries (``cfg``, else a training checkpoint's ``model_cfg`` over the defaults), with
-    ``opts`` applied and ``TEST.MODEL_FILE`` set to ``path``; the name (the weights' own
-    when none is stored) names output folders. Files from elsewhere carry no config: the
-    error says to give ``--cfg``."""
-    from humanpose.config import cfg_from_yaml_text
-
-    path = Path(path)
-    if not path.is_file():
-        raise HumanposeError(f"weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise HumanposeError(f"cannot read weights file {path}: {err}") from err
-    text = None
-    if isinstance(obj, dict):
-        if isinstance(obj.get("cfg"), str):
-            text = obj["cfg"]
-        elif isinstance(obj.get("model_cfg"), str):
-            text = yaml.safe_dump({"MODEL": yaml.safe_load(obj["model_cfg"])})
-    if text is None:
-        raise HumanposeError(f"{path} carries no config (bare weights, or a file humanpose did "
-                             "not write); give the experiment file too: --cfg FILE")
-    cfg = cfg_from_yaml_text(text, str(path), [*opts, "TEST.MODEL_FILE", str(path)])
-    name = obj.get("cfg_name") or path.name
-    return cfg, name if isinstance(name, str) else path.name

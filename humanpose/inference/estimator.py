@@ -192,7 +192,7 @@ def _config_and_weights(cfg: CfgNode | str | os.PathLike | None,
         if weights is None:
             raise HumanposeError("PoseEstimator: give a config (a file, a shipped name or a "
                                  "zoo name) or weights that carry one")
-        from humanpose.engine.state import config_from_weights
+        from humanpose.checkpoint import config_from_weights
 
         return config_from_weights(weights, opts)[0], weights
     if is_zoo_name(str(cfg)):
