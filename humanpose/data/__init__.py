@@ -11,6 +11,7 @@ import cycle through :mod:`humanpose.codecs`.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 __all__ = [
     "BadImageError",
@@ -47,18 +48,33 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _coco(cfg, root: str, image_set: str, is_train: bool):
+    from humanpose.data.coco import COCODataset
+
+    return COCODataset(cfg, root, image_set, is_train)
+
+
+def _mpii(cfg, root: str, image_set: str, is_train: bool):
+    from humanpose.data.mpii import MPIIDataset
+
+    return MPIIDataset(cfg, root, image_set, is_train)
+
+
+# DATASET.DATASET (the seed's names) -> the function that builds its TopDownDataset; the
+# modules are imported on use, so that ``import humanpose.data`` stays light.
+DATASETS: dict[str, Callable] = {"coco": _coco, "mpii": _mpii}
+
+
 def build_dataset(cfg, is_train: bool):
     """The training (``is_train``) or test set that ``cfg`` describes, a
     :class:`~humanpose.data.topdown.TopDownDataset`."""
-    from humanpose.data.coco import COCODataset, DatasetError
-    from humanpose.data.mpii import MPIIDataset
+    from humanpose.data.coco import DatasetError
 
-    datasets = {"coco": COCODataset, "mpii": MPIIDataset}  # DATASET.DATASET, the seed's names
     name = cfg.DATASET.DATASET.lower()
-    if name not in datasets:
+    if name not in DATASETS:
         raise DatasetError(f"DATASET.DATASET {cfg.DATASET.DATASET!r} is not known; expected "
-                           f"one of {sorted(datasets)} (custom COCO-format sets use 'coco')")
+                           f"one of {sorted(DATASETS)} (custom COCO-format sets use 'coco')")
     if not cfg.DATASET.ROOT:
         raise DatasetError("DATASET.ROOT is empty: set it to the data folder")
     image_set = cfg.DATASET.TRAIN_SET if is_train else cfg.DATASET.TEST_SET
-    return datasets[name](cfg, cfg.DATASET.ROOT, image_set, is_train)
+    return DATASETS[name](cfg, cfg.DATASET.ROOT, image_set, is_train)
