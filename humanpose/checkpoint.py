@@ -23,8 +23,8 @@ from torch import nn
 from humanpose.errors import HumanposeError
 
 __all__ = ["KEYPOINTS_KEY", "CheckpointError", "LoadReport", "config_from_weights",
-           "load_checkpoint", "load_pretrained", "read_keypoint_set", "read_state_dict",
-           "with_keypoints"]
+           "from_mmpose_layout", "load_checkpoint", "load_pretrained", "read_keypoint_set",
+           "read_state_dict", "with_keypoints"]
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +298,23 @@ def _describe(report: LoadReport, limit: int = 10) -> str:
     return "\n  ".join(parts)
 
 
+_MM_PREFIXES = ("backbone.", "neck.", "head.")
+
+
+def from_mmpose_layout(model: nn.Module, state: dict[str, torch.Tensor]
+                       ) -> dict[str, torch.Tensor]:
+    """mmpose's top-down HRNet/SimpleBaseline files (``backbone.*``, ``head.final_layer``,
+    ``head.deconv_layers``) in the HRNet code base's layout, which the seed's models use:
+    mmpose kept every module name under those two prefixes. Files already in the model's
+    layout (e.g. RTMPose, whose model is laid out as mmpose's) are returned unchanged."""
+    own = model.state_dict().keys()
+    if any(k.startswith(_MM_PREFIXES) for k in own) or not state:
+        return state
+    if not all(k.startswith(_MM_PREFIXES) for k in state):
+        return state
+    return {k.split(".", 1)[1]: v for k, v in state.items()}
+
+
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> LoadReport:
     """Load weights from ``path`` into ``model``; see :func:`read_state_dict` for the formats.
 
@@ -305,7 +322,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     :class:`CheckpointError` that lists them and suggests the likely cause. With
     ``strict=False`` the matching tensors are loaded and the report says what was not.
     """
-    state = read_state_dict(path)
+    state = from_mmpose_layout(model, read_state_dict(path))
     report = _compare(model, state)
     if strict and not report.ok:
         cause = _likely_cause(report, state)

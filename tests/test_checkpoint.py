@@ -131,3 +131,37 @@ def test_pretrained_loads_selected_layers_and_skips_classifier(tmp_path):
     assert "final_layer.weight" not in report.loaded
     with pytest.raises(CheckpointError, match="MODEL.PRETRAINED"):
         load_pretrained(model, tmp_path / "absent.pth")
+
+
+# ----------------------------------------------------------------------------- mmpose layout
+MM_HEAD = ("final_layer.", "deconv_layers.")
+
+
+@pytest.mark.parametrize("experiment", ["coco/hrnet/w18_small_v1_256x192_adam_lr1e-3.yaml",
+                                        "coco/resnet/res50_256x192_d256x3_adam_lr1e-3.yaml"])
+def test_mmpose_topdown_checkpoints_load_strictly(tmp_path, experiment):
+    """mmpose's td-hm HRNet/ResNet files: ``backbone.*`` + ``head.final_layer``/
+    ``head.deconv_layers`` (the key list mmpose 1.3.2 builds for hrnet-w32/res50 is ours
+    with those prefixes), wrapped as ``{"meta", "state_dict"}``."""
+    import numpy as np
+
+    cfg = humanpose.get_cfg(EXPERIMENTS / experiment)
+    torch.manual_seed(3)
+    source = humanpose.build_model(cfg).eval()
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_(0, 0.05)
+    mm_state = {(f"head.{k}" if k.startswith(MM_HEAD) else f"backbone.{k}"): v
+                for k, v in source.state_dict().items()}
+    path = tmp_path / "td-hm_mm.pth"
+    torch.save({"meta": {"dataset_meta": {"sigmas": np.ones(17)}}, "state_dict": mm_state}, path)
+    target = humanpose.build_model(cfg).eval()
+    report = humanpose.load_checkpoint(target, path)
+    assert report.ok and len(report.loaded) == len(mm_state)
+    x = torch.randn(1, 3, 256, 192)
+    with torch.no_grad():
+        assert torch.equal(target(x), source(x))
+    mm_state.pop(next(k for k in mm_state if k.startswith("head.")))
+    torch.save({"state_dict": mm_state}, path)
+    with pytest.raises(humanpose.CheckpointError, match="final_layer|deconv"):
+        humanpose.load_checkpoint(humanpose.build_model(cfg), path)
