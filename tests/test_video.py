@@ -284,3 +284,34 @@ def test_a_colour_per_track_id_in_the_drawing():
         assert track_color(track_id) in found
         colours[track_id] = found
     assert track_color(1) != track_color(2) and track_color(2) not in colours[1]
+
+
+@pytest.mark.parametrize("pipeline", [True, False])
+def test_a_writing_error_stops_the_run_and_keeps_the_frames_written(tmp_path, weights, walking,
+                                                                    monkeypatch, pipeline):
+    from humanpose.inference.sources import open_source
+    from humanpose.inference.video import RunOutputs, RunSummary, run_on_source
+
+    _, path = walking
+    real = RunOutputs._write_drawing
+    calls = []
+
+    def failing(self, frame):
+        calls.append(frame.index)
+        if frame.index == 3:
+            raise OSError(28, "No space left on device")
+        real(self, frame)
+
+    monkeypatch.setattr(RunOutputs, "_write_drawing", failing)
+    est = PoseEstimator(small_cfg(*TINY), weights, backend="torch", flip_test=False)
+    summary = RunSummary(tmp_path / "out")
+    start = time.monotonic()
+    with pytest.raises(OSError, match="No space left"):
+        run_on_source(est, open_source(path), tmp_path / "out", progress=False,
+                      summary=summary, pipeline=pipeline)
+    assert time.monotonic() - start < 60  # no thread left hanging
+    assert summary.frames == 3 and summary.stopped == "error: OSError"
+    lines = read_lines(tmp_path / "out" / "results.jsonl")
+    assert [line["frame"] for line in lines] == [0, 1, 2]
+    images = json.loads((tmp_path / "out" / "images.json").read_text())["images"]
+    assert len(images) == 3
