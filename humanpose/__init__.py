@@ -4,7 +4,11 @@ from humanpose.checkpoint import CheckpointError, load_checkpoint, load_pretrain
 from humanpose.compat import MIN_TORCH  # importing it checks the installed torch
 from humanpose.config import ConfigError, get_cfg
 from humanpose.data import build_dataset
-from humanpose.inference import Person, PoseEstimator  # onnxruntime/openvino load on use only
+from humanpose.inference import (  # onnxruntime/openvino load on use only
+    Person,
+    PoseEstimator,
+    PoseTracker,
+)
 from humanpose.models import build_model
 
 # The task packages register themselves with the engine (humanpose.engine.task.TASKS).
@@ -18,6 +22,7 @@ __all__ = [
     "ConfigError",
     "Person",
     "PoseEstimator",
+    "PoseTracker",
     "build_dataset",
     "build_model",
     "get_cfg",

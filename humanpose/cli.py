@@ -188,7 +188,8 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
 
     add_cfg_args(parser, weights=True)
     parser.add_argument("--input", required=True,
-                        help="an image, a folder of images, a video file or a webcam index")
+                        help="an image, a folder of images, a video file, a webcam index or "
+                             "a stream URL (rtsp://, http(s)://, udp://)")
     parser.add_argument("--output", required=True, help="folder for results and drawings")
     parser.add_argument("--boxes", default=None,
                         help="person detections in COCO results format (default: the whole "
@@ -210,9 +211,36 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", help="auto, torch, torch-bf16, "
                         "torch-fp16, onnxruntime, openvino or openvino-fp32")
     parser.add_argument("--detect-every", type=int, default=0,
-                        help="video: run the detector every N frames (0: only when nobody is "
-                             "followed from the previous frame)")
+                        help="video: run the detector every N frames and whenever a track is "
+                             "lost; tracked boxes place the crops in between (0: only when "
+                             "tracks are lost)")
+    parser.add_argument("--track", action="store_true",
+                        help="video: give each person a track_id kept while in view "
+                             "(results.json, results.jsonl, CSV, a colour per id)")
+    parser.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
+                        help="video: One-Euro smoothing of each track's key points (default: "
+                             "on with --track)")
+    parser.add_argument("--smooth-min-cutoff", type=float, default=1.0,
+                        help="One-Euro cut-off at rest, Hz (lower: smoother, more lag; "
+                             "default 1.0)")
+    parser.add_argument("--smooth-beta", type=float, default=0.05,
+                        help="One-Euro speed coefficient (higher: less lag in fast motion; "
+                             "default 0.05)")
+    parser.add_argument("--show", action="store_true",
+                        help="a live window with the drawing and frames/s (q or Esc stops, "
+                             "results kept); needs pip install humanpose[gui]")
+    parser.add_argument("--reconnect", type=int, default=3,
+                        help="streams: reopen a dropped stream up to N times in a row "
+                             "(default 3)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop after this many seconds of the source")
+    parser.add_argument("--save-csv", default=None, metavar="FILE",
+                        help="one row per person and frame: frame, time, track_id, box, "
+                             "score, then <joint>_x, <joint>_y, <joint>_score")
+    parser.add_argument("--no-pipeline", action="store_true",
+                        help="read, infer and write in turn on one thread (default: reading "
+                             "and writing on threads of their own)")
     parser.add_argument("--min-score", type=float, default=0.0,
                         help="drop people whose score is lower")
     parser.add_argument("--threshold", type=float, default=0.2,
@@ -230,9 +258,15 @@ def _infer(args: argparse.Namespace) -> int:
     if args.boxes and args.detector:
         raise HumanposeError("give --boxes or --detector, not both (--detector takes a "
                              "detections .json as well)")
+    if args.show:  # before anything long: a run nobody can watch is not started
+        from humanpose.inference.display import check_display
+
+        check_display()
     cfg = cfg_from_args(args)
     _set_threads(args.threads)
-    source = open_source(args.input)  # a bad input fails before the models load
+    # A bad input fails before the models load.
+    source = open_source(args.input, reconnect=args.reconnect, max_frames=args.max_frames,
+                         duration=args.duration)
     detector = None
     if args.detector:
         from humanpose.detection import build_person_detector
@@ -253,7 +287,11 @@ def _infer(args: argparse.Namespace) -> int:
         run_on_source(estimator, source, args.output, boxes_file=args.boxes,
                       annotations=args.annotations, render=not args.no_render,
                       detect_every=args.detect_every, max_frames=args.max_frames,
-                      threshold=args.threshold, progress=not args.quiet, summary=summary)
+                      threshold=args.threshold, progress=not args.quiet, summary=summary,
+                      track=args.track, smooth=args.smooth,
+                      smooth_min_cutoff=args.smooth_min_cutoff, smooth_beta=args.smooth_beta,
+                      duration=args.duration, csv_file=args.save_csv, show=args.show,
+                      pipeline=not args.no_pipeline)
     except Terminated:
         print("humanpose infer: terminated (SIGTERM); the frames done are saved",
               file=sys.stderr)

@@ -23,7 +23,8 @@ from humanpose.data.images import read_image
 from humanpose.data.keypoints import COCO, KeypointSet, custom_keypoint_set, split_side
 from humanpose.errors import HumanposeError
 
-__all__ = ["SkeletonStyle", "draw_people", "draw_results", "draw_skeleton", "style_for"]
+__all__ = ["SkeletonStyle", "draw_people", "draw_results", "draw_skeleton", "style_for",
+           "track_color"]
 
 Color = tuple[int, int, int]
 # BGR, after the seed's RGB values.
@@ -97,10 +98,21 @@ def style_for(keypoints: KeypointSet) -> SkeletonStyle:
     )
 
 
+def track_color(track_id: int) -> Color:
+    """A bright BGR colour of its own for each track id (golden-ratio steps around the hue
+    circle, so that neighbouring ids differ clearly)."""
+    hue = int((track_id * 0.618033988749895 % 1.0) * 180)
+    hsv = np.array([[[hue, 220, 255]]], dtype=np.uint8)
+    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
+    return int(b), int(g), int(r)
+
+
 def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle,
-                  threshold: float = 0.2, thickness: int | None = None) -> np.ndarray:
+                  threshold: float = 0.2, thickness: int | None = None,
+                  color: Color | None = None) -> np.ndarray:
     """Draw one person's ``(K, 3)`` key points (joints below ``threshold`` left out) on a
-    BGR image, in place. Lines get thicker with the person's size unless ``thickness``."""
+    BGR image, in place. Lines get thicker with the person's size unless ``thickness``;
+    ``color`` draws every limb in it (a track's colour) instead of the style's."""
     kp = np.asarray(keypoints, dtype=np.float32).reshape(-1, 3)
     shown = kp[:, 2] >= threshold
     if not shown.any():
@@ -110,10 +122,12 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle
         thickness = int(np.clip(round(extent / 60), 1, 8))
     points = np.round(kp[:, :2]).astype(np.int32)
     n = len(kp)
+    forced = color
     for (a, b), color, thin in zip(style.limbs, style.limb_colors, style.thin_limbs):
         if a < n and b < n and shown[a] and shown[b]:
-            cv2.line(image, tuple(points[a].tolist()), tuple(points[b].tolist()), color,
-                     1 if thin else thickness, cv2.LINE_AA)
+            cv2.line(image, tuple(points[a].tolist()), tuple(points[b].tolist()),
+                     color if forced is None else forced, 1 if thin else thickness,
+                     cv2.LINE_AA)
     radius = thickness + 1
     for k in np.flatnonzero(shown):
         center = tuple(points[k].tolist())
@@ -129,22 +143,43 @@ def draw_people(image: np.ndarray, people: Iterable, keypoint_set: KeypointSet =
     """Draw people on a BGR uint8 image, in place, and return it.
 
     ``people``: :class:`~humanpose.inference.Person` objects, COCO result records (dicts
-    with flat ``keypoints``) or ``(K, 3)`` arrays.
+    with flat ``keypoints``) or ``(K, 3)`` arrays. A person with a ``track_id`` (>= 0) is
+    drawn in its track's colour (:func:`track_color`), its id written above it.
     """
     style = style or style_for(keypoint_set)
     for person in people:
-        box = None
+        box, track_id = None, None
         if isinstance(person, dict):
             keypoints, box = np.asarray(person["keypoints"]), person.get("bbox")
+            track_id = person.get("track_id")
         elif hasattr(person, "keypoints"):
             keypoints, box = person.keypoints, getattr(person, "box", None)
+            track_id = getattr(person, "track_id", None)
         else:
             keypoints = np.asarray(person)
+        color = track_color(track_id) if track_id is not None and track_id >= 0 else None
         if draw_boxes and box is not None:
             x, y, w, h = (int(round(float(v))) for v in box)
-            cv2.rectangle(image, (x, y), (x + w, y + h), BOX, 1)
-        draw_skeleton(image, keypoints, style, threshold)
+            cv2.rectangle(image, (x, y), (x + w, y + h), BOX if color is None else color, 1)
+        draw_skeleton(image, keypoints, style, threshold, color=color)
+        if color is not None:
+            _label(image, keypoints, threshold, f"id {track_id}", color)
     return image
+
+
+def _label(image: np.ndarray, keypoints: np.ndarray, threshold: float, text: str,
+           color: Color) -> None:
+    """``text`` above the person's highest shown joint."""
+    kp = np.asarray(keypoints, dtype=np.float32).reshape(-1, 3)
+    shown = kp[:, 2] >= threshold
+    if not shown.any():
+        return
+    top = int(np.argmin(np.where(shown, kp[:, 1], np.inf)))
+    x, y = int(round(float(kp[top, 0]))), int(round(float(kp[top, 1]))) - 10
+    cv2.putText(image, text, (x, max(y, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3,
+                cv2.LINE_AA)
+    cv2.putText(image, text, (x, max(y, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1,
+                cv2.LINE_AA)
 
 
 # ----------------------------------------------------------------------------- vis command

@@ -28,7 +28,7 @@ from humanpose.inference.backends import (
     fold_batchnorm,
 )
 from humanpose.inference.sources import SourceError, open_source
-from humanpose.inference.video import PreviousFrameBoxes, keypoint_boxes
+from humanpose.inference.tracking import PoseTracker, follow_people, keypoint_boxes
 from humanpose.vis import draw_people, style_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -359,38 +359,43 @@ def test_estimator_detector_argument(weights, image, tmp_path):
         PoseEstimator(small_cfg(), weights, backend="torch", detector=tmp_path / "missing.pth")
 
 
-def test_previous_frame_boxes_follow_people():
+def test_tracked_boxes_place_the_crops_between_detections():
+    """The video loop: the detector on the first frame, every ``detect_every`` frames and
+    when nobody is followed; the box around the last frame's key points otherwise."""
     calls = []
 
-    def detector(image, image_id=None, file_name=None):
-        calls.append(image_id)
+    def detector():
+        calls.append(len(calls))
         return Detections(np.array([[10, 10, 50, 100]]), np.array([0.8]))
 
-    tracker = PreviousFrameBoxes(detector, detect_every=3)
-    frame = np.zeros((200, 200, 3), dtype=np.uint8)
     keypoints = np.zeros((17, 3), dtype=np.float32)
     keypoints[:, 0] = np.linspace(20, 60, 17)
     keypoints[:, 1] = np.linspace(20, 120, 17)
     keypoints[:, 2] = 0.9
-    first = tracker.boxes(frame, image_id=1)
-    assert calls == [1] and tracker.detected_last
-    tracker.update([Person(tuple(first.boxes[0]), 0.8, keypoints, 0.7)])
-    second = tracker.boxes(frame, image_id=2)
-    assert calls == [1] and not tracker.detected_last
+    crops = []
+    found = {"kpts": keypoints}
+
+    def estimate(image, boxes, scores):
+        crops.append(np.array(boxes))
+        return [Person(tuple(b), float(s), found["kpts"].copy(), 0.7)
+                for b, s in zip(boxes, scores)]
+
+    tracker = PoseTracker(detect_every=3)
+    frame = np.zeros((200, 200, 3), dtype=np.uint8)
+    people = follow_people(tracker, estimate, frame, detector)
+    assert len(calls) == 1 and people[0].track_id == 1
+    people = follow_people(tracker, estimate, frame, detector)
+    assert len(calls) == 1 and people[0].track_id == 1
     expected, valid = keypoint_boxes(keypoints[None])
-    np.testing.assert_allclose(second.boxes, expected)
-    assert valid.all() and second.scores.tolist() == pytest.approx([0.8])
-    for i in (3, 4):
-        tracker.boxes(frame, image_id=i)
-    assert calls == [1, 4]  # detect_every=3: frames 2 and 3 reused, frame 4 detected
-    tracker.update([])
-    tracker.boxes(frame, image_id=5)
-    assert calls == [1, 4, 5]  # nobody followed: detect again
-    lost = keypoints.copy()
-    lost[:, 2] = 0.0
-    tracker.update([Person((0, 0, 1, 1), 0.8, lost, 0.0)])
-    tracker.boxes(frame, image_id=6)
-    assert calls == [1, 4, 5, 6]
+    np.testing.assert_allclose(crops[-1], expected, atol=1e-4)  # still: no motion
+    assert valid.all() and people[0].box_score == pytest.approx(0.8)
+    for _ in range(2):
+        follow_people(tracker, estimate, frame, detector)
+    assert len(calls) == 2  # detect_every=3: frames 2 and 3 tracked, frame 4 detected
+    found["kpts"] = keypoints * np.array([1, 1, 0])  # the person is gone
+    follow_people(tracker, estimate, frame, detector)
+    follow_people(tracker, estimate, frame, detector)
+    assert len(calls) == 3  # the track was lost: detect again
 
 
 # ----------------------------------------------------------------------------- drawing

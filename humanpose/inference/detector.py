@@ -73,6 +73,10 @@ class DetectionsFile:
     a ``file_name`` field in the detections, else through a file name that is a number
     (COCO's ``000000397133.jpg`` → 397133). Only person boxes (category 1) scoring at least
     ``min_score`` are returned, as the seed keeps boxes above ``TEST.IMAGE_THRE``.
+
+    For a video, :meth:`for_frame` gives a frame's boxes by the records' ``frame`` field
+    (0-based frame index) when they have one, else by ``image_id`` numbered as humanpose
+    numbers video frames (frame index + 1, as in its ``images.json``).
     """
 
     def __init__(self, path: str | os.PathLike, min_score: float = 0.0,
@@ -86,15 +90,17 @@ class DetectionsFile:
             raise HumanposeError(f"{self.path}: expected a JSON list of detections in COCO "
                                  "results format")
         by_image: dict[int, list[tuple[list[float], float]]] = defaultdict(list)
+        by_frame: dict[int, list[tuple[list[float], float]]] = defaultdict(list)
         names: dict[str, int] = {}
         for i, rec in enumerate(records):
             try:
                 image_id = int(rec["image_id"])
                 box = [float(v) for v in rec["bbox"]]
                 score = float(rec.get("score", 1.0))
+                frame = int(rec["frame"]) if "frame" in rec else None
             except (KeyError, TypeError, ValueError) as err:
-                raise HumanposeError(f"{self.path}: detection {i} lacks a valid image_id, bbox "
-                                     f"or score: {rec!r}") from err
+                raise HumanposeError(f"{self.path}: detection {i} lacks a valid image_id, bbox, "
+                                     f"score or frame: {rec!r}") from err
             if len(box) != 4:
                 raise HumanposeError(f"{self.path}: detection {i} has bbox {box}; expected "
                                      "[x, y, w, h]")
@@ -103,9 +109,16 @@ class DetectionsFile:
             if int(rec.get("category_id", 1)) != 1 or score < min_score:
                 continue
             by_image[image_id].append((box, score))
-        self._by_image = {
-            k: Detections(np.array([b for b, _ in v]), np.array([s for _, s in v]))
-            for k, v in by_image.items()}
+            if frame is not None:
+                by_frame[frame].append((box, score))
+
+        def detections(table: dict) -> dict[int, Detections]:
+            return {k: Detections(np.array([b for b, _ in v]), np.array([s for _, s in v]))
+                    for k, v in table.items()}
+
+        self._by_image = detections(by_image)
+        self._by_frame = detections(by_frame)
+        self.has_frames = any("frame" in rec for rec in records)
         self.file_ids = {**names, **(file_ids or {})}
         self.image_ids = sorted({int(r["image_id"]) for r in records})
 
@@ -116,6 +129,13 @@ class DetectionsFile:
             return self.file_ids[name]
         stem = Path(name).stem
         return int(stem) if stem.isdigit() else None
+
+    def for_frame(self, index: int) -> Detections:
+        """The boxes of a video's frame ``index`` (0-based); empty when the file has none
+        for it (the caller tracks on)."""
+        if self.has_frames:
+            return self._by_frame.get(int(index), Detections.empty())
+        return self._by_image.get(int(index) + 1, Detections.empty())
 
     def __call__(self, image: np.ndarray, image_id: int | None = None,
                  file_name: str | None = None) -> Detections:

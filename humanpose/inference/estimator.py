@@ -37,6 +37,7 @@ from humanpose.data.keypoints import COCO, MPII, KeypointSet
 from humanpose.data.normalize import normalize_batch
 from humanpose.errors import HumanposeError
 from humanpose.evaluation.coco import rescore
+from humanpose.evaluation.nms import oks_sigmas
 from humanpose.inference.backends import (
     BACKENDS,
     ONNX_BACKENDS,
@@ -49,6 +50,8 @@ from humanpose.inference.backends import (
     select_fastest,
 )
 from humanpose.inference.detector import PersonDetector, WholeImageDetector
+from humanpose.inference.smoothing import KeypointSmoother
+from humanpose.inference.tracking import PoseTracker, follow_people, smooth_people
 from humanpose.models import build_model
 from humanpose.predict import decode_to_image, predict_outputs
 
@@ -62,19 +65,26 @@ logger = logging.getLogger("humanpose")
 class Person:
     """One person: the box the crop came from, its detection score, key points ``(K, 3)``
     as (x, y, confidence) in image pixels, and the person score that COCO evaluation uses
-    (box score × mean confidence of the joints above ``TEST.IN_VIS_THRE``)."""
+    (box score × mean confidence of the joints above ``TEST.IN_VIS_THRE``). ``track_id``:
+    the person's identity across video frames when tracked (:meth:`PoseEstimator.track`,
+    ``humanpose infer --track``), -1 for a person the tracker does not follow, None when
+    nothing tracked."""
 
     box: tuple[float, float, float, float]
     box_score: float
     keypoints: np.ndarray
     score: float = 0.0
+    track_id: int | None = None
 
     def to_coco(self, image_id: int, category_id: int = 1) -> dict:
-        """This person as a COCO results-format record."""
-        return {"image_id": int(image_id), "category_id": int(category_id),
-                "keypoints": [round(float(v), 3) for v in self.keypoints.reshape(-1)],
-                "score": round(float(self.score), 6),
-                "bbox": [round(float(v), 2) for v in self.box]}
+        """This person as a COCO results-format record (with ``track_id`` when tracked)."""
+        record = {"image_id": int(image_id), "category_id": int(category_id),
+                  "keypoints": [round(float(v), 3) for v in self.keypoints.reshape(-1)],
+                  "score": round(float(self.score), 6),
+                  "bbox": [round(float(v), 2) for v in self.box]}
+        if self.track_id is not None:
+            record["track_id"] = int(self.track_id)
+        return record
 
 
 @dataclass
@@ -267,6 +277,9 @@ class PoseEstimator:
         self.detector = self._build_detector(detector if detector is not None else boxes_from)
         self.timing = Timing()
         self._tmpdir: tempfile.TemporaryDirectory | None = None
+        # Video state of track(): made on its first call; replace them to configure.
+        self.tracker: PoseTracker | None = None
+        self.smoother: KeypointSmoother | None = None
 
         if weights is not None and Path(weights).suffix.lower() == ".onnx":
             onnx_path, weights = weights, None
@@ -452,6 +465,39 @@ class PoseEstimator:
         return [Person(tuple(float(v) for v in box), float(s), kp, float(ps))
                 for box, s, kp, ps in zip(boxes, scores, keypoints, person_scores)
                 if ps >= self.min_score]
+
+    def track(self, image: np.ndarray, timestamp: float | None = None, *,
+              image_id: int | None = None, file_name: str | None = None) -> list[Person]:
+        """The people of the next video frame, each with a ``track_id`` that stays the same
+        while the person stays in view (-1: not followed), key points smoothed per track.
+
+        Call it on consecutive frames. The detector runs when the tracker asks (every 5
+        frames, and when a track is lost); tracked boxes place the crops in between.
+        ``timestamp``: the frame's time in seconds, for the smoother (default: 25 frames/s).
+        The first call makes ``self.tracker`` (a :class:`PoseTracker` with this key-point
+        set's sigmas) and ``self.smoother`` (a One-Euro :class:`KeypointSmoother`); set
+        them before it to change their settings, ``self.smoother = False`` for raw key
+        points; :meth:`reset_tracking` starts over (a new video).
+        """
+        image = _as_bgr_uint8(image)
+        if self.tracker is None:
+            self.tracker = PoseTracker(oks_sigmas(self.keypoint_set))
+        if self.smoother is None:
+            self.smoother = KeypointSmoother()
+        bgr = np.ascontiguousarray(image[:, :, ::-1]) if self.rgb else image
+        ids = {k: v for k, v in (("image_id", image_id), ("file_name", file_name))
+               if v is not None}
+        people = follow_people(self.tracker, self, image, lambda: self.detector(bgr, **ids))
+        if self.smoother:
+            smooth_people(self.smoother, people, timestamp)
+        return people
+
+    def reset_tracking(self) -> None:
+        """Forget the people followed by :meth:`track` (a new video or a scene cut)."""
+        if self.tracker is not None:
+            self.tracker.reset()
+        if self.smoother:
+            self.smoother = None
 
     def __repr__(self) -> str:
         flip = "on" if self.flip_pairs is not None else "off"

@@ -139,9 +139,15 @@ class VideoSource(FrameSource):
         self.capture.release()
 
 
-def open_source(spec: str | os.PathLike | int) -> FrameSource:
-    """The frames of ``spec``: an image file, a folder of images, a video file, or a webcam
-    index (an int or a string of digits that is not an existing path)."""
+def open_source(spec: str | os.PathLike | int, reconnect: int = 3,
+                max_frames: int | None = None, duration: float | None = None) -> FrameSource:
+    """The frames of ``spec``: an image file, a folder of images, a video file, a webcam
+    index (an int or a string of digits that is not an existing path) or a network stream
+    URL (``rtsp://``, ``http(s)://``, ``udp://``...: a :class:`StreamSource` reopened up to
+    ``reconnect`` times in a row when it drops, stopped by ``max_frames``/``duration``)."""
+    if is_stream_url(spec):
+        return StreamSource(str(spec), reconnect=reconnect, max_frames=max_frames,
+                            duration=duration)
     text = str(spec)
     if isinstance(spec, int) or (text.isdigit() and not os.path.exists(text)):
         return VideoSource(int(text), "webcam")

@@ -16,7 +16,8 @@ next frame's crops in between (:meth:`PoseTracker.predicted_boxes`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,9 +25,10 @@ from scipy.optimize import linear_sum_assignment
 
 from humanpose.evaluation.nms import check_sigmas
 from humanpose.evaluation.tracking import box_iou
+from humanpose.inference.detector import Detections
 
-__all__ = ["PoseTracker", "Track", "box_iou", "keypoint_boxes", "mean_confidence",
-           "oks_matrix"]
+__all__ = ["PoseTracker", "Track", "box_iou", "clip_boxes", "follow_people", "keypoint_boxes",
+           "mean_confidence", "oks_matrix", "smooth_people"]
 
 
 def keypoint_boxes(keypoints: np.ndarray, min_confidence: float = 0.2, min_points: int = 3,
@@ -34,7 +36,7 @@ def keypoint_boxes(keypoints: np.ndarray, min_confidence: float = 0.2, min_point
     """Boxes (x, y, w, h) around the confident key points of each person ``(N, K, 3)``,
     grown by ``expand`` about their centre (key points lie inside a person, a detector's box
     goes around them); and a mask of the people with at least ``min_points`` such points.
-    (The same boxes as video.py's previous-frame crops.)"""
+    (The crops placed between detections in a video.)"""
     keypoints = np.asarray(keypoints, dtype=np.float64)
     if keypoints.size == 0:
         return np.zeros((0, 4)), np.zeros(0, dtype=bool)
@@ -353,3 +355,65 @@ class PoseTracker:
         track.confidence = float(confidence)
         track.last_frame = self.frame
         track.hits += 1
+
+
+# ----------------------------------------------------------------------------- the video loop
+def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Boxes (x, y, w, h) cut to the image; the crop's padding still reaches outside where
+    needed."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0 = np.clip(boxes[:, 0], 0, width)
+    y0 = np.clip(boxes[:, 1], 0, height)
+    x1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, width)
+    y1 = np.clip(boxes[:, 1] + boxes[:, 3], 0, height)
+    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+
+
+def follow_people(tracker: PoseTracker, estimate: Callable, image: np.ndarray,
+                  detect: Callable[[], Detections], given: Detections | None = None,
+                  frame: int | None = None, times: dict[str, float] | None = None) -> list:
+    """One video frame through detector (when due), pose model and tracker; returns the
+    people, each with its ``track_id`` set (-1: not followed).
+
+    ``estimate(image, boxes, scores)`` gives the people of the boxes (a
+    :class:`~humanpose.inference.PoseEstimator`); ``detect()`` this frame's detections,
+    called only when :meth:`PoseTracker.needs_detection` says so. ``given``: boxes known for
+    this frame (a detections file): used when it has any, else the tracked boxes (a frame
+    the file skips is tracked on). ``times`` receives the seconds of ``detection``, ``pose``
+    and ``tracking``.
+    """
+    clock = time.perf_counter
+    t0 = clock()
+    index = tracker.frame + 1 if frame is None else int(frame)
+    if given is not None and len(given):
+        found, detected = given, True
+    elif given is None and tracker.needs_detection():
+        found, detected = detect(), True
+    else:
+        h, w = image.shape[:2]
+        _, boxes, scores = tracker.predicted_boxes(index)
+        boxes = clip_boxes(boxes, w, h)
+        keep = (boxes[:, 2] >= 2) & (boxes[:, 3] >= 2)  # people who left the picture
+        found, detected = Detections(boxes[keep], scores[keep]), False
+    t1 = clock()
+    people = list(estimate(image, found.boxes, found.scores)) if len(found) else []
+    t2 = clock()
+    ids = tracker.update_people(people, detected=detected, frame=index)
+    for person, track_id in zip(people, ids.tolist()):
+        person.track_id = int(track_id)
+    if times is not None:
+        times.update(detection=t1 - t0, pose=t2 - t1, tracking=clock() - t2)
+    return people
+
+
+def smooth_people(smoother: Callable, people: Sequence, timestamp: float | None) -> None:
+    """Key points of the followed people (``track_id`` >= 0) through ``smoother`` (a
+    :class:`~humanpose.inference.smoothing.KeypointSmoother`), in place."""
+    if not people:
+        smoother([], np.zeros((0, 0, 3)), timestamp)
+        return
+    ids = np.array([-1 if p.track_id is None else p.track_id for p in people])
+    smoothed = smoother(ids, np.stack([p.keypoints for p in people]), timestamp)
+    for person, track_id, keypoints in zip(people, ids, smoothed):
+        if track_id >= 0:
+            person.keypoints = keypoints.astype(np.float32)

@@ -1,23 +1,34 @@
-"""Streams of frames: carry people from frame to frame, and run over a whole source.
+"""Runs over a whole source: frames in, people (tracked in video) out, written as they come.
 
-People move little between frames, so the box around a person's key points in one frame is
-a good crop for the next, and the detector (the costly part of top-down inference) needs to
-run only now and then: every ``detect_every`` frames, and whenever nobody is being followed.
+People move little between frames, so in a video the :class:`~humanpose.inference.tracking.
+PoseTracker` places the crops of the next frame where each person is heading, and the
+detector (the costly part of top-down inference) runs only now and then: every
+``detect_every`` frames, and whenever a track is lost. The tracker always runs on video (it
+places the crops); its ids are written only when asked (``track=True``, ``--track``).
 
 :func:`run_on_source` is ``humanpose infer``: frames in, COCO results and drawings out, with
 the time of each stage. It is three parts: the source's frames, a :class:`FrameStep` that
 turns one frame into people, and :class:`RunOutputs`, which writes each frame as it comes
-(``results.jsonl``, drawings, the video) and whose ``close()`` (always called, also on
-Ctrl-C, SIGTERM or an error) writes the COCO files for every frame done. A run that stops
-early loses nothing it finished.
+(``results.jsonl``, the CSV, drawings, the video) and whose ``close()`` (always called,
+also on Ctrl-C, SIGTERM or an error) writes the COCO files for every frame done. A run that
+stops early loses nothing it finished.
+
+Pipelined (the default), reading/decoding runs on a thread of its own and drawing/writing
+on another, each behind a small bounded queue, so that the pose network never waits for
+the disk or the network; both are daemon threads fed or ended by a sentinel, so that no
+error or signal can leave the process hanging on them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
+import queue
 import signal
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -30,108 +41,25 @@ from tqdm import tqdm
 
 from humanpose.errors import HumanposeError
 from humanpose.evaluation.coco import write_results
+from humanpose.evaluation.nms import oks_sigmas
 from humanpose.inference.detector import (
-    Detections,
     DetectionsFile,
     PersonDetector,
     coco_image_ids,
 )
+from humanpose.inference.display import LiveWindow, StopRequested
 from humanpose.inference.estimator import Person, PoseEstimator
+from humanpose.inference.smoothing import KeypointSmoother
 from humanpose.inference.sources import Frame, FrameSource
+from humanpose.inference.tracking import PoseTracker, follow_people, smooth_people
 from humanpose.vis import draw_people, style_for
 
-__all__ = ["STAGES", "FrameResult", "FrameStep", "PreviousFrameBoxes", "RunOutputs",
-           "RunSummary", "Terminated", "frame_line", "keypoint_boxes", "run_on_source",
-           "sigterm_raises"]
-
-
-def keypoint_boxes(keypoints: np.ndarray, min_confidence: float = 0.2, min_points: int = 3,
-                   expand: float = 1.15) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes (x, y, w, h) around the confident key points of each person ``(N, K, 3)``,
-    grown by ``expand`` about their centre (key points lie inside a person, a detector's box
-    goes around them); and a mask of the people with at least ``min_points`` such points."""
-    keypoints = np.asarray(keypoints, dtype=np.float32)
-    if len(keypoints) == 0:
-        return np.zeros((0, 4), dtype=np.float32), np.zeros(0, dtype=bool)
-    confident = keypoints[..., 2] >= min_confidence
-    valid = confident.sum(axis=1) >= min_points
-    # People without confident points get a 0-size box at 0 (masked out by ``valid``).
-    xy = np.where(confident[..., None], keypoints[..., :2], np.nan)
-    xy[~confident.any(axis=1)] = 0.0
-    x0, y0 = np.nanmin(xy[..., 0], axis=1), np.nanmin(xy[..., 1], axis=1)
-    x1, y1 = np.nanmax(xy[..., 0], axis=1), np.nanmax(xy[..., 1], axis=1)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    w, h = (x1 - x0) * expand, (y1 - y0) * expand
-    boxes = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
-    boxes[~valid] = 0
-    return boxes.astype(np.float32), valid
-
-
-class PreviousFrameBoxes:
-    """Boxes for each frame: the detector's on frames where it runs, otherwise boxes around
-    the previous frame's people.
-
-    ``detect_every``: run the detector every that many frames (0: only when nobody is being
-    followed). A person is followed while at least ``min_points`` of its key points reach
-    ``min_confidence`` and its person score reaches ``min_score``. Call :meth:`boxes` for a
-    frame, run the pose model, then :meth:`update` with the people found.
-    """
-
-    def __init__(self, detector: PersonDetector, detect_every: int = 0,
-                 min_confidence: float = 0.2, min_points: int = 3, min_score: float = 0.0,
-                 expand: float = 1.15):
-        self.detector = detector
-        self.detect_every = detect_every
-        self.min_confidence = min_confidence
-        self.min_points = min_points
-        self.min_score = min_score
-        self.expand = expand
-        self._tracked: Detections = Detections.empty()
-        self._since_detection = 0
-        self.detected_last = False
-
-    def boxes(self, image: np.ndarray, image_id: int | None = None,
-              file_name: str | None = None) -> Detections:
-        """This frame's person boxes."""
-        due = self.detect_every > 0 and self._since_detection >= self.detect_every
-        self.detected_last = len(self._tracked) == 0 or due
-        if self.detected_last:
-            self._since_detection = 1  # frames since the last detection, this one included
-            return self.detector(image, image_id=image_id, file_name=file_name)
-        self._since_detection += 1
-        h, w = image.shape[:2]
-        boxes = _clip(self._tracked.boxes, w, h)
-        keep = (boxes[:, 2] >= 2) & (boxes[:, 3] >= 2)  # people who left the picture
-        return Detections(boxes[keep], self._tracked.scores[keep])
-
-    def update(self, people: Sequence[Person]) -> None:
-        """Remember this frame's people for the next frame."""
-        if not people:
-            self._tracked = Detections.empty()
-            return
-        keypoints = np.stack([p.keypoints for p in people])
-        boxes, valid = keypoint_boxes(keypoints, self.min_confidence, self.min_points,
-                                      self.expand)
-        scores = np.array([p.box_score for p in people], dtype=np.float32)
-        valid &= np.array([p.score >= self.min_score for p in people])
-        self._tracked = Detections(boxes[valid], scores[valid])
-
-    def reset(self) -> None:
-        """Forget the people followed (e.g. at a scene cut)."""
-        self._tracked = Detections.empty()
-
-
-def _clip(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Boxes cut to the image; the crop's padding still reaches outside where needed."""
-    x0 = np.clip(boxes[:, 0], 0, width)
-    y0 = np.clip(boxes[:, 1], 0, height)
-    x1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, width)
-    y1 = np.clip(boxes[:, 1] + boxes[:, 3], 0, height)
-    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+__all__ = ["STAGES", "FrameResult", "FrameStep", "RunOutputs", "RunSummary", "Terminated",
+           "csv_header", "frame_line", "run_on_source", "sigterm_raises"]
 
 
 # ----------------------------------------------------------------------------- the run
-STAGES = ("reading", "detection", "pose", "drawing", "writing")
+STAGES = ("reading", "detection", "pose", "tracking", "drawing", "writing")
 RESULTS_FILE = "results.json"
 LINES_FILE = "results.jsonl"
 PERSON_CATEGORY = {"id": 1, "name": "person", "supercategory": "person"}
@@ -153,6 +81,8 @@ class RunSummary:
     rendered: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "name: reason" of unreadable files
     stopped: str | None = None  # why the run ended early (None: it ran to the end)
+    latency: float = 0.0  # seconds from frame read to frame written, summed
+    pipelined: bool = False
 
     @property
     def fps(self) -> float:
@@ -162,15 +92,20 @@ class RunSummary:
         self.frames += 1
         self.people += len(result.people)
         for stage, seconds in result.times.items():
-            self.stages[stage] += seconds
+            self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+        self.latency += result.latency
 
     def line(self) -> str:
-        """The closing line: frames/s, and where each frame's time went."""
+        """The closing line: frames/s, where each frame's time went (stages overlap when
+        pipelined) and the mean latency from a frame's reading to its writing."""
         per = {k: v * 1000 / max(self.frames, 1) for k, v in self.stages.items()}
         parts = ", ".join(f"{k} {per[k]:.1f} ms" for k in STAGES)
+        latency = self.latency * 1000 / max(self.frames, 1)
         state = "done" if self.stopped is None else f"stopped ({self.stopped})"
+        mode = "pipelined" if self.pipelined else "serial"
         return (f"{state}: {self.frames} frames, {self.people} people, {self.fps:.1f} frames/s "
-                f"({parts} per frame) -> {self.output_dir}")
+                f"({mode}; {parts} per frame; latency {latency:.1f} ms read to written) "
+                f"-> {self.output_dir}")
 
     def skipped_lines(self) -> list[str]:
         """The unreadable files, for the closing output (empty when there were none)."""
@@ -226,12 +161,16 @@ def _signals_held() -> Iterator[None]:
 
 @dataclass
 class FrameResult:
-    """One frame's outcome: its image id, the people found and the seconds per stage."""
+    """One frame's outcome: its image id, the people found and the seconds per stage;
+    ``read_at`` (``time.perf_counter``) when the frame was read, ``latency`` the seconds
+    from then until it was written."""
 
     frame: Frame
     image_id: int
     people: list[Person]
     times: dict[str, float] = field(default_factory=dict)
+    read_at: float = 0.0
+    latency: float = 0.0
 
 
 class _Ids:
@@ -262,18 +201,24 @@ class _Ids:
 
 
 class FrameStep:
-    """One frame's work: its image id, its person boxes (detector, detections file, or the
-    previous frame's people in a video) and the key points of each person.
+    """One frame's work: its image id, its person boxes and the key points of each person.
 
     Boxes come from ``boxes_file`` (COCO detections) when given, else from the estimator's
     ``detector``, called here (not inside the estimator) so that its time is the
-    ``detection`` stage and the estimator's the ``pose`` stage.
+    ``detection`` stage and the estimator's the ``pose`` stage. In a video the ``tracker``
+    (a :class:`PoseTracker` by default) decides when the detector runs and places the crops
+    in between; a detections file gives each frame's boxes by frame (see
+    :meth:`DetectionsFile.for_frame`) and frames it lacks are tracked on. ``track``: keep
+    the track ids on the people (else they are None); ``smoother``: a
+    :class:`KeypointSmoother` for the followed people's key points.
     """
 
     def __init__(self, estimator: PoseEstimator, is_video: bool,
                  boxes_file: str | os.PathLike | None = None,
                  annotations: str | os.PathLike | None = None, detect_every: int = 0,
-                 track_confidence: float = 0.2):
+                 track_confidence: float = 0.2, track: bool = False,
+                 smoother: KeypointSmoother | None = None,
+                 tracker: PoseTracker | None = None):
         names = coco_image_ids(annotations) if annotations else None
         if boxes_file:
             dets: DetectionsFile | None = DetectionsFile(boxes_file, file_ids=names)
@@ -285,29 +230,89 @@ class FrameStep:
         self.estimator = estimator
         self.detector = detector
         self.is_video = is_video
-        self.tracker = (PreviousFrameBoxes(detector, detect_every,
-                                           min_confidence=track_confidence)
-                        if is_video else None)
+        self.track = track
+        self.smoother = smoother if is_video else None
+        self.tracker = None
+        if is_video:
+            self.tracker = tracker or PoseTracker(oks_sigmas(estimator.keypoint_set),
+                                                  detect_every=detect_every,
+                                                  keypoint_threshold=track_confidence)
+        self.frames_file = dets if is_video else None
         self.image_id_of = _Ids(names, dets, str(annotations) if annotations else None)
 
     def __call__(self, frame: Frame) -> FrameResult:
         clock = time.perf_counter
         t0 = clock()
         image_id = self.image_id_of(frame, self.is_video)
-        if self.tracker is not None:
-            found = self.tracker.boxes(frame.image, image_id=image_id, file_name=frame.name)
-        else:
-            found = self.detector(frame.image, image_id=image_id, file_name=frame.name)
-        t1 = clock()
-        people = self.estimator(frame.image, found.boxes, found.scores)
-        if self.tracker is not None:
-            self.tracker.update(people)
+
+        def detect():
+            return self.detector(frame.image, image_id=image_id, file_name=frame.name)
+
+        if self.tracker is None:
+            found = detect()
+            t1 = clock()
+            people = self.estimator(frame.image, found.boxes, found.scores)
+            return FrameResult(frame, image_id, list(people),
+                               {"detection": t1 - t0, "pose": clock() - t1})
+        times: dict[str, float] = {}
+        given = self.frames_file.for_frame(frame.index) if self.frames_file else None
+        people = follow_people(self.tracker, self.estimator, frame.image, detect, given,
+                               frame.index, times)
         t2 = clock()
-        return FrameResult(frame, image_id, list(people),
-                           {"detection": t1 - t0, "pose": t2 - t1})
+        if self.smoother is not None:
+            smooth_people(self.smoother, people, frame.time)
+        if not self.track:
+            for person in people:
+                person.track_id = None
+        times["tracking"] += clock() - t2
+        return FrameResult(frame, image_id, people, times)
+
+
+_AVC1: bool | None = None
+
+
+def _avc1_works() -> bool:
+    """Whether this OpenCV can write H.264 (``avc1``: what browsers play), found once by
+    writing a tiny file with the encoder's complaints kept off the terminal."""
+    global _AVC1
+    if _AVC1 is None:
+        with tempfile.TemporaryDirectory() as tmp, _quiet_stderr():
+            path = os.path.join(tmp, "probe.mp4")
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"avc1"), 25, (64, 48))
+            _AVC1 = writer.isOpened()
+            if _AVC1:
+                writer.write(np.zeros((48, 64, 3), np.uint8))
+            writer.release()
+    return _AVC1
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for the block (FFmpeg logs there, not to sys.stderr)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _video_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """An H.264 (``avc1``) writer where OpenCV has the encoder, else MPEG-4 (``mp4v``) with
+    a one-line note."""
+    if _avc1_works():
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"avc1"), fps, size)
+        if writer.isOpened():
+            return writer
+    print(f"note: this OpenCV has no H.264 (avc1) encoder; {path.name} is written as mp4v, "
+          "which some browsers do not play", file=sys.stderr)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
         raise HumanposeError(f"cannot write video {path} (OpenCV has no mp4v encoder here?)")
@@ -315,38 +320,65 @@ def _video_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWri
 
 
 def frame_line(result: FrameResult) -> dict:
-    """The JSON Lines record of a frame: where it is in the source, and its people."""
+    """The JSON Lines record of a frame: where it is in the source, and its people (with
+    their ``track_id`` when tracked)."""
     frame = result.frame
     line: dict = {"frame": frame.index, "image_id": int(result.image_id)}
     if frame.time is not None:
         line["time"] = frame.time
     else:
         line["file_name"] = frame.name
-    line["people"] = [{"box": [round(float(v), 2) for v in p.box],
-                       "box_score": round(float(p.box_score), 6),
-                       "score": round(float(p.score), 6),
-                       "keypoints": [[round(float(v), 3) for v in point]
-                                     for point in p.keypoints]}
-                      for p in result.people]
+    people = []
+    for p in result.people:
+        person: dict = {}
+        if p.track_id is not None:
+            person["track_id"] = int(p.track_id)
+        person.update(box=[round(float(v), 2) for v in p.box],
+                      box_score=round(float(p.box_score), 6),
+                      score=round(float(p.score), 6),
+                      keypoints=[[round(float(v), 3) for v in point] for point in p.keypoints])
+        people.append(person)
+    line["people"] = people
     return line
+
+
+def csv_header(joint_names: Sequence[str]) -> list[str]:
+    """The CSV columns: frame, time, track_id, box, score, then x, y, score per joint."""
+    return ["frame", "time", "track_id", "x", "y", "w", "h", "score",
+            *(f"{name}_{c}" for name in joint_names for c in ("x", "y", "score"))]
+
+
+def _csv_rows(result: FrameResult) -> list[list]:
+    frame = result.frame
+    stamp = "" if frame.time is None else round(float(frame.time), 4)
+    rows = []
+    for p in result.people:
+        track = "" if p.track_id is None else int(p.track_id)
+        rows.append([frame.index, stamp, track, *(round(float(v), 2) for v in p.box),
+                     round(float(p.score), 6),
+                     *(round(float(v), 3) for v in np.asarray(p.keypoints).reshape(-1))])
+    return rows
 
 
 class RunOutputs:
     """Everything a run writes, owned in one place.
 
-    Each frame is written when it is done: a line of ``results.jsonl`` (flushed), its drawing
-    (``rendered/<stem>.jpg``) or a frame of ``<stem>_pose.mp4``. :meth:`close` releases the
-    video (so that the file is playable) and writes ``results.json`` (COCO results format)
-    and ``images.json`` (a COCO file listing the images, so that ``results.json`` loads
-    against it) for every frame written; call it however the run ends.
+    Each frame is written when it is done: a line of ``results.jsonl`` (flushed), rows of
+    the CSV file when asked (one per person, flushed), its drawing (``rendered/<stem>.jpg``)
+    or a frame of ``<stem>_pose.mp4``. :meth:`close` releases the video (so that the file
+    is playable) and writes ``results.json`` (COCO results format) and ``images.json`` (a
+    COCO file listing the images, so that ``results.json`` loads against it) for every
+    frame written; call it however the run ends.
     """
 
     def __init__(self, output_dir: Path, estimator: PoseEstimator, render: bool = True,
-                 threshold: float = 0.2, video: tuple[str, float] | None = None):
+                 threshold: float = 0.2, video: tuple[str, float] | None = None,
+                 csv_file: str | os.PathLike | None = None, draw: bool | None = None):
         self.output_dir = output_dir
         self.render = render
+        self.draw = render if draw is None else draw  # drawn (for a window) though not saved
         self.threshold = threshold
-        self.video = video  # (stem, fps) of a video or webcam source
+        self.video = video  # (stem, fps) of a video, webcam or stream source
         self.keypoint_set = estimator.keypoint_set
         self.style = style_for(estimator.keypoint_set)
         self.results_file = output_dir / RESULTS_FILE
@@ -355,18 +387,27 @@ class RunOutputs:
         self._results: list[dict] = []
         self._images: list[dict] = []
         self._writer: cv2.VideoWriter | None = None
+        if render and video is not None:
+            _avc1_works()  # probed here, on the main thread, not mid-run
         self._closing = contextlib.ExitStack()  # undone last in, first out
         self._closing.callback(self._write_coco_files)
         self._lines = open(self.lines_file, "w")  # noqa: SIM115 - closed by close()
         self._closing.callback(self._lines.close)
+        self._csv = None
+        if csv_file:
+            Path(csv_file).parent.mkdir(parents=True, exist_ok=True)
+            handle = open(csv_file, "w", newline="")  # noqa: SIM115 - closed by close()
+            self._closing.callback(handle.close)
+            self._csv = (handle, csv.writer(handle))
+            self._csv[1].writerow(csv_header(self.keypoint_set.names))
 
     def add(self, result: FrameResult) -> None:
         """Write one frame: its drawing, then (together, never one without the other) its
-        JSON line and its COCO records."""
+        JSON line, CSV rows and COCO records."""
         clock = time.perf_counter
         t0 = clock()
         image = result.frame.image
-        if self.render:
+        if self.draw:
             draw_people(image, result.people, threshold=self.threshold, style=self.style)
         t1 = clock()
         if self.render:
@@ -377,10 +418,15 @@ class RunOutputs:
         with _signals_held():
             self._lines.write(line)
             self._lines.flush()
+            if self._csv is not None:
+                self._csv[1].writerows(_csv_rows(result))
+                self._csv[0].flush()
             self._images.append({"id": result.image_id, "file_name": result.frame.name,
                                  "width": w, "height": h})
             self._results += records
-        result.times.update(drawing=t1 - t0, writing=clock() - t1)
+        done = clock()
+        result.times.update(drawing=t1 - t0, writing=done - t1)
+        result.latency = done - result.read_at if result.read_at else 0.0
 
     def _write_drawing(self, frame: Frame) -> None:
         if self.video is not None:
@@ -408,7 +454,7 @@ class RunOutputs:
                       f)
 
     def close(self) -> None:
-        """Close the video and the JSON Lines file, write the COCO files (once)."""
+        """Close the video, the CSV and the JSON Lines file, write the COCO files (once)."""
         self._closing.close()
 
 
@@ -420,28 +466,131 @@ def _stop_reason(err: BaseException) -> str:
     return f"error: {type(err).__name__}"
 
 
+# ----------------------------------------------------------------------------- the loop
+_END = object()  # the sentinel that ends a queue
+QUEUE_FRAMES = 4  # frames waiting between two stages: enough to even out, little memory
+
+
+@dataclass
+class _Failed:
+    """An exception raised in a worker thread, handed to the main thread to raise."""
+
+    error: BaseException
+
+
+def _limited(frames: Iterator[Frame], max_frames: int | None, duration: float | None
+             ) -> Iterator[Frame]:
+    """The frames up to ``max_frames`` and ``duration`` seconds (the frames' own time
+    stamps for video, webcams and streams; wall clock since the first frame for images)."""
+    start: float | None = None
+    for count, frame in enumerate(frames):
+        if max_frames is not None and count >= max_frames:
+            return
+        if duration is not None:
+            now = time.monotonic()
+            start = now if start is None else start
+            elapsed = frame.time if frame.time is not None else now - start
+            if elapsed > duration:
+                return
+        yield frame
+
+
+def _put(target: queue.Queue, item, stop: threading.Event, alive=None) -> bool:
+    """Put ``item`` unless ``stop`` is set (or the consumer ``alive()`` is no more) while
+    the queue is full; whether it went in."""
+    while not stop.is_set() and (alive is None or alive()):
+        try:
+            target.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _reader(frames: Iterator[Frame], out: queue.Queue, stop: threading.Event) -> None:
+    """The reading thread: (frame, seconds to read it, when it was read) into ``out``."""
+    clock = time.perf_counter
+    try:
+        while not stop.is_set():
+            t0 = clock()
+            frame = next(frames, None)
+            if frame is None:
+                break
+            done = clock()
+            if not _put(out, (frame, done - t0, done), stop):
+                return
+    except BaseException as err:  # noqa: BLE001 - raised again on the main thread
+        _put(out, _Failed(err), stop)
+        return
+    _put(out, _END, stop)
+
+
+def _writer(results: queue.Queue, outputs: RunOutputs, summary: RunSummary,
+            shown: queue.Queue | None, errors: list[BaseException]) -> None:
+    """The writing thread: draws and writes each result until the sentinel."""
+    while True:
+        result = results.get()
+        if result is _END:
+            return
+        try:
+            outputs.add(result)
+            summary.add(result)
+        except BaseException as err:  # noqa: BLE001 - raised again on the main thread
+            errors.append(err)
+            return
+        if shown is not None:
+            with contextlib.suppress(queue.Empty):
+                shown.get_nowait()  # only the newest drawing is worth showing
+            with contextlib.suppress(queue.Full):
+                shown.put_nowait(result.frame.image)
+
+
+def _next_item(items: queue.Queue, reader: threading.Thread):
+    """The reader's next item, waiting in short steps so that Ctrl-C is seen at once."""
+    while True:
+        try:
+            return items.get(timeout=0.1)
+        except queue.Empty:
+            if not reader.is_alive() and items.empty():
+                return _END
+
+
 def run_on_source(estimator: PoseEstimator, source: FrameSource, output_dir: str | os.PathLike,
                   boxes_file: str | os.PathLike | None = None,
                   annotations: str | os.PathLike | None = None, render: bool = True,
                   detect_every: int = 0, max_frames: int | None = None,
                   threshold: float = 0.2, track_confidence: float = 0.2,
-                  progress: bool = True, summary: RunSummary | None = None) -> RunSummary:
+                  progress: bool = True, summary: RunSummary | None = None, *,
+                  track: bool = False, smooth: bool | None = None,
+                  smooth_min_cutoff: float = 1.0, smooth_beta: float = 0.05,
+                  duration: float | None = None, csv_file: str | os.PathLike | None = None,
+                  show: bool = False, pipeline: bool = True,
+                  tracker: PoseTracker | None = None) -> RunSummary:
     """Run ``estimator`` on every frame of ``source``, writing what :class:`RunOutputs`
     describes. On Ctrl-C, SIGTERM (raised as :class:`Terminated` for the run) or an error,
     the outputs still hold every frame done, ``summary`` says what was done (pass one in to
-    read it after such a stop), and the exception goes on.
+    read it after such a stop), and the exception goes on. ``q``/Esc in the ``show`` window
+    ends the run the same way, without an exception.
 
-    For video, the previous frame's people place the crops between detections (every
-    ``detect_every`` frames, or when nobody is followed); a person is followed while three
-    of its key points reach ``track_confidence``. Unreadable files of a folder are skipped
-    and listed in ``summary.skipped``.
+    For video, webcams and streams a :class:`PoseTracker` (``tracker``, else one made with
+    ``detect_every`` and ``track_confidence``: the key-point confidence it counts) places
+    the crops between detections; ``track`` writes its ids, ``smooth`` (default: ``track``)
+    runs a One-Euro filter per track and key point. ``max_frames`` and ``duration`` (seconds
+    of the source) stop any source. ``pipeline``: reading and writing on threads of their
+    own (see the module docstring); False runs every stage in turn on this thread.
+    Unreadable files of a folder are skipped and listed in ``summary.skipped``.
     """
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summary if summary is not None else RunSummary(out)
-    is_video = source.kind in ("video", "webcam")
+    summary.pipelined = pipeline
+    is_video = source.kind in ("video", "webcam", "stream")
+    smooth = track if smooth is None else smooth
+    smoother = (KeypointSmoother(smooth_min_cutoff, smooth_beta, fps=source.fps)
+                if smooth and is_video else None)
     step = FrameStep(estimator, is_video, boxes_file, annotations, detect_every,
-                     track_confidence)
+                     track_confidence, track=track, smoother=smoother, tracker=tracker)
+    window = LiveWindow() if show else None
     video = (getattr(source, "stem", "video"), source.fps) if is_video else None
     total = len(source) or None
     if max_frames and total:
@@ -449,34 +598,100 @@ def run_on_source(estimator: PoseEstimator, source: FrameSource, output_dir: str
     clock = time.perf_counter
     bar = tqdm(total=total, unit="frame", desc="infer", disable=not progress,
                dynamic_ncols=True)
+    stop = threading.Event()
+    reader = writer = None
+    errors: list[BaseException] = []
     with sigterm_raises():
-        outputs = RunOutputs(out, estimator, render, threshold, video)
+        outputs = RunOutputs(out, estimator, render, threshold, video, csv_file,
+                             draw=render or show)
         summary.results_file, summary.lines_file = outputs.results_file, outputs.lines_file
         summary.rendered = outputs.rendered
         start = clock()
-        frames = iter(source)
+        frames = _limited(iter(source), max_frames, duration)
+        if pipeline:
+            items: queue.Queue = queue.Queue(QUEUE_FRAMES)
+            results: queue.Queue = queue.Queue(QUEUE_FRAMES)
+            shown: queue.Queue | None = queue.Queue(1) if window else None
+            reader = threading.Thread(target=_reader, args=(frames, items, stop),
+                                      name="humanpose-reader", daemon=True)
+            writer = threading.Thread(target=_writer,
+                                      args=(results, outputs, summary, shown, errors),
+                                      name="humanpose-writer", daemon=True)
+            reader.start()
+            writer.start()
         try:
-            while max_frames is None or summary.frames < max_frames:
-                t0 = clock()
-                frame = next(frames, None)
-                if frame is None:
-                    break
-                reading = clock() - t0
+            done = 0
+            while True:
+                if reader is not None:
+                    item = _next_item(items, reader)
+                    if item is _END:
+                        break
+                    if isinstance(item, _Failed):
+                        raise item.error
+                    frame, reading, read_at = item
+                else:
+                    t0 = clock()
+                    frame = next(frames, None)
+                    if frame is None:
+                        break
+                    read_at = clock()
+                    reading = read_at - t0
                 result = step(frame)
                 result.times["reading"] = reading
-                outputs.add(result)
-                summary.add(result)
+                result.read_at = read_at
+                done += 1
+                if writer is None:
+                    outputs.add(result)
+                    summary.add(result)
+                    image = result.frame.image
+                else:
+                    if errors:
+                        raise errors[0]
+                    if not _put(results, result, stop, writer.is_alive):
+                        raise errors[0] if errors else HumanposeError("the writer stopped")
+                    image = None
+                    if shown is not None:
+                        with contextlib.suppress(queue.Empty):
+                            image = shown.get_nowait()
                 bar.update(1)
+                if window is not None and image is not None:
+                    window.show(image, done / max(clock() - start, 1e-9))
+            if writer is not None:
+                _finish_writer(results, writer, stop)
+                if errors:
+                    raise errors[0]
+        except StopRequested:
+            summary.stopped = "stopped from the window"
         except BaseException as err:
             summary.stopped = _stop_reason(err)
             raise
         finally:
+            stop.set()
             bar.close()
-            summary.seconds = clock() - start
-            summary.skipped = list(source.skipped)
             try:
                 with _signals_held():  # a second Ctrl-C must not cut results.json short
+                    if writer is not None and writer.is_alive():
+                        _finish_writer(results, writer, stop)
+                    summary.seconds = clock() - start
                     outputs.close()
             finally:
-                source.close()
+                if reader is not None:
+                    reader.join(timeout=2.0)
+                summary.skipped = list(source.skipped)
+                if window is not None:
+                    window.close()
+                if reader is None or not reader.is_alive():
+                    source.close()  # never under a read still running on the reader
     return summary
+
+
+def _finish_writer(results: queue.Queue, writer: threading.Thread, stop: threading.Event
+                   ) -> None:
+    """Let the writer write what is queued, then end it (the sentinel)."""
+    while writer.is_alive():
+        try:
+            results.put(_END, timeout=0.1)
+            break
+        except queue.Full:
+            continue
+    writer.join(timeout=120)
