@@ -295,3 +295,30 @@ def test_export_of_an_rtmdet_config_writes_raw_outputs_and_metadata(rtmdet_cfg, 
     detector = build_person_detector(path, backend="onnxruntime", min_score=0.0)
     boxes, _, _ = detector.detect(np.zeros((64, 128, 3), np.uint8))
     np.testing.assert_allclose(boxes, EXPECTED, atol=1e-4)
+
+
+def test_torch_backend_keeps_rtmdet_outputs_with_shared_head_convs():
+    """RTMDet-tiny/-m share the head convs between levels, each level with its own BN
+    statistics: the torch runner (BN folded, channels last) must give the eager outputs."""
+    from humanpose.config import get_cfg
+    from humanpose.detection import build_detector
+    from humanpose.inference.backends import TorchRunner
+
+    from .conftest import EXPERIMENTS
+
+    cfg = get_cfg(EXPERIMENTS / "detection" / "rtmdet_tiny_640_person.yaml")
+    assert cfg.MODEL.EXTRA.DET_SHARE_CONV
+    torch.manual_seed(0)
+    network = build_detector(cfg, channels_last=False).eval()
+    for module in network.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.normal_(0.0, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+    model = RTMDetOutputs(network)
+    x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x)
+        got = TorchRunner(model, "cpu", "torch")(x)
+    scale = want.abs().max()
+    assert float((got - want).abs().max() / scale) < 1e-4
