@@ -11,6 +11,24 @@ same input and prints the largest difference relative to the reference's largest
     PYTHONPATH=$PWD python benchmarks/check_mm_equivalence.py \
         --mm-python /work/mmvenv/bin/python --mm-path /work/shared/reference
 
+End to end (``--topdown``, ``--detector``): the reference side builds the model from the
+official config file (read from a checkout or bare git clone of mmpose, ``--mmpose-repo``:
+projects/rtmpose is not in the installed package), gives it the same random weights, and
+runs mmpose's ``inference_topdown`` (flip test on and off) or mmdet's
+``inference_detector`` on a drawn 640x480 image and person boxes that this side wrote;
+this side runs ``PoseEstimator(yaml, weights, backend="torch")`` or
+``build_person_detector(yaml with TEST.MODEL_FILE, backend="torch")`` and prints the largest
+key-point / box differences in pixels. ``--detector`` also exports RTMDet-nano with
+``humanpose export`` and runs the file as a detector on ONNX Runtime. The detectors are
+compared by stage too (network input; humanpose's decoding of mmdet's own raw outputs),
+on the 640x480 picture (letterboxed) and a 640x640 one. Random weights make near-ties
+(flat SimCC vectors; runs of near-equal box scores along the image border) that float
+rounding may break either way: the table counts them (``tied`` joints, ``swapped`` box
+ranks) instead of calling them differences; boxes are compared as sets.
+
+    PYTHONPATH=$PWD python benchmarks/check_mm_equivalence.py --topdown --detector \
+        --mmpose-repo /path/to/mmpose
+
 The reference side (``--reference-side DIR``) imports only mm* packages, never humanpose.
 """
 
@@ -50,6 +68,8 @@ RTMDET = {  # deepen, widen, depthwise, neck channels, neck blocks, share conv, 
                  (0.67, 0.75, False, 192, 2, True, True, 640)),
 }
 DEFAULT = ["rtmpose-t", "rtmpose-m", "rtmdet-nano", "rtmdet-m"]
+# The detectors' pictures, end to end: 640x480 (letterboxed: padded rows) and 640x640.
+PICTURES = ("image", "square")
 
 
 # ------------------------------------------------------------------ reference side (mm venv)
@@ -215,6 +235,110 @@ def reference_side(folder: Path, names: list[str]) -> None:
     (folder / "reference.json").write_text(json.dumps(report, indent=1))
 
 
+
+# ----------------------------------------------------- end to end, reference side (mm venv)
+def _calibrate_rtmdet_head(model, image, torch) -> None:
+    """Random weights give logits far from 0 and distances of either sign: no box, or
+    nothing but degenerate ones. Measured on the image's own features, each level's class
+    conv is scaled to logits of standard deviation 1.5 of which the best 3 % score above the
+    0.05 threshold, its box conv to distances of about 2 strides."""
+    from mmdet.apis import inference_detector
+
+    head = model.bbox_head
+    seen = {}
+
+    def keep(key):
+        return lambda module, args, out: seen.__setitem__(key, out)
+    hooks = [conv.register_forward_hook(keep(f"{kind}{j}"))
+             for kind in ("rtm_cls", "rtm_reg") for j, conv in enumerate(getattr(head, kind))]
+    inference_detector(model, image)
+    for h in hooks:
+        h.remove()
+    exp = bool(getattr(head, "exp_on_reg", False))
+    with torch.no_grad():
+        for j, conv in enumerate(head.rtm_cls):
+            out = (seen[f"rtm_cls{j}"] - conv.bias.view(1, -1, 1, 1)).flatten()
+            k = 1.5 / float(out.std())
+            conv.weight.mul_(k)
+            conv.bias.fill_(-3.0 - k * float(out.quantile(0.97)))
+        for j, conv in enumerate(head.rtm_reg):
+            out = seen[f"rtm_reg{j}"] - conv.bias.view(1, -1, 1, 1)
+            conv.weight.mul_((0.25 if exp else 0.5) / out.std())
+            conv.bias.fill_(0.7 if exp else 2.0)
+
+
+def _mmdet_run(model, image, picture: str) -> dict:
+    """``inference_detector``'s boxes, and the network's input and raw outputs."""
+    from mmdet.apis import inference_detector
+
+    seen = {}
+    hooks = [model.backbone.register_forward_pre_hook(
+                 lambda m, args: seen.__setitem__("input", args[0])),
+             model.bbox_head.register_forward_hook(
+                 lambda m, args, out: seen.__setitem__("raw", out))]
+    pred = inference_detector(model, image).pred_instances
+    for h in hooks:
+        h.remove()
+    cls_scores, bbox_preds = seen["raw"]
+    out = {"boxes": pred.bboxes.numpy(), "scores": pred.scores.numpy(),
+           "input": seen["input"].numpy(),
+           **{f"cls{j}": c.numpy() for j, c in enumerate(cls_scores)},
+           **{f"reg{j}": r.numpy() for j, r in enumerate(bbox_preds)}}
+    return {f"{key}_{picture}": value for key, value in out.items()}
+
+
+def _recording(decode, seen: list):
+    def record(outputs):
+        seen.append(outputs)
+        return decode(outputs)
+    return record
+
+
+def reference_end_to_end(folder: Path, names: list[str]) -> None:
+    """mmpose's ``inference_topdown`` / mmdet's ``inference_detector`` on ``image.npy`` with
+    the official configs ``{name}.py`` and random weights saved as ``{name}.pth``."""
+    import mm_stub  # noqa: F401  mmcv-lite without compiled ops; see shared/reference
+    import numpy as np
+    import torch
+
+    image = np.load(folder / "image.npy")
+    boxes = np.load(folder / "boxes.npy")
+    for name in names:
+        config = str(folder / f"{name}.py")
+        if name in RTMPOSE:
+            from mmpose.apis import inference_topdown, init_model
+
+            model = init_model(config, None, device="cpu").eval()
+            _randomise(model, torch)
+            out = {}
+            vectors = []  # the SimCC vectors the head decodes (after the flip test)
+            model.head.decode = _recording(model.head.decode, vectors)
+            for flip in (True, False):
+                model.test_cfg["flip_test"] = flip
+                vectors.clear()
+                results = inference_topdown(model, image, boxes, bbox_format="xyxy")
+                out[f"simcc_x_{flip}"] = vectors[0][0].numpy()
+                out[f"simcc_y_{flip}"] = vectors[0][1].numpy()
+                out[f"keypoints_{flip}"] = np.concatenate(
+                    [r.pred_instances.keypoints for r in results])
+                out[f"scores_{flip}"] = np.concatenate(
+                    [r.pred_instances.keypoint_scores for r in results])
+        else:
+            from mmdet.apis import init_detector
+            from mmdet.utils import register_all_modules
+
+            register_all_modules()
+            model = init_detector(config, None, device="cpu").eval()
+            _randomise(model, torch)
+            _calibrate_rtmdet_head(model, image, torch)
+            out = {}
+            for picture in PICTURES:
+                out.update(_mmdet_run(model, np.load(folder / f"{picture}.npy"), picture))
+        torch.save({"meta": {"mmpose_version": "1.3.2", "mmdet_version": "3.3.0"},
+                    "state_dict": model.state_dict()}, folder / f"{name}.pth")
+        np.savez(folder / f"{name}.e2e.npz", **out)
+
+
 # ------------------------------------------------------------------------ humanpose side
 def key_digest(state) -> str:
     """The digest the tests store: sha1 of ``name:[shape]`` lines, in state-dict order."""
@@ -268,24 +392,256 @@ def compare(folder: Path, names: list[str]) -> list[dict]:
     return rows
 
 
+# ------------------------------------------------------------ end to end, humanpose side
+# The official configs, in mmpose's repository (projects/ is not installed with mmpose).
+MM_CONFIGS = {
+    "rtmpose-t": "projects/rtmpose/rtmpose/body_2d_keypoint/"
+                 "rtmpose-t_8xb256-420e_coco-256x192.py",
+    "rtmpose-s": "projects/rtmpose/rtmpose/body_2d_keypoint/"
+                 "rtmpose-s_8xb256-420e_coco-256x192.py",
+    "rtmpose-m": "projects/rtmpose/rtmpose/body_2d_keypoint/"
+                 "rtmpose-m_8xb256-420e_coco-256x192.py",
+    "rtmpose-l": "projects/rtmpose/rtmpose/body_2d_keypoint/"
+                 "rtmpose-l_8xb256-420e_coco-256x192.py",
+    "rtmdet-nano": "projects/rtmpose/rtmdet/person/rtmdet_nano_320-8xb32_coco-person.py",
+    "rtmdet-m": "projects/rtmpose/rtmdet/person/rtmdet_m_640-8xb32_coco-person.py",
+}
+E2E_TOPDOWN = ["rtmpose-t", "rtmpose-m"]
+E2E_DETECTOR = ["rtmdet-nano", "rtmdet-m"]
+
+
+def read_mm_config(repo: Path, relative: str) -> str:
+    """A file of mmpose's repository: a checkout, or a bare clone (read with git show)."""
+    if (repo / relative).is_file():
+        return (repo / relative).read_text()
+    result = subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{relative}"],
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"cannot read {relative} from {repo}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def write_inputs(folder: Path, names: list[str], repo: Path) -> None:
+    """The picture (drawn people, 640x480, BGR), person boxes (x1, y1, x2, y2: those of the
+    drawn people and one that leaves the image) and the official configs."""
+    import numpy as np
+
+    from humanpose.data.synthetic import SynthConfig, draw_scene
+
+    draw = dict(max_people=3, min_height=0.5, occluder_prob=0.0, noise=12.0)
+    image, people = draw_scene(np.random.default_rng(3),
+                               SynthConfig(width=640, height=480, **draw))
+    boxes = [[x, y, x + w, y + h] for x, y, w, h in (p.bbox for p in people)]
+    boxes.append([520.3, 150.7, 700.0, 470.2])
+    np.save(folder / "image.npy", image)
+    square, _ = draw_scene(np.random.default_rng(4), SynthConfig(width=640, height=640, **draw))
+    np.save(folder / "square.npy", square)
+    np.save(folder / "boxes.npy", np.asarray(boxes, dtype=np.float32))
+    for name in names:
+        (folder / f"{name}.py").write_text(read_mm_config(repo, MM_CONFIGS[name]))
+
+
+def _near_ties(ours, ref, tol: float):
+    """(N, K) True where the reference vector's value at our argmax is within ``tol`` of
+    its maximum: a tie that float rounding may break either way."""
+    import numpy as np
+
+    bins = ours.argmax(axis=2)[..., None]
+    return (ref.max(axis=2) - np.take_along_axis(ref, bins, axis=2)[..., 0]) <= tol
+
+
+def compare_topdown(folder: Path, name: str) -> list[dict]:
+    """PoseEstimator (torch backend) on the reference's image, boxes and weights: the
+    SimCC vectors the codec decodes, then the key points and scores in image pixels. A
+    joint whose argmax differs is counted apart when the reference's vector has a near-tie
+    there (within twice the largest vector difference): random weights make flat vectors."""
+    import warnings
+
+    import numpy as np
+
+    from humanpose.inference.estimator import PoseEstimator
+
+    image = np.load(folder / "image.npy")
+    xyxy = np.load(folder / "boxes.npy")
+    xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+    ref = np.load(folder / f"{name}.e2e.npz")
+    cfg = ROOT / "experiments" / f"{RTMPOSE[name][0]}.yaml"
+    rows = []
+    for flip in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = PoseEstimator(str(cfg), folder / f"{name}.pth", backend="torch",
+                                flip_test=flip)
+        people = est(image, xywh)
+        ours = np.stack([p.keypoints for p in people])
+        vx, vy = (o.numpy() for o in est.outputs(est.crop(image, xywh)[0]))
+        rx, ry = ref[f"simcc_x_{flip}"], ref[f"simcc_y_{flip}"]
+        vec = max(float(np.abs(vx - rx).max()), float(np.abs(vy - ry).max()))
+        scale = max(float(np.abs(rx).max()), float(np.abs(ry).max()))
+        ties = _near_ties(vx, rx, 2 * vec) | _near_ties(vy, ry, 2 * vec)
+        px = np.abs(ours[..., :2] - ref[f"keypoints_{flip}"]).max(axis=2)
+        tied = (px > 1e-3) & ties
+        score = np.abs(ours[..., 2] - ref[f"scores_{flip}"]).max()
+        # Random weights put many joints on the same bins: say how many places differ.
+        distinct = len(np.unique(ours[..., :2].reshape(-1, 2).round(2), axis=0))
+        items = f"{len(xywh)}x{ours.shape[1]} kp, {distinct} places"
+        if tied.any():
+            items += f", {int(tied.sum())} tied"
+        rows.append({"model": name, "case": f"flip {'on' if flip else 'off'}",
+                     "items": items, "px": float(px[~tied].max()), "score": float(score),
+                     "vectors": vec / scale})
+    return rows
+
+
+def _box_row(name: str, case: str, ours, ref) -> dict:
+    """Boxes and scores against the reference's, as sets: each box is paired with the
+    reference box nearest to it (largest coordinate difference), and the row gives the
+    worst pair in pixels and its score difference. Random weights give long runs of near-
+    equal scores (a column of priors at the image border, a padded row: 114 everywhere),
+    whose order float rounding may swap; the count of positions where the sorted lists
+    differ is shown, as ``swapped``."""
+    import numpy as np
+
+    (boxes, scores), (ref_boxes, ref_scores) = ours, ref
+    row = {"model": name, "case": case, "items": f"{len(boxes)}/{len(ref_boxes)} boxes",
+           "px": float("inf"), "score": float("inf")}
+    if len(boxes) != len(ref_boxes):
+        return row
+    if not len(boxes):
+        return {**row, "px": 0.0, "score": 0.0}
+    gaps = np.abs(boxes[:, None, :] - ref_boxes[None, :, :]).max(axis=2)
+    nearest = gaps.argmin(axis=1)
+    row["px"] = float(gaps[np.arange(len(boxes)), nearest].max())
+    row["score"] = float(np.abs(scores - ref_scores[nearest]).max())
+    if len(set(nearest.tolist())) != len(boxes):  # two boxes on one: not the same set
+        row["px"] = float("inf")
+    swapped = int((nearest != np.arange(len(boxes))).sum())
+    if swapped:
+        row["items"] += f", {swapped} swapped"
+    return row
+
+
+def compare_detector(folder: Path, name: str) -> list[dict]:
+    """build_person_detector (torch) against mmdet, by stage (network input, decoding of
+    mmdet's own raw outputs, end to end) on each picture; for RTMDet-nano also the file
+    ``humanpose export`` writes, run as a detector on ONNX Runtime."""
+    import numpy as np
+    import torch
+
+    import humanpose
+    from humanpose.detection import build_person_detector
+    from humanpose.detection.rtmdet import decode, preprocess
+
+    ref = np.load(folder / f"{name}.e2e.npz")
+    cfg = humanpose.get_cfg(ROOT / "experiments" / f"{RTMDET[name][0]}.yaml",
+                            ["TEST.MODEL_FILE", str(folder / f"{name}.pth")])
+    yaml_path = folder / f"{name}.yaml"
+    yaml_path.write_text(cfg.dump())
+    torch_det = build_person_detector(yaml_path, backend="torch")
+    ort_det = None
+    if name == "rtmdet-nano":
+        onnx_path = folder / f"{name}.onnx"
+        result = subprocess.run(
+            [sys.executable, "-m", "humanpose", "export", "--cfg",
+             str(ROOT / "experiments" / f"{RTMDET[name][0]}.yaml"), "--weights",
+             str(folder / f"{name}.pth"), "--output", str(onnx_path)],
+            capture_output=True, text=True, cwd=folder)
+        print(result.stdout.strip() or result.stderr.strip())
+        onnx_diff = float(result.stdout.rsplit(":", 1)[-1]) if result.returncode == 0 \
+            else float("inf")
+        ort_det = build_person_detector(onnx_path, backend="onnxruntime")
+    rows = []
+    for picture in PICTURES:
+        image = np.load(folder / f"{picture}.npy")
+        size = f"{image.shape[1]}x{image.shape[0]}"
+        expected = (ref[f"boxes_{picture}"], ref[f"scores_{picture}"])
+        x, meta = preprocess(image, torch_det.params)
+        diff = float(np.abs(x.numpy() - ref[f"input_{picture}"]).max())
+        rows.append({"model": name, "case": f"{size} network input", "items": "tensor (abs diff)",
+                     "px": diff, "score": 0.0})
+        raw = [[torch.from_numpy(ref[f"{kind}{j}_{picture}"]) for j in range(3)]
+               for kind in ("cls", "reg")]
+        rows.append(_box_row(name, f"{size} decode(mm raw)", decode(*raw, meta)[:2],
+                             expected))
+        boxes, scores, _ = torch_det.detect(image)
+        rows.append(_box_row(name, f"{size} torch vs mmdet", (boxes, scores), expected))
+        if ort_det is not None:
+            row = _box_row(name, f"{size} onnxruntime vs torch", ort_det.detect(image)[:2],
+                           (boxes, scores))
+            row["onnx"] = onnx_diff
+            rows.append(row)
+    return rows
+
+
+def end_to_end(args, names: list[str]) -> bool:
+    """Write the inputs, run the reference, compare; print the table; True when equal."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.keep:
+            tmp = args.keep
+            Path(tmp).mkdir(parents=True, exist_ok=True)
+        folder = Path(tmp)
+        write_inputs(folder, names, Path(args.mmpose_repo))
+        env = {**os.environ, "PYTHONPATH": args.mm_path}
+        subprocess.run([args.mm_python, __file__, "--reference-side", tmp, "--end-to-end",
+                        "--models", *names], check=True, env=env)
+        rows = []
+        for name in names:
+            rows += (compare_topdown if name in RTMPOSE else compare_detector)(folder, name)
+    ok = True
+    print(f"{'model':12} {'case':22} {'compared':>20} {'max px diff':>12} "
+          f"{'max score diff':>15}")
+    for r in rows:
+        same = r["px"] <= 1e-3 and r["score"] <= 1e-4 and r.get("onnx", 0.0) <= 1e-4
+        ok &= same
+        extra = f"  (ONNX round trip {r['onnx']:.2e})" if "onnx" in r else ""
+        if "vectors" in r:
+            extra = f"  (SimCC vectors: max rel diff {r['vectors']:.2e})"
+            same &= r["vectors"] <= 1e-4
+        print(f"{r['model']:12} {r['case']:22} {r['items']:>20} {r['px']:>12.2e} "
+              f"{r['score']:>15.2e}{extra}{'' if same else '  MISMATCH'}")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=DEFAULT,
+    parser.add_argument("--models", nargs="+", default=None,
                         choices=sorted(RTMPOSE) + sorted(RTMDET))
+    parser.add_argument("--topdown", action="store_true",
+                        help="end to end: PoseEstimator vs mmpose's inference_topdown")
+    parser.add_argument("--detector", action="store_true",
+                        help="end to end: RTMDet detector vs mmdet's inference_detector, and "
+                             "RTMDet-nano exported to ONNX")
     parser.add_argument("--mm-python", default="/work/mmvenv/bin/python",
                         help="python of a venv with mmpose 1.3.2 and mmdet 3.3.0")
     parser.add_argument("--mm-path", default="/work/shared/reference",
                         help="folder holding mm_stub.py (added to the reference's PYTHONPATH)")
+    parser.add_argument("--mmpose-repo", default="/work/.mirror/open-mmlab+mmpose/repo",
+                        help="mmpose's repository (checkout or bare clone): the official "
+                             "configs under projects/rtmpose")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="end to end: write the exchanged files (weights, image, "
+                             "results) to DIR and keep them")
     parser.add_argument("--reference-side", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--end-to-end", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reference_side:
-        reference_side(Path(args.reference_side), args.models)
+        (reference_end_to_end if args.end_to_end else reference_side)(
+            Path(args.reference_side), args.models)
         return 0
+    if args.topdown or args.detector:
+        names = args.models or ((E2E_TOPDOWN if args.topdown else [])
+                                + (E2E_DETECTOR if args.detector else []))
+        unknown = [n for n in names if n not in MM_CONFIGS]
+        if unknown:
+            parser.error(f"no official config known for {unknown}; end to end: "
+                         f"{sorted(MM_CONFIGS)}")
+        return 0 if end_to_end(args, names) else 1
+    names = args.models or DEFAULT
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": args.mm_path}
         subprocess.run([args.mm_python, __file__, "--reference-side", tmp, "--models",
-                        *args.models], check=True, env=env)
-        rows = compare(Path(tmp), args.models)
+                        *names], check=True, env=env)
+        rows = compare(Path(tmp), names)
     ok = True
     print(f"{'model':20} {'params':>11} {'mm params':>11} {'keys':>9} {'digest':>14} "
           f"{'GFLOPs':>7} {'max |ref|':>9} {'max rel diff':>12}")

@@ -415,3 +415,28 @@ def test_draw_people_colours_the_skeleton():
     assert style.joint_colors[left_ankle] != style.joint_colors[right_ankle]
     records = [{"keypoints": keypoints.ravel().tolist(), "bbox": [0, 0, 10, 10]}]
     draw_people(np.zeros((200, 200, 3), dtype=np.uint8), records, draw_boxes=True)
+
+
+def test_fold_batchnorm_leaves_a_conv_shared_by_two_batchnorms():
+    """RTMDet's head calls one conv per level, each followed by its own BatchNorm: folding
+    a BN into the shared conv would change the other levels (it did, by 100s of pixels)."""
+
+    class Shared(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.bn1, self.bn2 = torch.nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.bn1(self.conv(x)), self.bn2(self.conv(x * 2))
+
+    torch.manual_seed(0)
+    model = Shared().eval()
+    for bn in (model.bn1, model.bn2):
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        for got, want in zip(fold_batchnorm(model)(x), model(x)):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)

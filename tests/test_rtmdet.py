@@ -295,3 +295,80 @@ def test_export_of_an_rtmdet_config_writes_raw_outputs_and_metadata(rtmdet_cfg, 
     detector = build_person_detector(path, backend="onnxruntime", min_score=0.0)
     boxes, _, _ = detector.detect(np.zeros((64, 128, 3), np.uint8))
     np.testing.assert_allclose(boxes, EXPECTED, atol=1e-4)
+
+
+def test_torch_backend_keeps_rtmdet_outputs_with_shared_head_convs():
+    """RTMDet-tiny/-m share the head convs between levels, each level with its own BN
+    statistics: the torch runner (BN folded, channels last) must give the eager outputs."""
+    from humanpose.config import get_cfg
+    from humanpose.detection import build_detector
+    from humanpose.inference.backends import TorchRunner
+
+    from .conftest import EXPERIMENTS
+
+    cfg = get_cfg(EXPERIMENTS / "detection" / "rtmdet_tiny_640_person.yaml")
+    assert cfg.MODEL.EXTRA.DET_SHARE_CONV
+    torch.manual_seed(0)
+    network = build_detector(cfg, channels_last=False).eval()
+    for module in network.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.normal_(0.0, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+    model = RTMDetOutputs(network)
+    x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x)
+        got = TorchRunner(model, "cpu", "torch")(x)
+    scale = want.abs().max()
+    assert float((got - want).abs().max() / scale) < 1e-4
+
+
+def test_real_rtmdet_nano_exports_within_1e4_and_its_file_detects_as_torch(tmp_path):
+    """The shipped RTMDet-nano experiment, random weights with trained-like BN statistics:
+    ``humanpose export`` within 1e-4 of PyTorch, and the file, as a detector on ONNX
+    Runtime, gives the boxes of the torch detector built from the same weights."""
+    pytest.importorskip("onnxruntime")
+    from humanpose.cli import main
+    from humanpose.config import get_cfg
+    from humanpose.detection import build_detector
+
+    from .conftest import EXPERIMENTS
+
+    experiment = EXPERIMENTS / "detection" / "rtmdet_nano_320_person.yaml"
+    torch.manual_seed(0)
+    network = build_detector(get_cfg(experiment), channels_last=False).eval()
+    with torch.no_grad():  # unit-gain convs (mmdet's init: N(0, 0.01)), trained-like BNs
+        for module in network.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.normal_(0.0, 0.3)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.data.uniform_(0.5, 1.5)
+            elif isinstance(module, nn.Conv2d):
+                module.weight.normal_(0.0, module.weight[0].numel() ** -0.5)
+        # about 50 boxes of distinct scores, distances of about 2 strides
+        for conv in network.bbox_head.rtm_cls:
+            conv.weight.mul_(25.0)
+            conv.bias.fill_(-5.5)
+        for conv in network.bbox_head.rtm_reg:
+            conv.weight.mul_(0.3)
+            conv.bias.fill_(2.0)
+    weights = tmp_path / "nano.pth"
+    torch.save({"meta": {}, "state_dict": network.state_dict()}, weights)
+    path = tmp_path / "nano.onnx"
+    assert main(["export", "--cfg", str(experiment), "--weights", str(weights),
+                 "--output", str(path)]) == 0
+    image = cv2.resize(np.random.default_rng(0).integers(0, 256, (60, 80, 3), np.uint8),
+                       (640, 480), interpolation=cv2.INTER_LINEAR)
+    cfg_path = tmp_path / "nano.yaml"
+    cfg_path.write_text(get_cfg(experiment, ["TEST.MODEL_FILE", str(weights)]).dump())
+    want = build_person_detector(cfg_path, backend="torch").detect(image)
+    got = build_person_detector(path, backend="onnxruntime").detect(image)
+    assert 10 <= len(want[0]) < 100 and len(got[0]) == len(want[0])
+    # As sets: random weights give runs of near-equal scores (a padded row is 114
+    # everywhere) whose order rounding may swap.
+    gaps = np.abs(got[0][:, None] - want[0][None]).max(axis=2)
+    nearest = gaps.argmin(axis=1)
+    assert len(set(nearest.tolist())) == len(nearest)
+    assert gaps.min(axis=1).max() <= 1e-3
+    np.testing.assert_allclose(got[1], want[1][nearest], atol=1e-5)

@@ -33,6 +33,7 @@ import os
 import platform
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -154,12 +155,17 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     except Exception:  # dynamic control flow: keep the eager model
         return model
     modules = dict(graph_module.named_modules())
+    # A convolution called at several places (RTMDet's head shares one conv between levels,
+    # each with its own BatchNorm) keeps its weights: folding one BN into it would change
+    # every other call, and folding each BN in turn would compound them.
+    calls = Counter(node.target for node in graph_module.graph.nodes
+                    if node.op == "call_module")
     for node in list(graph_module.graph.nodes):
         if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
             continue
         source = node.args[0]
         if not (isinstance(source, torch.fx.Node) and source.op == "call_module"
-                and len(source.users) == 1):
+                and len(source.users) == 1 and calls[source.target] == 1):
             continue
         conv = modules[source.target]
         if not isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)):
