@@ -48,7 +48,7 @@ from humanpose.engine.task import task_for
 from humanpose.errors import HumanposeError
 from humanpose.predict import autocast_for
 
-__all__ = ["TrainResult", "TrainingError", "train"]
+__all__ = ["TrainResult", "TrainingError", "train", "validation_cfg"]
 
 logger = logging.getLogger("humanpose")
 
@@ -366,7 +366,9 @@ def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Sch
         (epoch + 1 - schedule.first_epoch) % interval == 0 or epoch + 1 == end)
     perf = None
     if validate_now:
-        preds = setup.task.predict(averaged(setup.model, setup.ema), setup.val_set, cfg, dist)
+        val_cfg = validation_cfg(cfg, last=epoch + 1 == end)
+        preds = setup.task.predict(averaged(setup.model, setup.ema), setup.val_set, val_cfg,
+                                   dist)
         if dist.is_main:
             values, perf, name = setup.task.score(cfg, setup.val_set, preds, setup.out_dir,
                                                   cfg.MODEL.NAME)
@@ -390,6 +392,22 @@ def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Sch
                     "" if perf is None else
                     f", {result.metric_name} {perf:.4f} (best {progress.best:.4f})",
                     setup.ckpt_path)
+
+
+def validation_cfg(cfg, last: bool):
+    """The config a validation during training predicts with: the PyTorch model as it is
+    (TEST.BACKEND torch: the weights change every epoch, an export would not be reused),
+    and with TRAIN.VAL_FLIP_TEST False no flip test except at a stage's last epoch, where
+    TEST.FLIP_TEST holds, so the final AP means what ``humanpose test`` reports."""
+    flip = bool(cfg.TEST.FLIP_TEST) and (last or bool(cfg.TRAIN.VAL_FLIP_TEST))
+    if cfg.TEST.BACKEND == "torch" and flip == bool(cfg.TEST.FLIP_TEST):
+        return cfg
+    val_cfg = cfg.clone()
+    val_cfg.defrost()
+    val_cfg.TEST.BACKEND = "torch"
+    val_cfg.TEST.FLIP_TEST = flip
+    val_cfg.freeze()
+    return val_cfg
 
 
 def _close(cfg, setup: _Setup, dist: Dist, progress: _Progress,
