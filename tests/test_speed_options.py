@@ -120,3 +120,21 @@ def test_validation_cfg_keeps_a_config_without_flip_test(tmp_path):
     assert validation_cfg(flip, last=True) is flip
     assert validation_cfg(flip, last=False).TEST.FLIP_TEST is False
     assert flip.TEST.FLIP_TEST is True  # the run's config is left alone
+
+
+def test_training_with_the_prefetch_thread_trains_the_same_weights(synthetic_root, tmp_path,
+                                                                   monkeypatch):
+    import humanpose.engine.train as engine
+
+    runs = {}
+    for depth in (0, 2):
+        monkeypatch.setattr(engine, "PREFETCH_BATCHES", depth)
+        cfg = make_cfg(synthetic_root, tmp_path / str(depth), "TRAIN.END_EPOCH", "2",
+                       "TRAIN.VAL_INTERVAL", "0", "TRAIN.BATCH_SIZE_PER_GPU", "2")
+        out = train(cfg, DEMO_CFG).output_dir
+        runs[depth] = torch.load(out / "checkpoint.pth", weights_only=True)
+    assert runs[0]["epoch"] == runs[2]["epoch"] == 2
+    a, b = runs[0]["state_dict"], runs[2]["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:  # augmentations (random flips, rotations) drawn in the same order
+        assert torch.equal(a[k], b[k]), k

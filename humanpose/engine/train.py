@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from tqdm import tqdm
 from humanpose.checkpoint import load_pretrained, read_state_dict, with_keypoints
 from humanpose.data.loader import loader_workers
 from humanpose.data.normalize import normalize_batch
+from humanpose.data.prefetch import prefetch
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
 from humanpose.engine.ema import averaged, build_ema
 from humanpose.engine.evaluate import amp_dtype
@@ -51,6 +52,9 @@ from humanpose.predict import autocast_for
 __all__ = ["TrainResult", "TrainingError", "train", "validation_cfg"]
 
 logger = logging.getLogger("humanpose")
+# Batches loaded ahead by a thread when the training data are loaded in the main process
+# (no loader workers); 0: load between steps.
+PREFETCH_BATCHES = 2
 
 
 class TrainingError(HumanposeError, RuntimeError):
@@ -352,7 +356,17 @@ def _train_one_epoch(cfg, setup: _Setup, dist: Dist, run: _Run, epoch: int,
                         num_workers=setup.workers,
                         pin_memory=cfg.PIN_MEMORY and dist.device.type == "cuda",
                         drop_last=False)
-    return run.train_epoch(loader, epoch, skip, setup.steps_per_epoch, setup.total_epochs)
+    if setup.workers > 0 or PREFETCH_BATCHES == 0:
+        return run.train_epoch(loader, epoch, skip, setup.steps_per_epoch, setup.total_epochs)
+    # Loading in this process: a thread loads the next batches during the step. It is the
+    # only user of ``random``/``np.random`` (the augmentations' generators) until it is
+    # stopped here, so the samples are those of loading between steps.
+    batches = prefetch(loader, PREFETCH_BATCHES)
+    try:
+        return run.train_epoch(batches, epoch, skip, setup.steps_per_epoch,
+                               setup.total_epochs)
+    finally:
+        batches.close()
 
 
 def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Schedule,
@@ -472,7 +486,7 @@ class _Run:
     def _last_good(self) -> str:
         return str(self.ckpt_path) if self.saved_any else "none (no epoch has finished yet)"
 
-    def train_epoch(self, loader: DataLoader, epoch: int, skip: int, steps_per_epoch: int,
+    def train_epoch(self, loader: Iterable, epoch: int, skip: int, steps_per_epoch: int,
                     total_epochs: int) -> float:
         cfg, device = self.cfg, self.dist.device
         self.net.train()
