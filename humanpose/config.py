@@ -71,6 +71,10 @@ def default_config() -> CfgNode:
     c.PRINT_FREQ = 20
     c.AUTO_RESUME = False
     c.PIN_MEMORY = True
+    # humanpose: when the data are loaded in the main process (no loader workers, e.g. a CPU
+    # without free cores), a thread loads this many batches ahead during the model's work
+    # (training and test); 0: load between steps. The batches are the same either way.
+    c.PREFETCH_BATCHES = 2
     c.VERBOSE = True
     c.RANK = 0
     c.DIST_BACKEND = "nccl"

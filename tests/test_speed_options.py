@@ -86,8 +86,9 @@ def test_prefetched_test_predictions_are_identical(synthetic_root, tmp_path):
     model = humanpose.build_model(cfg)
     dataset = humanpose.build_dataset(cfg, is_train=False)
     dist = Dist(0, 1, 0, torch.device("cpu"))
-    plain = pose_evaluate.predict_dataset(model, dataset, cfg, dist, show_progress=False,
-                                          prefetch_batches=0)
+    plain = pose_evaluate.predict_dataset(
+        model, dataset, make_cfg(synthetic_root, tmp_path, "TEST.FLIP_TEST", "True",
+                                 "PREFETCH_BATCHES", "0"), dist, show_progress=False)
     ahead = pose_evaluate.predict_dataset(model, dataset, cfg, dist, show_progress=False)
     assert len(plain.indices) > 2  # several batches
     for field in ("keypoints", "centers", "scales", "scores", "image_ids", "indices"):
@@ -126,14 +127,19 @@ def test_training_with_the_prefetch_thread_trains_the_same_weights(synthetic_roo
                                                                    monkeypatch):
     import humanpose.engine.train as engine
 
+    depths = []
+    real = engine.prefetch
+    monkeypatch.setattr(engine, "prefetch", lambda batches, depth: depths.append(depth) or
+                        real(batches, depth))
     runs = {}
     for depth in (0, 2):
-        monkeypatch.setattr(engine, "PREFETCH_BATCHES", depth)
         cfg = make_cfg(synthetic_root, tmp_path / str(depth), "TRAIN.END_EPOCH", "2",
-                       "TRAIN.VAL_INTERVAL", "0", "TRAIN.BATCH_SIZE_PER_GPU", "2")
+                       "TRAIN.VAL_INTERVAL", "0", "TRAIN.BATCH_SIZE_PER_GPU", "2",
+                       "TRAIN.MAX_STEPS_PER_EPOCH", "3", "PREFETCH_BATCHES", str(depth))
         out = train(cfg, DEMO_CFG).output_dir
         runs[depth] = torch.load(out / "checkpoint.pth", weights_only=True)
     assert runs[0]["epoch"] == runs[2]["epoch"] == 2
+    assert depths == [2, 2]  # one thread per epoch, none with PREFETCH_BATCHES 0
     a, b = runs[0]["state_dict"], runs[2]["state_dict"]
     assert a.keys() == b.keys()
     for k in a:  # augmentations (random flips, rotations) drawn in the same order

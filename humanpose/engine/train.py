@@ -1,7 +1,9 @@
 """``humanpose train``: one process on a CPU/GPU, or DistributedDataParallel under torchrun.
 
 Per epoch: train (AMP, channels-last, optional torch.compile and gradient clipping), then
-every TRAIN.VAL_INTERVAL epochs validate on all ranks (sharded) and keep the best model.
+every TRAIN.VAL_INTERVAL epochs validate on all ranks (sharded) and keep the best model
+(without flip test before a stage's last epoch unless TRAIN.VAL_FLIP_TEST: see
+:func:`validation_cfg`).
 Randomness is a function of (TRAIN.SEED, epoch, rank), so a run resumed from an epoch
 boundary continues exactly as the uninterrupted run would have.
 """
@@ -52,9 +54,6 @@ from humanpose.predict import autocast_for
 __all__ = ["TrainResult", "TrainingError", "train", "validation_cfg"]
 
 logger = logging.getLogger("humanpose")
-# Batches loaded ahead by a thread when the training data are loaded in the main process
-# (no loader workers); 0: load between steps.
-PREFETCH_BATCHES = 2
 
 
 class TrainingError(HumanposeError, RuntimeError):
@@ -356,12 +355,12 @@ def _train_one_epoch(cfg, setup: _Setup, dist: Dist, run: _Run, epoch: int,
                         num_workers=setup.workers,
                         pin_memory=cfg.PIN_MEMORY and dist.device.type == "cuda",
                         drop_last=False)
-    if setup.workers > 0 or PREFETCH_BATCHES == 0:
+    if setup.workers > 0 or cfg.PREFETCH_BATCHES <= 0:
         return run.train_epoch(loader, epoch, skip, setup.steps_per_epoch, setup.total_epochs)
     # Loading in this process: a thread loads the next batches during the step. It is the
     # only user of ``random``/``np.random`` (the augmentations' generators) until it is
     # stopped here, so the samples are those of loading between steps.
-    batches = prefetch(loader, PREFETCH_BATCHES)
+    batches = prefetch(loader, cfg.PREFETCH_BATCHES)
     try:
         return run.train_epoch(batches, epoch, skip, setup.steps_per_epoch,
                                setup.total_epochs)

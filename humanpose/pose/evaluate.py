@@ -62,12 +62,12 @@ class Predictions:
 
 
 def predict_dataset(model: torch.nn.Module, dataset, cfg, dist: Dist,
-                    show_progress: bool = True, prefetch_batches: int = 2) -> Predictions:
+                    show_progress: bool = True) -> Predictions:
     """Run the model over this rank's shard of ``dataset`` and gather every rank's results.
 
     The forward pass runs on TEST.BACKEND (:func:`humanpose.pose.backend.build_test_runner`).
     When the batches are loaded in this process (no loader workers: a CPU without free
-    cores), a thread loads the next ``prefetch_batches`` while the model runs (0: off).
+    cores), a thread loads the next ``PREFETCH_BATCHES`` while the model runs (0: off).
     """
     sampler = ShardSampler(len(dataset), dist.rank, dist.world_size)
     workers = loader_workers(cfg.WORKERS, dist.device)
@@ -83,8 +83,8 @@ def predict_dataset(model: torch.nn.Module, dataset, cfg, dist: Dist,
         logger.info("=> test forward pass on backend %s", backend)
     # Autocast (TEST.AMP) applies to PyTorch runners only; the others run in fp32.
     dtype = amp_dtype(cfg.TEST.AMP, dist.device) if backend == "torch" else None
-    batches = prefetch(loader, prefetch_batches) if workers == 0 and prefetch_batches > 0 \
-        else loader
+    depth = int(cfg.PREFETCH_BATCHES)
+    batches = prefetch(loader, depth) if workers == 0 and depth > 0 else loader
     parts: list[Predictions] = []
     position = 0
     for images, *_targets, meta in tqdm(batches, desc="test", total=len(loader), disable=not (
