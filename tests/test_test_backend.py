@@ -139,3 +139,20 @@ def test_export_cache_key_is_the_weights_content(setup, tmp_path):
 def test_an_unknown_test_backend_is_refused():
     with pytest.raises(humanpose.errors.HumanposeError, match="TEST.BACKEND"):
         humanpose.get_cfg(DEMO_CFG, [*SMALL, "TEST.BACKEND", "tensorrt"])
+
+
+@needs_ort
+def test_a_simcc_model_with_flip_test_runs_on_onnxruntime(setup, tmp_path, monkeypatch):
+    root, _ = setup
+    monkeypatch.setenv("HUMANPOSE_CACHE", str(tmp_path / "cache"))
+    opts = ["MODEL.IMAGE_SIZE", "[64, 64]", "DATASET.ROOT", str(root), "WORKERS", "0",
+            "TEST.BATCH_SIZE_PER_GPU", "4", "TEST.FLIP_TEST", "True", "TEST.USE_GT_BBOX", "True"]
+    path = REPO / "experiments" / "coco" / "rtmpose" / "rtmpose_t_256x192.yaml"
+    cfg = humanpose.get_cfg(path, opts)
+    assert cfg.MODEL.CODEC == "simcc"
+    torch.manual_seed(0)
+    model = humanpose.build_model(cfg)
+    expected = predictions(cfg, model)
+    got = predictions(humanpose.get_cfg(path, [*opts, "TEST.BACKEND", "onnxruntime"]), model)
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1
+    np.testing.assert_allclose(got.keypoints, expected.keypoints, atol=1e-3)
