@@ -9,7 +9,16 @@ The seed's ``core.function.train`` runs unchanged on the CPU (its ``.cuda()`` ca
 no-ops); humanpose runs ``humanpose.engine.train.train`` with ``TRAIN.MAX_STEPS_PER_EPOCH
 N``. Interleaved repeats, medians.
 
+``--job`` times instead the whole job as users run it, end to end: ``--epochs`` full epochs
+over the synthetic training set, each followed by validation (the YAML's TEST settings, flip
+test included) and checkpoints. The seed's side is its ``tools/train.py`` loop without the
+process spawn (datasets, loaders, Adam, MultiStepLR, ``core.function.train`` then
+``core.function.validate`` every epoch, ``save_checkpoint``); humanpose's is
+``humanpose.engine.train.train`` with its defaults (``TRAIN.VAL_INTERVAL 1``).
+
     python benchmarks/bench_train.py --seed-root /path/to/humanpose.pytorch
+    python benchmarks/bench_train.py --seed-root /path/to/humanpose.pytorch --job \
+        --cases "LPN-18 128x96" --images 600 --val-images 25
 """
 
 from __future__ import annotations
@@ -94,6 +103,91 @@ def run_seed(mods, cfg, steps: int, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def run_seed_job(mods, cfg, out: Path) -> tuple[float, float]:
+    """The seed's ``tools/train.py`` epochs, on one process: (seconds, last AP)."""
+    function, seed_dataset, _, loss_cls, models = mods
+    from utils.utils import get_optimizer, save_checkpoint  # the seed's, on sys.path
+
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    model = getattr(models, cfg.MODEL.NAME).get_pose_net(cfg, is_train=True)
+    criterion = loss_cls(cfg.LOSS.USE_TARGET_WEIGHT)
+    train_set = seed_dataset.coco(cfg, cfg.DATASET.ROOT, cfg.DATASET.TRAIN_SET, True,
+                                  SeedNormalize())
+    valid_set = seed_dataset.coco(cfg, cfg.DATASET.ROOT, cfg.DATASET.TEST_SET, False,
+                                  SeedNormalize())
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.TRAIN.BATCH_SIZE_PER_GPU,
+                                               shuffle=True, num_workers=cfg.WORKERS)
+    valid_loader = torch.utils.data.DataLoader(valid_set, batch_size=cfg.TEST.BATCH_SIZE_PER_GPU,
+                                               shuffle=False, num_workers=cfg.WORKERS)
+    optimizer = get_optimizer(cfg, model)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.TRAIN.LR_STEP,
+                                                     cfg.TRAIN.LR_FACTOR)
+    writer = types.SimpleNamespace(add_scalar=lambda *a, **k: None,
+                                   add_scalars=lambda *a, **k: None)
+    writer_dict = {"writer": writer, "train_global_steps": 0, "valid_global_steps": 0}
+    best, ap = -1.0, -1.0
+    args = types.SimpleNamespace(rank=0)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for epoch in range(cfg.TRAIN.BEGIN_EPOCH, cfg.TRAIN.END_EPOCH):
+            function.train(cfg, train_loader, model, criterion, optimizer, epoch, str(out),
+                           str(out), writer_dict)
+            scheduler.step()
+            ap = float(function.validate(args, cfg, valid_loader, valid_set, model, criterion,
+                                         str(out), str(out), writer_dict))
+            is_best = ap >= best
+            best = max(best, ap)
+            save_checkpoint({"epoch": epoch + 1, "model": cfg.MODEL.NAME,
+                             "state_dict": model.state_dict(),
+                             "best_state_dict": model.state_dict(), "perf": ap,
+                             "optimizer": optimizer.state_dict()}, is_best, str(out))
+    return time.perf_counter() - start, ap
+
+
+def run_ours_job(cfg, cfg_path: Path) -> tuple[float, float]:
+    """``humanpose train`` as a user runs it: (seconds, last AP)."""
+    import humanpose.engine.train as engine
+
+    engine.DataLoader = torch.utils.data.DataLoader  # no stamps: nothing but the job
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        result = train(cfg, cfg_path)
+    return time.perf_counter() - start, float(result.last_metrics.get("AP", float("nan")))
+
+
+def main_job(args, mods, seed_data: Path, work: Path) -> None:
+    workers = "the YAML's" if args.workers is None else args.workers
+    print(f"torch {torch.__version__}, {args.threads} threads, WORKERS {workers}, batch 32, "
+          f"the whole {args.epochs}-epoch job: {args.images} training and {args.val_images} "
+          f"validation 640x480 JPEGs (synthetic), validation every epoch, median of "
+          f"{args.repeats}; humanpose overrides: {' '.join(args.opts) or 'none'}")
+    print("| model | seed job s | humanpose job s | seed / humanpose | seed last AP | "
+          "humanpose last AP |")
+    print("|---|---|---|---|---|---|")
+    for label in args.cases.split(","):
+        rel, extra = CASES[label]
+        workers = [] if args.workers is None else ["WORKERS", str(args.workers)]
+        opts = [*extra, "DATASET.ROOT", str(seed_data), *workers,
+                "TRAIN.BATCH_SIZE_PER_GPU", "32", "TRAIN.BEGIN_EPOCH", "0",
+                "TRAIN.END_EPOCH", str(args.epochs), "TRAIN.VAL_INTERVAL", "1",
+                "AUTO_RESUME", "False", "PRINT_FREQ", "1000000",
+                "TEST.COCO_BBOX_FILE", str(seed_data / "person_detection_results" /
+                                           "COCO_val2017_detections_synthetic.json")]
+        runs = {"seed": [], "ours": []}
+        aps = {}
+        for i in range(args.repeats):  # interleaved, each in a fresh output folder
+            out = ["OUTPUT_DIR", str(work / f"job_out{i}"), "LOG_DIR", str(work / f"job_log{i}")]
+            theirs_cfg = seed_cfg(mods[2], humanpose.get_cfg(REPO / rel, [*opts, *out]))
+            ours_cfg = humanpose.get_cfg(REPO / rel, [*opts, *out, *args.opts])
+            t, aps["seed"] = run_seed_job(mods, theirs_cfg, work / f"seed_job{i}")
+            runs["seed"].append(t)
+            t, aps["ours"] = run_ours_job(ours_cfg, REPO / rel)
+            runs["ours"].append(t)
+        s, o = statistics.median(runs["seed"]), statistics.median(runs["ours"])
+        print(f"| {label} | {s:.1f} | {o:.1f} | {s / o:.2f} | {aps['seed']:.4f} | "
+              f"{aps['ours']:.4f} |", flush=True)
+
+
 def run_ours(cfg, cfg_path: Path) -> float:
     import humanpose.engine.train as engine
 
@@ -116,7 +210,13 @@ def main() -> None:
                         help="WORKERS for both sides (default: the YAML's)")
     parser.add_argument("--opts", nargs="*", default=[],
                         help="extra KEY VALUE overrides for humanpose's side only")
-    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--images", type=int, default=300, help="synthetic training images")
+    parser.add_argument("--job", action="store_true",
+                        help="time the whole job end to end, validation included")
+    parser.add_argument("--epochs", type=int, default=2, help="--job: epochs")
+    parser.add_argument("--val-images", type=int, default=None,
+                        help="--job: synthetic validation images (default: images / 24, "
+                             "about COCO's val/train ratio of people)")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -124,13 +224,20 @@ def main() -> None:
     logging.disable(logging.INFO)
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_train_"))
-    data = work / "synthetic640"
+    val_images = 4
+    if args.job:
+        args.val_images = val_images = args.val_images or max(args.images // 24, 2)
+    name = f"synthetic640_{args.images}_{val_images}"
+    data = work / name
     if not (data / "annotations").exists():
-        write_coco_set(str(data), num_train=args.images, num_val=4, seed=11,
+        write_coco_set(str(data), num_train=args.images, num_val=val_images, seed=11,
                        cfg=SynthConfig(width=640, height=480))
-    seed_data = work / "seed_layout"
+    seed_data = work / f"seed_layout_{args.images}_{val_images}"
     seed_layout(data, seed_data, splits=("train2017", "val2017"))
     mods = seed_modules(args.seed_root)
+    if args.job:
+        main_job(args, mods, seed_data, work)
+        return
     workers = "the YAML's" if args.workers is None else args.workers
     print(f"torch {torch.__version__}, {args.threads} threads, WORKERS {workers}, batch 32, "
           f"{args.steps} steps per run, 640x480 JPEGs, median of {args.repeats}; humanpose "

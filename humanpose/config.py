@@ -71,6 +71,10 @@ def default_config() -> CfgNode:
     c.PRINT_FREQ = 20
     c.AUTO_RESUME = False
     c.PIN_MEMORY = True
+    # humanpose: when the data are loaded in the main process (no loader workers, e.g. a CPU
+    # without free cores), a thread loads this many batches ahead during the model's work
+    # (training and test); 0: load between steps. The batches are the same either way.
+    c.PREFETCH_BATCHES = 2
     c.VERBOSE = True
     c.RANK = 0
     c.DIST_BACKEND = "nccl"
@@ -288,6 +292,11 @@ def default_config() -> CfgNode:
     # (mmpose's PipelineSwitchHook at END_EPOCH - STAGE2_EPOCHS); 0: no switch.
     c.TRAIN.STAGE2_EPOCHS = 0
     c.TRAIN.VAL_INTERVAL = 1  # validate every N epochs and after the last; 0: never
+    # Flip test in the validations before a stage's last epoch: False (fast) validates them
+    # without it (about half the validation's forward work); the last epoch of each stage
+    # always validates with TEST.FLIP_TEST, so the final AP is the one `humanpose test` gives.
+    # True: every validation uses TEST.FLIP_TEST (the seed's).
+    c.TRAIN.VAL_FLIP_TEST = False
     c.TRAIN.MAX_STEPS_PER_EPOCH = 0  # cap iterations per epoch (quick runs); 0 = all
     c.TRAIN.SEED = 1337  # random seed (the seed's tools/train.py --seed default)
     # LPN's iterative training: after the schedule, restart N times from the best weights
@@ -314,6 +323,11 @@ def default_config() -> CfgNode:
     # humanpose additions
     c.TEST.DECODER = ""  # "argmax", "softargmax" or "dark"; empty: from TEST.SOFT_ARGMAX
     c.TEST.AMP = "none"  # "none" (the seed's fp32), "bf16" or "fp16" for the test forward
+    # What runs the test's forward pass: "torch" (the model as trained, the seed's), or an
+    # inference backend: "onnxruntime", "openvino", "openvino-fp32" (the ONNX export, cached
+    # by the weights' content), "auto" (the fastest fp32 one here, measured once and cached).
+    # `humanpose test` only; validation during training runs on "torch".
+    c.TEST.BACKEND = "torch"
 
     c.DEBUG = CfgNode()
     c.DEBUG.DEBUG = False
@@ -561,6 +575,7 @@ ENUM_KEYS: dict[str, Callable[[], tuple[tuple, bool]]] = {
     "TRAIN.LR_SCHEDULER": _choices(("multistep", "cosine"), case_sensitive=False),
     "TRAIN.AMP": _AMP,
     "TEST.AMP": _AMP,
+    "TEST.BACKEND": _choices(("auto", "torch", "onnxruntime", "openvino", "openvino-fp32")),
     "TEST.DECODER": _decoders,
     "DATASET.DATA_FORMAT": _choices(("jpg", "jpeg", "png", "zip"), case_sensitive=False),
     "MODEL.EXTRA.BLOCK_GROUPS": _block_groups,

@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -28,9 +29,12 @@ from torch import nn
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["DEFAULT_OPSET", "KEYPOINTS_METADATA_KEY", "check_onnx", "export_onnx",
-           "export_pose_onnx", "onnx_cache_path", "pose_onnx_metadata", "read_onnx_keypoints",
-           "read_onnx_metadata", "run_onnx"]
+logger = logging.getLogger("humanpose")
+
+__all__ = ["DEFAULT_OPSET", "KEYPOINTS_METADATA_KEY", "cached_pose_onnx", "check_onnx",
+           "export_onnx", "export_pose_onnx", "file_digest", "onnx_cache_path",
+           "pose_onnx_metadata", "read_onnx_keypoints", "read_onnx_metadata", "run_onnx",
+           "weights_digest"]
 
 DEFAULT_OPSET = 17
 # metadata_props entry holding the key-point set as JSON (keypoint_set_to_dict's dict), so
@@ -198,16 +202,63 @@ def check_onnx(path: str | os.PathLike, model: nn.Module, cfg, batch: int = 2,
     return worst
 
 
+def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and tensor bytes.
+
+    The key of cached exports and compilations: content, not a file's path or time, so the
+    same weights hit the cache wherever they come from (a file, a copy, a model in memory)
+    and changed weights never do. Tensors are hashed in a fixed memory layout, so a
+    channels-last model gives the digest of its contiguous twin.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        value = state_dict[name]
+        if not isinstance(value, torch.Tensor):
+            h.update(f"{name}|{value!r}".encode())
+            continue
+        t = value.detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read once in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            h.update(piece)
+    return h.hexdigest()
+
+
 def onnx_cache_path(cfg, weights: str | os.PathLike | None, cache_dir: str | os.PathLike,
-                    opset: int = DEFAULT_OPSET) -> Path:
+                    opset: int = DEFAULT_OPSET, digest: str | None = None) -> Path:
     """Where an on-the-fly export of ``weights`` under ``cfg`` is kept: a name that changes
-    whenever the architecture, the input size, the opset or the weights file changes."""
+    whenever the architecture, the input size, the opset or the weights' content changes.
+
+    ``digest`` identifies the weights (e.g. :func:`weights_digest` of a model in memory);
+    without it the file ``weights`` is hashed (:func:`file_digest`).
+    """
     h = hashlib.sha256(cfg.MODEL.dump().encode())
     h.update(f"opset={opset}|torch={torch.__version__}".encode())
-    stem = "random-init"
+    stem = "random-init" if digest is None else "model"
     if weights:
-        weights = Path(weights)
-        stat = weights.stat()
-        h.update(f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-        stem = weights.stem
+        stem = Path(weights).stem
+        if digest is None:
+            digest = file_digest(weights)
+    if digest is not None:
+        h.update(f"weights={digest}".encode())
     return Path(cache_dir) / "onnx" / f"{stem}-{h.hexdigest()[:16]}.onnx"
+
+
+def cached_pose_onnx(model: nn.Module, cfg, cache_dir: str | os.PathLike,
+                     weights: str | os.PathLike | None = None, digest: str | None = None,
+                     keypoints=None) -> Path:
+    """The ONNX export of ``model`` in the cache (:func:`onnx_cache_path`), exported with
+    :func:`export_pose_onnx` on first use only: the path ``humanpose test`` and
+    ``PoseEstimator`` share, so that neither pays the export twice for the same weights."""
+    path = onnx_cache_path(cfg, weights, cache_dir, digest=digest)
+    if not path.is_file():
+        logger.info("exporting %s to %s", weights or "the model", path)
+        export_pose_onnx(model, cfg, path, check=False, keypoints=keypoints)
+    return path

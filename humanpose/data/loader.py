@@ -34,6 +34,8 @@ def loader_workers(requested: int, device: torch.device | str) -> int:
     with 2 workers, LPN-18 128x96 at 97.7 against 92.5. To give workers cores, lower the
     thread count (``--threads``). Under ``torchrun`` the processes of one machine
     (``LOCAL_WORLD_SIZE``) share its cores: each gets its part of what their threads leave.
+    With no workers the training and test loops load the next batches in a thread
+    (``PREFETCH_BATCHES``, :mod:`humanpose.data.prefetch`), overlapping them with the model.
     """
     if torch.device(device).type != "cpu" or requested <= 0:
         return max(int(requested), 0)

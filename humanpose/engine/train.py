@@ -1,7 +1,9 @@
 """``humanpose train``: one process on a CPU/GPU, or DistributedDataParallel under torchrun.
 
 Per epoch: train (AMP, channels-last, optional torch.compile and gradient clipping), then
-every TRAIN.VAL_INTERVAL epochs validate on all ranks (sharded) and keep the best model.
+every TRAIN.VAL_INTERVAL epochs validate on all ranks (sharded) and keep the best model
+(without flip test before a stage's last epoch unless TRAIN.VAL_FLIP_TEST: see
+:func:`validation_cfg`).
 Randomness is a function of (TRAIN.SEED, epoch, rank), so a run resumed from an epoch
 boundary continues exactly as the uninterrupted run would have.
 """
@@ -13,7 +15,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from tqdm import tqdm
 from humanpose.checkpoint import load_pretrained, read_state_dict, with_keypoints
 from humanpose.data.loader import loader_workers
 from humanpose.data.normalize import normalize_batch
+from humanpose.data.prefetch import prefetch
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
 from humanpose.engine.ema import averaged, build_ema
 from humanpose.engine.evaluate import amp_dtype
@@ -48,7 +51,7 @@ from humanpose.engine.task import task_for
 from humanpose.errors import HumanposeError
 from humanpose.predict import autocast_for
 
-__all__ = ["TrainResult", "TrainingError", "train"]
+__all__ = ["TrainResult", "TrainingError", "train", "validation_cfg"]
 
 logger = logging.getLogger("humanpose")
 
@@ -352,7 +355,17 @@ def _train_one_epoch(cfg, setup: _Setup, dist: Dist, run: _Run, epoch: int,
                         num_workers=setup.workers,
                         pin_memory=cfg.PIN_MEMORY and dist.device.type == "cuda",
                         drop_last=False)
-    return run.train_epoch(loader, epoch, skip, setup.steps_per_epoch, setup.total_epochs)
+    if setup.workers > 0 or cfg.PREFETCH_BATCHES <= 0:
+        return run.train_epoch(loader, epoch, skip, setup.steps_per_epoch, setup.total_epochs)
+    # Loading in this process: a thread loads the next batches during the step. It is the
+    # only user of ``random``/``np.random`` (the augmentations' generators) until it is
+    # stopped here, so the samples are those of loading between steps.
+    batches = prefetch(loader, cfg.PREFETCH_BATCHES)
+    try:
+        return run.train_epoch(batches, epoch, skip, setup.steps_per_epoch,
+                               setup.total_epochs)
+    finally:
+        batches.close()
 
 
 def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Schedule,
@@ -366,7 +379,9 @@ def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Sch
         (epoch + 1 - schedule.first_epoch) % interval == 0 or epoch + 1 == end)
     perf = None
     if validate_now:
-        preds = setup.task.predict(averaged(setup.model, setup.ema), setup.val_set, cfg, dist)
+        val_cfg = validation_cfg(cfg, last=epoch + 1 == end)
+        preds = setup.task.predict(averaged(setup.model, setup.ema), setup.val_set, val_cfg,
+                                   dist)
         if dist.is_main:
             values, perf, name = setup.task.score(cfg, setup.val_set, preds, setup.out_dir,
                                                   cfg.MODEL.NAME)
@@ -390,6 +405,22 @@ def _validate_and_save(cfg, setup: _Setup, dist: Dist, run: _Run, schedule: _Sch
                     "" if perf is None else
                     f", {result.metric_name} {perf:.4f} (best {progress.best:.4f})",
                     setup.ckpt_path)
+
+
+def validation_cfg(cfg, last: bool):
+    """The config a validation during training predicts with: the PyTorch model as it is
+    (TEST.BACKEND torch: the weights change every epoch, an export would not be reused),
+    and with TRAIN.VAL_FLIP_TEST False no flip test except at a stage's last epoch, where
+    TEST.FLIP_TEST holds, so the final AP means what ``humanpose test`` reports."""
+    flip = bool(cfg.TEST.FLIP_TEST) and (last or bool(cfg.TRAIN.VAL_FLIP_TEST))
+    if cfg.TEST.BACKEND == "torch" and flip == bool(cfg.TEST.FLIP_TEST):
+        return cfg
+    val_cfg = cfg.clone()
+    val_cfg.defrost()
+    val_cfg.TEST.BACKEND = "torch"
+    val_cfg.TEST.FLIP_TEST = flip
+    val_cfg.freeze()
+    return val_cfg
 
 
 def _close(cfg, setup: _Setup, dist: Dist, progress: _Progress,
@@ -454,7 +485,7 @@ class _Run:
     def _last_good(self) -> str:
         return str(self.ckpt_path) if self.saved_any else "none (no epoch has finished yet)"
 
-    def train_epoch(self, loader: DataLoader, epoch: int, skip: int, steps_per_epoch: int,
+    def train_epoch(self, loader: Iterable, epoch: int, skip: int, steps_per_epoch: int,
                     total_epochs: int) -> float:
         cfg, device = self.cfg, self.dist.device
         self.net.train()

@@ -56,6 +56,7 @@ __all__ = [
     "Runner",
     "TorchRunner",
     "available_backends",
+    "choose_backend",
     "default_cache_dir",
     "fold_batchnorm",
     "make_runner",
@@ -257,11 +258,13 @@ class OpenVinoRunner:
 
     Batches of 1 and 2 (one person, without and with flip test: the real-time cases) get
     models compiled for their static shapes, a few percent faster; larger batches share one
-    dynamic-batch compilation.
+    dynamic-batch compilation. With ``cache_dir`` the compiled models are kept on disk
+    (OpenVINO's ``CACHE_DIR``), so a later process skips the compilation.
     """
 
     def __init__(self, onnx_path: str | os.PathLike, precision: str | None = None,
-                 threads: int | None = None, device: str | torch.device = "cpu"):
+                 threads: int | None = None, device: str | torch.device = "cpu",
+                 cache_dir: str | os.PathLike | None = None):
         self.name = "openvino" if precision is None else f"openvino-{precision}"
         _require("openvino", self.name)
         if torch.device(device).type != "cpu":
@@ -275,6 +278,8 @@ class OpenVinoRunner:
             "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
             "CPU_DENORMALS_OPTIMIZATION": True,  # flush denormals, as for onnxruntime
         }
+        if cache_dir is not None:  # compiled blobs, keyed by OpenVINO on the model's content
+            self.config["CACHE_DIR"] = str(Path(cache_dir) / "openvino")
         if precision is not None:
             self.config["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16",
                                                        "fp16": "f16"}[precision]
@@ -307,8 +312,10 @@ class OpenVinoRunner:
 
 def make_runner(backend: str, model: nn.Module | None = None,
                 onnx_path: str | os.PathLike | None = None,
-                device: str | torch.device = "cpu", threads: int | None = None) -> Runner:
-    """The runner for ``backend`` (one of :data:`BACKENDS`)."""
+                device: str | torch.device = "cpu", threads: int | None = None,
+                cache_dir: str | os.PathLike | None = None) -> Runner:
+    """The runner for ``backend`` (one of :data:`BACKENDS`); OpenVINO keeps its compiled
+    models under ``cache_dir`` when given."""
     if backend in _TORCH_DTYPES:
         if model is None:
             raise ValueError(f"backend {backend!r} needs the PyTorch model")
@@ -321,7 +328,7 @@ def make_runner(backend: str, model: nn.Module | None = None,
     if backend == "onnxruntime":
         return OnnxRuntimeRunner(onnx_path, device, threads)
     precision = "fp32" if backend == "openvino-fp32" else None
-    return OpenVinoRunner(onnx_path, precision, threads, device)
+    return OpenVinoRunner(onnx_path, precision, threads, device, cache_dir)
 
 
 # ----------------------------------------------------------------------------- auto
@@ -361,6 +368,36 @@ def select_fastest(factories: Mapping[str, Callable[[], Runner]], sample: torch.
             times[name].append(time_runner(runner, sample, runs=1, warmup=0))
     medians = {name: statistics.median(t) for name, t in times.items()}
     return min(medians, key=medians.__getitem__), medians
+
+
+def choose_backend(candidates: Sequence[str], factory: Callable[[str], Runner],
+                   signature: str, device: str | torch.device, sample: torch.Tensor,
+                   cache_dir: str | os.PathLike | None = None, runs: int = 7
+                   ) -> tuple[str, dict[str, float], Runner | None]:
+    """``auto``: the fastest of ``candidates`` on ``sample``, measured once per setting and
+    kept in :class:`AutoChoiceCache` under ``signature`` (the model's identity).
+
+    Returns (name, the timings in ms when measured now, else empty, the winner's runner when
+    it was built for the measurement, else None).
+    """
+    device = torch.device(device)
+    cache = AutoChoiceCache(cache_dir)
+    key = cache.key(signature, device, int(sample.shape[0]), candidates)
+    chosen = cache.get(key)
+    if chosen in candidates:
+        return chosen, {}, None
+    built: dict[str, Runner] = {}
+
+    def make(name: str) -> Runner:
+        built[name] = factory(name)
+        return built[name]
+
+    chosen, timings = select_fastest({name: (lambda name=name: make(name))
+                                      for name in candidates}, sample, runs=runs)
+    cache.put(key, chosen, timings)
+    logger.info("backend auto: %s (%s)", chosen,
+                ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items()))
+    return chosen, timings, built.get(chosen)
 
 
 def default_cache_dir() -> Path:

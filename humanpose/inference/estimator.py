@@ -41,13 +41,12 @@ from humanpose.evaluation.nms import oks_sigmas
 from humanpose.inference.backends import (
     BACKENDS,
     ONNX_BACKENDS,
-    AutoChoiceCache,
     BackendUnavailable,
     Runner,
     available_backends,
+    choose_backend,
     default_cache_dir,
     make_runner,
-    select_fastest,
 )
 from humanpose.inference.detector import PersonDetector, WholeImageDetector
 from humanpose.inference.smoothing import KeypointSmoother
@@ -293,8 +292,8 @@ class PoseEstimator:
                               "network is randomly initialised", stacklevel=2)
         self.weights = Path(weights) if weights is not None else None
         self.onnx_path = Path(onnx_path) if onnx_path is not None else None
-        self.backend, self.backend_timings = self._resolve_backend(backend)
-        self.runner = self._make_runner(self.backend)
+        self.backend, self.backend_timings, runner = self._resolve_backend(backend)
+        self.runner = runner if runner is not None else self._make_runner(self.backend)
 
     # ------------------------------------------------------------------ the detector
     def _build_detector(self, detector: PersonDetector | str | os.PathLike | None
@@ -330,51 +329,41 @@ class PoseEstimator:
             if not self.onnx_path.is_file():
                 raise HumanposeError(f"ONNX file not found: {self.onnx_path}")
             return self.onnx_path
-        from humanpose.export import export_pose_onnx, onnx_cache_path
+        from humanpose.export import cached_pose_onnx, export_pose_onnx
 
         if self.weights is None:  # random weights: a private file, never reused
             self._tmpdir = tempfile.TemporaryDirectory(prefix="humanpose-onnx-")
             path = Path(self._tmpdir.name) / "random-init.onnx"
-        else:
-            path = onnx_cache_path(self.cfg, self.weights, self.cache_dir)
-        if not path.is_file():
-            logger.info("exporting %s to %s", self.weights or "the model", path)
             export_pose_onnx(self.model, self.cfg, path, check=False,
                              keypoints=self.keypoint_set)
+        else:  # the cache shared with `humanpose test`, keyed by the weights' content
+            path = cached_pose_onnx(self.model, self.cfg, self.cache_dir, weights=self.weights,
+                                    keypoints=self.keypoint_set)
         self.onnx_path = path
         return path
 
     def _make_runner(self, backend: str) -> Runner:
         if backend in ONNX_BACKENDS:
             return make_runner(backend, onnx_path=self._onnx_file(), device=self.device,
-                               threads=self.threads)
+                               threads=self.threads, cache_dir=self.cache_dir)
         if self.model is None:
             raise BackendUnavailable(f"backend {backend!r} needs PyTorch weights (.pth); "
                                      f"only an ONNX file was given ({self.onnx_path})")
         return make_runner(backend, model=self.model, device=self.device, threads=self.threads)
 
-    def _resolve_backend(self, backend: str) -> tuple[str, dict[str, float]]:
+    def _resolve_backend(self, backend: str) -> tuple[str, dict[str, float], Runner | None]:
         if backend != "auto":
             if backend not in BACKENDS:
                 raise HumanposeError(f"unknown backend {backend!r}; expected 'auto' or one of "
                                      f"{list(BACKENDS)}")
-            return backend, {}
+            return backend, {}, None
         candidates = [b for b in available_backends(self.device)
                       if self.model is not None or b in ONNX_BACKENDS]
         batch = 2 if self.flip_pairs is not None else 1
-        cache = AutoChoiceCache(self.cache_dir)
-        key = cache.key(self.cfg.MODEL.dump(), self.device, batch, candidates)
-        chosen = cache.get(key)
-        if chosen in candidates:
-            return chosen, {}
         w, h = self.image_size
         sample = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(0))
-        factories = {name: (lambda name=name: self._make_runner(name)) for name in candidates}
-        chosen, timings = select_fastest(factories, sample)
-        cache.put(key, chosen, timings)
-        logger.info("backend auto: %s (%s)", chosen,
-                    ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items()))
-        return chosen, timings
+        return choose_backend(candidates, self._make_runner, self.cfg.MODEL.dump(),
+                              self.device, sample, self.cache_dir)
 
     # ------------------------------------------------------------------ the pipeline
     def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray,

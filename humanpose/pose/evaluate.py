@@ -24,8 +24,10 @@ from humanpose.codecs import build_codec
 from humanpose.data.geometry import PIXEL_STD
 from humanpose.data.loader import loader_workers
 from humanpose.data.normalize import normalize_batch
+from humanpose.data.prefetch import prefetch
 from humanpose.engine.distributed import Dist, all_gather_objects
 from humanpose.engine.evaluate import ShardSampler, amp_dtype
+from humanpose.pose.backend import build_test_runner
 from humanpose.predict import decode_to_image, predict_outputs
 
 __all__ = ["Predictions", "predict_dataset", "score_predictions"]
@@ -61,22 +63,35 @@ class Predictions:
 
 def predict_dataset(model: torch.nn.Module, dataset, cfg, dist: Dist,
                     show_progress: bool = True) -> Predictions:
-    """Run the model over this rank's shard of ``dataset`` and gather every rank's results."""
+    """Run the model over this rank's shard of ``dataset`` and gather every rank's results.
+
+    The forward pass runs on TEST.BACKEND (:func:`humanpose.pose.backend.build_test_runner`).
+    When the batches are loaded in this process (no loader workers: a CPU without free
+    cores), a thread loads the next ``PREFETCH_BATCHES`` while the model runs (0: off).
+    """
     sampler = ShardSampler(len(dataset), dist.rank, dist.world_size)
+    workers = loader_workers(cfg.WORKERS, dist.device)
     loader = DataLoader(dataset, batch_size=cfg.TEST.BATCH_SIZE_PER_GPU, sampler=sampler,
-                        num_workers=loader_workers(cfg.WORKERS, dist.device),
+                        num_workers=workers,
                         pin_memory=cfg.PIN_MEMORY and dist.device.type == "cuda")
     flip_pairs = dataset.keypoints.flip_pairs if cfg.TEST.FLIP_TEST else None
-    dtype = amp_dtype(cfg.TEST.AMP, dist.device)
     codec = build_codec(cfg)
     model.eval()
+    runner, backend = build_test_runner(model, cfg, dist.device,
+                                        getattr(dataset, "keypoints", None))
+    if cfg.TEST.BACKEND != "torch":
+        logger.info("=> test forward pass on backend %s", backend)
+    # Autocast (TEST.AMP) applies to PyTorch runners only; the others run in fp32.
+    dtype = amp_dtype(cfg.TEST.AMP, dist.device) if backend == "torch" else None
+    depth = int(cfg.PREFETCH_BATCHES)
+    batches = prefetch(loader, depth) if workers == 0 and depth > 0 else loader
     parts: list[Predictions] = []
     position = 0
-    for images, *_targets, meta in tqdm(loader, desc="test", disable=not (
+    for images, *_targets, meta in tqdm(batches, desc="test", total=len(loader), disable=not (
             show_progress and dist.is_main), dynamic_ncols=True):
         images = images.to(dist.device, non_blocking=True)
         images = normalize_batch(images)  # fast-mode loaders hand over raw uint8 crops
-        outputs = predict_outputs(model, images, codec, flip_pairs, dtype)
+        outputs = predict_outputs(runner, images, codec, flip_pairs, dtype)
         center = meta["center"].numpy()
         scale = meta["scale"].numpy()
         keypoints = decode_to_image(codec, outputs, center, scale, cfg.TEST.BIAS)
