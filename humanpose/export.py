@@ -199,11 +199,14 @@ def check_onnx(path: str | os.PathLike, model: nn.Module, cfg, batch: int = 2,
 
 
 def onnx_cache_path(cfg, weights: str | os.PathLike | None, cache_dir: str | os.PathLike,
-                    opset: int = DEFAULT_OPSET) -> Path:
+                    opset: int = DEFAULT_OPSET, variant: str = "") -> Path:
     """Where an on-the-fly export of ``weights`` under ``cfg`` is kept: a name that changes
-    whenever the architecture, the input size, the opset or the weights file changes."""
+    whenever the architecture, the input size, the opset, the weights file or the exported
+    form (``variant``, e.g. LPN's inference form) changes."""
     h = hashlib.sha256(cfg.MODEL.dump().encode())
     h.update(f"opset={opset}|torch={torch.__version__}".encode())
+    if variant:
+        h.update(f"|variant={variant}".encode())
     stem = "random-init"
     if weights:
         weights = Path(weights)

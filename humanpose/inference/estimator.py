@@ -49,6 +49,7 @@ from humanpose.inference.backends import (
     select_fastest,
 )
 from humanpose.inference.detector import PersonDetector, WholeImageDetector
+from humanpose.inference.lpn_form import ONNX_INFERENCE_FORM, is_lpn, lpn_inference_form
 from humanpose.models import build_model
 from humanpose.predict import decode_to_image, predict_outputs
 
@@ -234,6 +235,9 @@ class PoseEstimator:
       ``imread`` and ``VideoCapture``); the model gets RGB or BGR as ``DATASET.COLOR_RGB``
       says, as in the seed.
     * ``min_score``: people whose person score is below it are dropped.
+    * ``inference_form``: run LPN in its fused inference form
+      (:func:`~humanpose.inference.lpn_form.lpn_inference_form`: same outputs, faster),
+      in PyTorch and in the ONNX file exported for the ONNX backends.
     """
 
     def __init__(self, cfg: CfgNode | str | os.PathLike | None,
@@ -245,7 +249,9 @@ class PoseEstimator:
                  onnx_path: str | os.PathLike | None = None, rgb: bool = False,
                  min_score: float = 0.0, threads: int | None = None,
                  cache_dir: str | os.PathLike | None = None, opts: Sequence[str] = (),
-                 keypoint_set: KeypointSet | None = None, max_batch: int = 64):
+                 keypoint_set: KeypointSet | None = None, max_batch: int = 64,
+                 inference_form: bool = True):
+        self.inference_form = inference_form
         self.cfg, weights = _config_and_weights(cfg, weights, opts)
         self.device = torch.device(device)
         self.image_size = (int(self.cfg.MODEL.IMAGE_SIZE[0]), int(self.cfg.MODEL.IMAGE_SIZE[1]))
@@ -323,13 +329,22 @@ class PoseEstimator:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="humanpose-onnx-")
             path = Path(self._tmpdir.name) / "random-init.onnx"
         else:
-            path = onnx_cache_path(self.cfg, self.weights, self.cache_dir)
+            path = onnx_cache_path(self.cfg, self.weights, self.cache_dir,
+                                   variant=self._onnx_variant())
         if not path.is_file():
             logger.info("exporting %s to %s", self.weights or "the model", path)
-            export_pose_onnx(self.model, self.cfg, path, check=False,
-                             keypoints=self.keypoint_set)
+            model = self.model
+            if self._onnx_variant():
+                model = lpn_inference_form(model)
+            export_pose_onnx(model, self.cfg, path, check=False, keypoints=self.keypoint_set)
         self.onnx_path = path
         return path
+
+    def _onnx_variant(self) -> str:
+        """The name of the rewritten form the ONNX export uses ('' for the model as built)."""
+        if self.inference_form and ONNX_INFERENCE_FORM and is_lpn(self.model):
+            return "lpn-form"
+        return ""
 
     def _make_runner(self, backend: str) -> Runner:
         if backend in ONNX_BACKENDS:
@@ -338,7 +353,8 @@ class PoseEstimator:
         if self.model is None:
             raise BackendUnavailable(f"backend {backend!r} needs PyTorch weights (.pth); "
                                      f"only an ONNX file was given ({self.onnx_path})")
-        return make_runner(backend, model=self.model, device=self.device, threads=self.threads)
+        return make_runner(backend, model=self.model, device=self.device, threads=self.threads,
+                           inference_form=self.inference_form)
 
     def _resolve_backend(self, backend: str) -> tuple[str, dict[str, float]]:
         if backend != "auto":

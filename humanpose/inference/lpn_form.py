@@ -1,0 +1,388 @@
+"""LPN rewritten for inference: the same function in a form that runs faster.
+
+:func:`lpn_inference_form` turns a built (or checkpoint-loaded) LPN into a new module tree
+that computes the same heatmaps (within float rounding, ~1e-6) with fewer, fused operations.
+The trained model, its state-dict layout and training are untouched; the form is made at
+inference time, as batch-norm folding is.
+
+What changes, and why it is equivalent:
+
+* every batch norm is folded into the convolution before it (eval-mode statistics);
+* on the CPU in fp32, convolutions run as oneDNN convolutions with their ReLU and the
+  residual addition fused in (``mkldnn._convolution_pointwise``) and with weights reordered
+  once into oneDNN's blocked layout, instead of being reordered on every call;
+* GC attention is computed from the *input* of the block's last 1x1 convolution ``v = W y + b``:
+  the mask logits ``m . v + c`` are ``(W^T m) . y + (m . b + c)`` and the softmax-weighted
+  context ``sum_p s_p v_p`` is ``W (sum_p s_p y_p) + b`` because the weights sum to one. Both
+  are two small matrix-vector products on the channels-last activation, and the per-channel
+  term the attention adds everywhere becomes part of the last convolution's bias (batch 1)
+  or of its fused residual input, so the attention costs no pass over the feature map;
+* LayerNorm over ``[hidden, 1, 1]`` is a LayerNorm over the hidden vector, and the attention's
+  1x1 convolutions on a 1x1 map are matrix-vector products.
+
+Off the fast path (autocast, GPU, tracing/ONNX export, other dtypes) the same module runs
+plain ``torch.nn.functional`` operations, so it exports to ONNX and runs anywhere.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from humanpose.models.blocks import BasicBlock, GCBlock, LightweightBottleneck, SELayer
+from humanpose.models.resnet import ResNetPoseNet
+
+__all__ = ["ONNX_INFERENCE_FORM", "FastConv", "FastLPN", "is_lpn", "lpn_inference_form"]
+
+# Whether PoseEstimator exports LPN's inference form (rather than the model as built) for the
+# ONNX backends: see benchmarks/bench_lpn_forward.py for the measurement behind it.
+ONNX_INFERENCE_FORM = True
+
+
+def _fast_path(x: torch.Tensor) -> bool:
+    """oneDNN's fused convolutions: CPU, fp32, eager, no autocast."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32
+            and torch.backends.mkldnn.is_available()
+            and not torch.is_autocast_enabled("cpu")
+            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
+            and not torch.onnx.is_in_onnx_export())
+
+
+@torch.no_grad()
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``bn(conv(x))`` as one convolution (eval-mode statistics)."""
+    weight = conv.weight.detach().clone()
+    bias = (conv.bias.detach().clone() if conv.bias is not None
+            else torch.zeros(conv.out_channels, dtype=weight.dtype, device=weight.device))
+    if bn is None:
+        return weight, bias
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    bias = (bias - bn.running_mean) * scale
+    if bn.bias is not None:
+        bias = bias + bn.bias
+    return weight * scale.reshape(-1, 1, 1, 1), bias
+
+
+class _PackedWeights:
+    """oneDNN-layout copies of a weight, made on first use. Not copied with the module (a
+    copy re-packs), and never part of a state dict."""
+
+    def __init__(self):
+        self.tensor: torch.Tensor | None = None
+
+    def __deepcopy__(self, memo) -> _PackedWeights:
+        return _PackedWeights()
+
+
+class FastConv(nn.Module):
+    """A convolution with its batch norm folded in, an optional fused residual addition
+    (``other``) and an optional ReLU after it: ``relu(conv(x) + bias + other)``."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, stride: list[int],
+                 padding: list[int], dilation: list[int], groups: int, relu: bool):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+        self.stride = list(stride)
+        self.padding = list(padding)
+        self.dilation = list(dilation)
+        self.groups = groups
+        self.relu = relu
+        self._packed = _PackedWeights()
+
+    @classmethod
+    def of(cls, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, relu: bool) -> FastConv:
+        """``conv`` with ``bn`` folded in."""
+        weight, bias = _fold(conv, bn)
+        return cls(weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups, relu)
+
+    def _apply(self, fn, recurse=True):  # .to()/.cuda(): the packed copy is stale
+        self._packed = _PackedWeights()
+        return super()._apply(fn, recurse)
+
+    def packed(self, x: torch.Tensor) -> torch.Tensor:
+        if self._packed.tensor is None:
+            self._packed.tensor = torch.ops.mkldnn._reorder_convolution_weight(
+                self.weight, self.padding, self.stride, self.dilation, self.groups,
+                list(x.shape))
+        return self._packed.tensor
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        bias = self.bias if bias is None else bias
+        if _fast_path(x):
+            weight = self.packed(x)
+            if other is None:
+                return torch.ops.mkldnn._convolution_pointwise(
+                    x, weight, bias, self.padding, self.stride, self.dilation, self.groups,
+                    "relu" if self.relu else "none", [], "")
+            return torch.ops.mkldnn._convolution_pointwise.binary(
+                x, other, weight, bias, self.padding, self.stride, self.dilation, self.groups,
+                "add", None, "relu" if self.relu else None, [], None)
+        y = F.conv2d(x, self.weight, bias, self.stride, self.padding, self.dilation,
+                     self.groups)
+        if other is not None:
+            y = y + other
+        return F.relu(y) if self.relu else y
+
+
+class FastGC(nn.Module):
+    """GC attention as the per-channel term ``(N, C)`` it adds to ``v = W y + b``, computed
+    from ``y`` (``W``, ``b``: the folded last convolution; None: ``y`` is ``v`` itself)."""
+
+    def __init__(self, gc: GCBlock, projection: tuple[torch.Tensor, torch.Tensor] | None):
+        super().__init__()
+        with torch.no_grad():
+            mask = gc.conv_mask.weight.detach().flatten()  # (C,)
+            mask_bias = gc.conv_mask.bias.detach().reshape(())
+            if projection is not None:
+                weight, bias = projection
+                weight = weight.flatten(1)  # (C_out, C_in)
+                mask_bias = mask_bias + mask @ bias
+                mask = weight.t() @ mask
+                self.register_buffer("proj_weight", weight.clone())
+                self.register_buffer("proj_bias", bias.clone())
+            else:
+                self.proj_weight = self.proj_bias = None
+            fc1, norm, _, fc2 = gc.channel_add_conv
+            self.register_buffer("mask", mask.clone())
+            self.register_buffer("mask_bias", mask_bias.clone())
+            self.register_buffer("fc1_weight", fc1.weight.detach().flatten(1).clone())
+            self.register_buffer("fc1_bias", fc1.bias.detach().clone())
+            self.register_buffer("norm_weight", norm.weight.detach().flatten().clone())
+            self.register_buffer("norm_bias", norm.bias.detach().flatten().clone())
+            self.register_buffer("fc2_weight", fc2.weight.detach().flatten(1).clone())
+            self.register_buffer("fc2_bias", fc2.bias.detach().clone())
+        self.eps = norm.eps
+        self.hidden = fc1.out_channels  # a constant for the ONNX exporter
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        n, c = y.shape[:2]
+        flat = y.permute(0, 2, 3, 1).reshape(n, -1, c)  # a view when y is channels-last
+        weights = torch.softmax(torch.matmul(flat, self.mask) + self.mask_bias, dim=1)
+        context = torch.matmul(weights.unsqueeze(1), flat).squeeze(1)  # (N, C)
+        if self.proj_weight is not None:
+            context = F.linear(context, self.proj_weight, self.proj_bias)
+        hidden = F.linear(context, self.fc1_weight, self.fc1_bias)
+        hidden = F.relu(F.layer_norm(hidden, (self.hidden,), self.norm_weight,
+                                     self.norm_bias, self.eps))
+        return F.linear(hidden, self.fc2_weight, self.fc2_bias)
+
+
+class FastSE(nn.Module):
+    """Squeeze-and-excitation's gate ``(N, C, 1, 1)`` of ``v``."""
+
+    def __init__(self, se: SELayer):
+        super().__init__()
+        self.fc = copy.deepcopy(se.fc)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        n, c = v.shape[:2]
+        return self.fc(v.mean(dim=(2, 3))).view(n, c, 1, 1)
+
+
+def _attention(att: nn.Module | None,
+               projection: tuple[torch.Tensor, torch.Tensor] | None) -> nn.Module | None:
+    if att is None:
+        return None
+    if isinstance(att, GCBlock):
+        return FastGC(att, projection)
+    if isinstance(att, SELayer):
+        return FastSE(att)
+    raise TypeError(f"no inference form for attention {type(att).__name__}")
+
+
+def _downsample(block: nn.Module) -> FastConv | None:
+    if block.downsample is None:
+        return None
+    conv, bn = block.downsample
+    return FastConv.of(conv, bn, relu=False)
+
+
+class FastBlock(nn.Module):
+    """An LPN residual block (bottleneck or basic) in the fused form."""
+
+    def __init__(self, block: LightweightBottleneck | BasicBlock):
+        super().__init__()
+        self.downsample = _downsample(block)
+        if isinstance(block, LightweightBottleneck):
+            self.convs = nn.ModuleList([FastConv.of(block.conv1, block.bn1, relu=True),
+                                        FastConv.of(block.conv2, block.bn2, relu=True)])
+            last = FastConv.of(block.conv3, block.bn3, relu=True)
+        else:
+            self.convs = nn.ModuleList([FastConv.of(block.conv1, block.bn1, relu=True)])
+            last = FastConv.of(block.conv2, block.bn2, relu=True)
+        self.last = last
+        # GC after a 1x1 convolution is computed from that convolution's input; after a
+        # 3x3 one (basic blocks), from its output.
+        projected = isinstance(block, LightweightBottleneck)
+        self.att = _attention(block.att, (last.weight, last.bias) if projected else None)
+        self.projected = projected
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        y = x
+        for conv in self.convs:
+            y = conv(y)
+        if self.att is None:
+            return self.last(y, other=identity)
+        if isinstance(self.att, FastSE):
+            v = F.conv2d(y, self.last.weight, self.last.bias, self.last.stride,
+                         self.last.padding, self.last.dilation, self.last.groups)
+            return F.relu(torch.addcmul(identity, v, self.att(v)))
+        if not self.projected:
+            v = F.conv2d(y, self.last.weight, self.last.bias, self.last.stride,
+                         self.last.padding, self.last.dilation, self.last.groups)
+            term = self.att(v)
+            n, c = term.shape
+            return F.relu(v + (identity + term.view(n, c, 1, 1)))
+        term = self.att(y)
+        n, c = term.shape
+        if n == 1 and _fast_path(y):  # the attention's term is the convolution's bias
+            return self.last(y, other=identity, bias=self.last.bias + term[0])
+        return self.last(y, other=identity + term.view(n, c, 1, 1))
+
+
+# Stride-2, kernel-4, padding-1 transposed convolution as four 3x3 convolutions, one per
+# output phase (row parity a, column parity b): output row 2m + a takes input rows m + r - 1
+# through 3x3 tap r with the transposed kernel's tap k. parity -> {3x3 tap: 4x4 tap}.
+_PHASE_TAPS = {0: {0: 3, 1: 1}, 1: {1: 2, 2: 0}}
+
+
+def _phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:
+    """The four ``(C_in, 1, 3, 3)`` phase kernels (phase ``2a + b``) of a ``(C_in, 1, 4, 4)``
+    transposed-convolution weight."""
+    kernels = []
+    for a in (0, 1):
+        for b in (0, 1):
+            kernel = weight.new_zeros(weight.shape[0], 1, 3, 3)
+            for r, kr in _PHASE_TAPS[a].items():
+                for s, ks in _PHASE_TAPS[b].items():
+                    kernel[:, 0, r, s] = weight[:, 0, kr, ks]
+            kernels.append(kernel)
+    return kernels
+
+
+class FastDeconv(nn.Module):
+    """A grouped transposed convolution with its batch norm folded in, then ReLU.
+
+    LPN's deconvolutions have one output channel per group (``groups = C_out``, ``C_in /
+    C_out`` inputs each, kernel 4, stride 2). oneDNN runs them slowly (a grouped
+    deconvolution, worse in channels-last), so on the fast path each output phase is
+    computed by depthwise 3x3 convolutions (one per input of a group, summed by a fused
+    addition) and written into its interleaved place. Other shapes, and the plain path (ONNX
+    export), run the folded ``ConvTranspose2d``.
+    """
+
+    def __init__(self, deconv: nn.ConvTranspose2d, bn: nn.BatchNorm2d):
+        super().__init__()
+        from humanpose.inference.backends import _fold as fold_module
+
+        self.deconv = fold_module(deconv, bn)
+        self.phases: nn.ModuleList | None = None
+        groups, out_channels = deconv.groups, deconv.out_channels
+        if (tuple(deconv.kernel_size), tuple(deconv.stride), tuple(deconv.padding),
+                tuple(deconv.output_padding), tuple(deconv.dilation)) != (
+                (4, 4), (2, 2), (1, 1), (0, 0), (1, 1)) or out_channels != groups:
+            return
+        self.per_group = deconv.in_channels // groups
+        weight, bias = self.deconv.weight.detach(), self.deconv.bias.detach()
+        zero = torch.zeros_like(bias)
+        phases = []
+        for kernel in _phase_kernels(weight):
+            # input j of every group: channels j, j + per_group, ...
+            phases.append(nn.ModuleList([
+                FastConv(kernel[j::self.per_group].clone(),
+                         bias if j == self.per_group - 1 else zero, [1, 1], [1, 1], [1, 1],
+                         groups, relu=j == self.per_group - 1)
+                for j in range(self.per_group)]))
+        self.phases = nn.ModuleList(phases)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.phases is None or not _fast_path(x):
+            return F.relu(self.deconv(x))
+        n, _, h, w = x.shape
+        c = self.deconv.out_channels
+        per = self.per_group
+        parts = ([x] if per == 1 else
+                 [x[:, j::per].contiguous(memory_format=torch.channels_last)
+                  for j in range(per)])
+        out = torch.empty(n, c, 2 * h, 2 * w, dtype=x.dtype, device=x.device,
+                          memory_format=torch.channels_last)
+        places = out.permute(0, 2, 3, 1).view(n, h, 2, w, 2, c)
+        for index, convs in enumerate(self.phases):
+            y = None
+            for part, conv in zip(parts, convs):
+                y = conv(part, other=y)
+            a, b = divmod(index, 2)
+            places[:, :, a, :, b, :].copy_(y.permute(0, 2, 3, 1))
+        return out
+
+
+def _head(deconv_layers: nn.Sequential) -> nn.Sequential:
+    """[deconv, BN, ReLU] (+ [1x1 conv, BN, ReLU] in LPN) per layer, fused."""
+    layers = list(deconv_layers)
+    fused: list[nn.Module] = []
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        if isinstance(layer, nn.ConvTranspose2d):
+            fused.append(FastDeconv(layer, layers[i + 1]))
+        elif isinstance(layer, nn.Conv2d):
+            fused.append(FastConv.of(layer, layers[i + 1], relu=True))
+        else:
+            raise TypeError(f"unexpected layer {type(layer).__name__} in the deconv head")
+        if not (isinstance(layers[i + 1], nn.BatchNorm2d) and isinstance(layers[i + 2], nn.ReLU)):
+            raise TypeError("the deconv head must be [conv, BatchNorm2d, ReLU] triples")
+        i += 3
+    return nn.Sequential(*fused)
+
+
+class FastLPN(nn.Module):
+    """:class:`~humanpose.models.resnet.ResNetPoseNet` with LPN blocks, in the fused form."""
+
+    def __init__(self, model: ResNetPoseNet):
+        super().__init__()
+        self.stem = FastConv.of(model.conv1, model.bn1, relu=True)
+        self.maxpool = copy.deepcopy(model.maxpool)
+        self.blocks = nn.Sequential(*[FastBlock(block) for index in range(1, 5)
+                                      for block in getattr(model, f"layer{index}")])
+        self.head = _head(model.deconv_layers)
+        self.final_layer = FastConv.of(model.final_layer, None, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.maxpool(self.stem(x)))
+        return self.final_layer(self.head(x))
+
+
+def is_lpn(model: nn.Module) -> bool:
+    """Whether :func:`lpn_inference_form` rewrites ``model``."""
+    if not isinstance(model, ResNetPoseNet):
+        return False
+    blocks = [b for i in range(1, 5) for b in getattr(model, f"layer{i}")]
+    return all(isinstance(b, (LightweightBottleneck, BasicBlock)) for b in blocks) and any(
+        b.att is not None or isinstance(b, LightweightBottleneck)
+        or b.conv1.groups > 1 for b in blocks)
+
+
+@torch.no_grad()
+def lpn_inference_form(model: nn.Module) -> nn.Module:
+    """The fused inference form of an LPN (a new module in eval mode, on the model's device);
+    any other model is returned as it is.
+
+    The result computes the same outputs as ``model.eval()`` (to float rounding). It holds
+    derived tensors only: load checkpoints into the original model, then rewrite it.
+    """
+    if not is_lpn(model):
+        return model
+    was_training = model.training
+    model.eval()
+    try:
+        return FastLPN(model).eval()
+    finally:
+        model.train(was_training)
