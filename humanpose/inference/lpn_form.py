@@ -132,42 +132,44 @@ class FastConv(nn.Module):
 
 
 class FastGC(nn.Module):
-    """GC attention as the per-channel term ``(N, C)`` it adds to ``v = W y + b``, computed
-    from ``y`` (``W``, ``b``: the folded last convolution; None: ``y`` is ``v`` itself)."""
+    """GC attention as the per-channel vector ``(N, C)`` it adds to ``v = W y + b``, computed
+    from ``y``; ``projection`` is the folded last convolution ``(W, b)``, whose bias is then
+    part of the result (so the vector is that convolution's whole bias), or None when ``y``
+    is ``v`` itself.
+
+    Folded further: the mask's bias is dropped (a softmax does not change when all its
+    logits move by the same amount), and ``W``, ``b`` go into the first linear layer.
+    """
 
     def __init__(self, gc: GCBlock, projection: tuple[torch.Tensor, torch.Tensor] | None):
         super().__init__()
+        fc1, norm, _, fc2 = gc.channel_add_conv
         with torch.no_grad():
             mask = gc.conv_mask.weight.detach().flatten()  # (C,)
-            mask_bias = gc.conv_mask.bias.detach().reshape(())
+            fc1_weight, fc1_bias = fc1.weight.detach().flatten(1), fc1.bias.detach()
+            fc2_bias = fc2.bias.detach()
             if projection is not None:
                 weight, bias = projection
                 weight = weight.flatten(1)  # (C_out, C_in)
-                mask_bias = mask_bias + mask @ bias
                 mask = weight.t() @ mask
-                self.register_buffer("proj_weight", weight.clone())
-                self.register_buffer("proj_bias", bias.clone())
-            else:
-                self.proj_weight = self.proj_bias = None
-            fc1, norm, _, fc2 = gc.channel_add_conv
+                fc1_bias = fc1_bias + fc1_weight @ bias
+                fc1_weight = fc1_weight @ weight
+                fc2_bias = fc2_bias + bias
             self.register_buffer("mask", mask.clone())
-            self.register_buffer("mask_bias", mask_bias.clone())
-            self.register_buffer("fc1_weight", fc1.weight.detach().flatten(1).clone())
-            self.register_buffer("fc1_bias", fc1.bias.detach().clone())
+            self.register_buffer("fc1_weight", fc1_weight.clone())
+            self.register_buffer("fc1_bias", fc1_bias.clone())
             self.register_buffer("norm_weight", norm.weight.detach().flatten().clone())
             self.register_buffer("norm_bias", norm.bias.detach().flatten().clone())
             self.register_buffer("fc2_weight", fc2.weight.detach().flatten(1).clone())
-            self.register_buffer("fc2_bias", fc2.bias.detach().clone())
+            self.register_buffer("fc2_bias", fc2_bias.clone())
         self.eps = norm.eps
         self.hidden = fc1.out_channels  # a constant for the ONNX exporter
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         n, c = y.shape[:2]
         flat = y.permute(0, 2, 3, 1).reshape(n, -1, c)  # a view when y is channels-last
-        weights = torch.softmax(torch.matmul(flat, self.mask) + self.mask_bias, dim=1)
+        weights = torch.softmax(torch.matmul(flat, self.mask), dim=1)  # (N, HW)
         context = torch.matmul(weights.unsqueeze(1), flat).squeeze(1)  # (N, C)
-        if self.proj_weight is not None:
-            context = F.linear(context, self.proj_weight, self.proj_bias)
         hidden = F.linear(context, self.fc1_weight, self.fc1_bias)
         hidden = F.relu(F.layer_norm(hidden, (self.hidden,), self.norm_weight,
                                      self.norm_bias, self.eps))
@@ -223,6 +225,7 @@ class FastBlock(nn.Module):
         projected = isinstance(block, LightweightBottleneck)
         self.att = _attention(block.att, (last.weight, last.bias) if projected else None)
         self.projected = projected
+        self.register_buffer("no_bias", torch.zeros_like(last.bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -241,11 +244,11 @@ class FastBlock(nn.Module):
             term = self.att(v)
             n, c = term.shape
             return F.relu(v + (identity + term.view(n, c, 1, 1)))
-        term = self.att(y)
-        n, c = term.shape
-        if n == 1 and _fast_path(y):  # the attention's term is the convolution's bias
-            return self.last(y, other=identity, bias=self.last.bias + term[0])
-        return self.last(y, other=identity + term.view(n, c, 1, 1))
+        bias = self.att(y)  # (N, C): the last convolution's bias, attention included
+        n, c = bias.shape
+        if n == 1 and _fast_path(y):
+            return self.last(y, other=identity, bias=bias[0])
+        return self.last(y, other=identity + bias.view(n, c, 1, 1), bias=self.no_bias)
 
 
 # Stride-2, kernel-4, padding-1 transposed convolution as four 3x3 convolutions, one per
@@ -306,22 +309,40 @@ class FastDeconv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.phases is None or not _fast_path(x):
             return F.relu(self.deconv(x))
-        n, _, h, w = x.shape
-        c = self.deconv.out_channels
+        return interleave(self.phase_maps(x), torch.channels_last)
+
+    def phase_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The output's four phases ``(N, C, H, W)``: phase ``2a + b`` is the output at rows
+        ``2m + a`` and columns ``2n + b`` (fast path only)."""
         per = self.per_group
         parts = ([x] if per == 1 else
                  [x[:, j::per].contiguous(memory_format=torch.channels_last)
                   for j in range(per)])
-        out = torch.empty(n, c, 2 * h, 2 * w, dtype=x.dtype, device=x.device,
-                          memory_format=torch.channels_last)
-        places = out.permute(0, 2, 3, 1).view(n, h, 2, w, 2, c)
-        for index, convs in enumerate(self.phases):
+        maps = []
+        for convs in self.phases:
             y = None
             for part, conv in zip(parts, convs):
                 y = conv(part, other=y)
+            maps.append(y)
+        return maps
+
+
+def interleave(maps: list[torch.Tensor], memory_format: torch.memory_format) -> torch.Tensor:
+    """Four phase maps ``(N, C, H, W)`` woven into one ``(N, C, 2H, 2W)`` map."""
+    n, c, h, w = maps[0].shape
+    out = torch.empty(n, c, 2 * h, 2 * w, dtype=maps[0].dtype, device=maps[0].device,
+                      memory_format=memory_format)
+    if memory_format == torch.channels_last:
+        places = out.permute(0, 2, 3, 1).view(n, h, 2, w, 2, c)
+        for index, y in enumerate(maps):
             a, b = divmod(index, 2)
             places[:, :, a, :, b, :].copy_(y.permute(0, 2, 3, 1))
-        return out
+    else:
+        places = out.view(n, c, h, 2, w, 2)
+        for index, y in enumerate(maps):
+            a, b = divmod(index, 2)
+            places[:, :, :, a, :, b].copy_(y)
+    return out
 
 
 def _head(deconv_layers: nn.Sequential) -> nn.Sequential:
@@ -352,12 +373,30 @@ class FastLPN(nn.Module):
         self.maxpool = copy.deepcopy(model.maxpool)
         self.blocks = nn.Sequential(*[FastBlock(block) for index in range(1, 5)
                                       for block in getattr(model, f"layer{index}")])
-        self.head = _head(model.deconv_layers)
+        head = _head(model.deconv_layers)
         self.final_layer = FastConv.of(model.final_layer, None, relu=False)
+        # After the last deconvolution everything is pointwise (1x1 convolutions, ReLU): on
+        # the fast path it runs on each output phase of that deconvolution, a quarter of
+        # the map (cache-friendly), and only the heatmaps are interleaved.
+        last = max(i for i, m in enumerate(head) if isinstance(m, FastDeconv))
+        tail = [*head[last + 1:], self.final_layer]
+        self.phased = (head[last].phases is not None
+                       and all(_pointwise(m) for m in tail))
+        self.head = nn.Sequential(*head[:last + 1])
+        self.tail = nn.Sequential(*head[last + 1:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.maxpool(self.stem(x)))
-        return self.final_layer(self.head(x))
+        if self.phased and _fast_path(x):
+            maps = self.head[-1].phase_maps(self.head[:-1](x))
+            return interleave([self.final_layer(self.tail(m)) for m in maps],
+                              torch.contiguous_format)
+        return self.final_layer(self.tail(self.head(x)))
+
+
+def _pointwise(layer: nn.Module) -> bool:
+    return (isinstance(layer, FastConv) and tuple(layer.weight.shape[2:]) == (1, 1)
+            and layer.stride == [1, 1] and layer.padding == [0, 0] and layer.groups == 1)
 
 
 def is_lpn(model: nn.Module) -> bool:
