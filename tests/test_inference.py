@@ -260,8 +260,10 @@ def test_lpn_inference_form_leaves_estimates_unchanged(tmp_path, image, backend)
     assert (heat_form - heat).abs().max() < 1e-4
     for a, b in zip(people_form, people):
         assert np.abs(a.keypoints - b.keypoints).max() < 0.05  # soft-argmax of ~1e-5 changes
-    if backend != "torch":  # the two exports are cached apart
+    if backend.startswith("openvino"):  # OpenVINO runs an export of the form, cached apart
         assert onnx_form != onnx and onnx_form.is_file() and onnx.is_file()
+    elif backend == "onnxruntime":  # onnxruntime runs the model as built (faster there)
+        assert onnx_form == onnx
 
 
 def test_auto_cache_key_depends_on_model(tmp_path):

@@ -49,7 +49,7 @@ from humanpose.inference.backends import (
     select_fastest,
 )
 from humanpose.inference.detector import PersonDetector, WholeImageDetector
-from humanpose.inference.lpn_form import ONNX_INFERENCE_FORM, is_lpn, lpn_inference_form
+from humanpose.inference.lpn_form import ONNX_FORM_BACKENDS, is_lpn, lpn_inference_form
 from humanpose.models import build_model
 from humanpose.predict import decode_to_image, predict_outputs
 
@@ -237,7 +237,8 @@ class PoseEstimator:
     * ``min_score``: people whose person score is below it are dropped.
     * ``inference_form``: run LPN in its fused inference form
       (:func:`~humanpose.inference.lpn_form.lpn_inference_form`: same outputs, faster),
-      in PyTorch and in the ONNX file exported for the ONNX backends.
+      in PyTorch and in the ONNX file exported for OpenVINO (onnxruntime runs the model as
+      built faster).
     """
 
     def __init__(self, cfg: CfgNode | str | os.PathLike | None,
@@ -286,6 +287,8 @@ class PoseEstimator:
                               "network is randomly initialised", stacklevel=2)
         self.weights = Path(weights) if weights is not None else None
         self.onnx_path = Path(onnx_path) if onnx_path is not None else None
+        self._given_onnx = self.onnx_path is not None
+        self._exports: dict[str, Path] = {}  # export variant -> file
         self.backend, self.backend_timings = self._resolve_backend(backend)
         self.runner = self._make_runner(self.backend)
 
@@ -317,38 +320,42 @@ class PoseEstimator:
         self.detector = detector
 
     # ------------------------------------------------------------------ backends
-    def _onnx_file(self) -> Path:
-        """The ONNX file for ONNX backends: the given one, or an export of the weights."""
-        if self.onnx_path is not None:
+    def _onnx_file(self, backend: str) -> Path:
+        """The ONNX file for ``backend``: the given one, or an export of the weights (of
+        LPN's inference form where that is faster for ``backend``)."""
+        if self._given_onnx:
             if not self.onnx_path.is_file():
                 raise HumanposeError(f"ONNX file not found: {self.onnx_path}")
             return self.onnx_path
         from humanpose.export import export_pose_onnx, onnx_cache_path
 
+        variant = self._onnx_variant(backend)
+        if variant in self._exports:
+            self.onnx_path = self._exports[variant]
+            return self.onnx_path
         if self.weights is None:  # random weights: a private file, never reused
-            self._tmpdir = tempfile.TemporaryDirectory(prefix="humanpose-onnx-")
-            path = Path(self._tmpdir.name) / "random-init.onnx"
+            if self._tmpdir is None:
+                self._tmpdir = tempfile.TemporaryDirectory(prefix="humanpose-onnx-")
+            path = Path(self._tmpdir.name) / f"random-init{'-' + variant if variant else ''}.onnx"
         else:
-            path = onnx_cache_path(self.cfg, self.weights, self.cache_dir,
-                                   variant=self._onnx_variant())
+            path = onnx_cache_path(self.cfg, self.weights, self.cache_dir, variant=variant)
         if not path.is_file():
             logger.info("exporting %s to %s", self.weights or "the model", path)
-            model = self.model
-            if self._onnx_variant():
-                model = lpn_inference_form(model)
+            model = lpn_inference_form(self.model) if variant else self.model
             export_pose_onnx(model, self.cfg, path, check=False, keypoints=self.keypoint_set)
-        self.onnx_path = path
+        self._exports[variant] = self.onnx_path = path
         return path
 
-    def _onnx_variant(self) -> str:
-        """The name of the rewritten form the ONNX export uses ('' for the model as built)."""
-        if self.inference_form and ONNX_INFERENCE_FORM and is_lpn(self.model):
+    def _onnx_variant(self, backend: str) -> str:
+        """The rewritten form the ONNX export for ``backend`` uses ('' for the model as
+        built)."""
+        if self.inference_form and backend in ONNX_FORM_BACKENDS and is_lpn(self.model):
             return "lpn-form"
         return ""
 
     def _make_runner(self, backend: str) -> Runner:
         if backend in ONNX_BACKENDS:
-            return make_runner(backend, onnx_path=self._onnx_file(), device=self.device,
+            return make_runner(backend, onnx_path=self._onnx_file(backend), device=self.device,
                                threads=self.threads)
         if self.model is None:
             raise BackendUnavailable(f"backend {backend!r} needs PyTorch weights (.pth); "

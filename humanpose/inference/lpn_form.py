@@ -35,11 +35,12 @@ from torch import nn
 from humanpose.models.blocks import BasicBlock, GCBlock, LightweightBottleneck, SELayer
 from humanpose.models.resnet import ResNetPoseNet
 
-__all__ = ["ONNX_INFERENCE_FORM", "FastConv", "FastLPN", "is_lpn", "lpn_inference_form"]
+__all__ = ["ONNX_FORM_BACKENDS", "FastConv", "FastLPN", "is_lpn", "lpn_inference_form"]
 
-# Whether PoseEstimator exports LPN's inference form (rather than the model as built) for the
-# ONNX backends: see benchmarks/bench_lpn_forward.py for the measurement behind it.
-ONNX_INFERENCE_FORM = True
+# The ONNX backends for which PoseEstimator exports LPN's inference form rather than the
+# model as built: OpenVINO runs it ~1.3x faster; onnxruntime runs the model as built ~15%
+# faster (its own fusions). Measured by benchmarks/bench_lpn_forward.py.
+ONNX_FORM_BACKENDS = ("openvino", "openvino-fp32")
 
 
 def _fast_path(x: torch.Tensor) -> bool:
@@ -167,9 +168,14 @@ class FastGC(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         n, c = y.shape[:2]
-        flat = y.permute(0, 2, 3, 1).reshape(n, -1, c)  # a view when y is channels-last
-        weights = torch.softmax(torch.matmul(flat, self.mask), dim=1)  # (N, HW)
-        context = torch.matmul(weights.unsqueeze(1), flat).squeeze(1)  # (N, C)
+        if y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous():
+            flat = y.permute(0, 2, 3, 1).reshape(n, -1, c)  # (N, HW, C), a view
+            weights = torch.softmax(torch.matmul(flat, self.mask), dim=1)  # (N, HW)
+            context = torch.matmul(weights.unsqueeze(1), flat).squeeze(1)  # (N, C)
+        else:  # NCHW (and ONNX export): no transposition of the map
+            flat = y.reshape(n, c, -1)  # (N, C, HW)
+            weights = torch.softmax(torch.matmul(self.mask, flat), dim=1)  # (N, HW)
+            context = torch.matmul(flat, weights.unsqueeze(2)).squeeze(2)  # (N, C)
         hidden = F.linear(context, self.fc1_weight, self.fc1_bias)
         hidden = F.relu(F.layer_norm(hidden, (self.hidden,), self.norm_weight,
                                      self.norm_bias, self.eps))
