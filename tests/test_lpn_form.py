@@ -96,6 +96,9 @@ def test_deconv_phases_are_used_and_exact():
     reference = model.deconv_layers[:3]
     with torch.inference_mode():
         assert (deconvs[0](x) - reference(x)).abs().max() < 1e-5
+        # the exported form: one grouped convolution and a pixel shuffle
+        for deconv, y in ((deconvs[0], x), (deconvs[1], torch.randn(2, 256, 5, 4))):
+            assert (deconv.shuffled(y) - torch.relu(deconv.deconv(y))).abs().max() < 1e-5
 
 
 def test_model_and_state_dict_are_untouched():

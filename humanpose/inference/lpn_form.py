@@ -311,11 +311,27 @@ class FastDeconv(nn.Module):
                          groups, relu=j == self.per_group - 1)
                 for j in range(self.per_group)]))
         self.phases = nn.ModuleList(phases)
+        # The same phases as one grouped convolution whose output channels are ordered as
+        # pixel_shuffle (ONNX DepthToSpace) wants them: group g, phase p -> channel 4g + p.
+        stacked = torch.stack(_phase_kernels(weight))  # (4, C_in, 1, 3, 3)
+        stacked = stacked.reshape(4, groups, self.per_group, 3, 3).transpose(0, 1)
+        self.register_buffer("shuffle_weight", stacked.reshape(4 * groups, self.per_group,
+                                                                3, 3).clone())
+        self.register_buffer("shuffle_bias", bias.repeat_interleave(4).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.phases is not None and torch.onnx.is_in_onnx_export():
+            return self.shuffled(x)
         if self.phases is None or not _fast_path(x):
             return F.relu(self.deconv(x))
         return interleave(self.phase_maps(x), torch.channels_last)
+
+    def shuffled(self, x: torch.Tensor) -> torch.Tensor:
+        """The phases as one grouped 3x3 convolution and a pixel shuffle (the exported
+        form: OpenVINO runs it faster than the grouped ConvTranspose)."""
+        y = F.conv2d(x, self.shuffle_weight, self.shuffle_bias, 1, 1, 1,
+                     self.deconv.out_channels)
+        return F.relu(F.pixel_shuffle(y, 2))
 
     def phase_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The output's four phases ``(N, C, H, W)``: phase ``2a + b`` is the output at rows
