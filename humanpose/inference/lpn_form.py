@@ -413,7 +413,21 @@ class FastLPN(nn.Module):
             maps = self.head[-1].phase_maps(self.head[:-1](x))
             return interleave([self.final_layer(self.tail(m)) for m in maps],
                               torch.contiguous_format)
+        if self.phased and torch.onnx.is_in_onnx_export():
+            return self._exported_tail(self.head[:-1](x))
         return self.final_layer(self.tail(self.head(x)))
+
+    def _exported_tail(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-phase tail as ONNX-friendly reshapes: the phases (channel ``4g + p`` of
+        the grouped convolution) become the batch, and the heatmaps are woven at the end."""
+        deconv = self.head[-1]
+        c, h, w = deconv.deconv.out_channels, x.shape[2], x.shape[3]
+        y = F.relu(F.conv2d(x, deconv.shuffle_weight, deconv.shuffle_bias, 1, 1, 1, c))
+        y = y.reshape(-1, c, 4, h, w).transpose(1, 2).reshape(-1, c, h, w)  # (4N, C, h, w)
+        out = self.final_layer(self.tail(y))
+        k = out.shape[1]
+        out = out.reshape(-1, 2, 2, k, h, w).permute(0, 3, 4, 1, 5, 2)
+        return out.reshape(-1, k, 2 * h, 2 * w)
 
 
 def _pointwise(layer: nn.Module) -> bool:
