@@ -232,15 +232,19 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 def onnx_cache_path(cfg, weights: str | os.PathLike | None, cache_dir: str | os.PathLike,
-                    opset: int = DEFAULT_OPSET, digest: str | None = None) -> Path:
+                    opset: int = DEFAULT_OPSET, digest: str | None = None,
+                    variant: str = "") -> Path:
     """Where an on-the-fly export of ``weights`` under ``cfg`` is kept: a name that changes
-    whenever the architecture, the input size, the opset or the weights' content changes.
+    whenever the architecture, the input size, the opset, the weights' content or the
+    exported form (``variant``, e.g. LPN's inference form) changes.
 
     ``digest`` identifies the weights (e.g. :func:`weights_digest` of a model in memory);
     without it the file ``weights`` is hashed (:func:`file_digest`).
     """
     h = hashlib.sha256(cfg.MODEL.dump().encode())
     h.update(f"opset={opset}|torch={torch.__version__}".encode())
+    if variant:
+        h.update(f"|variant={variant}".encode())
     stem = "random-init" if digest is None else "model"
     if weights:
         stem = Path(weights).stem
@@ -253,11 +257,13 @@ def onnx_cache_path(cfg, weights: str | os.PathLike | None, cache_dir: str | os.
 
 def cached_pose_onnx(model: nn.Module, cfg, cache_dir: str | os.PathLike,
                      weights: str | os.PathLike | None = None, digest: str | None = None,
-                     keypoints=None) -> Path:
+                     keypoints=None, variant: str = "") -> Path:
     """The ONNX export of ``model`` in the cache (:func:`onnx_cache_path`), exported with
     :func:`export_pose_onnx` on first use only: the path ``humanpose test`` and
-    ``PoseEstimator`` share, so that neither pays the export twice for the same weights."""
-    path = onnx_cache_path(cfg, weights, cache_dir, digest=digest)
+    ``PoseEstimator`` share, so that neither pays the export twice for the same weights.
+    ``variant`` names the form ``model`` is in when it is not the model as built (e.g. LPN's
+    inference form), so that each form has its own file."""
+    path = onnx_cache_path(cfg, weights, cache_dir, digest=digest, variant=variant)
     if not path.is_file():
         logger.info("exporting %s to %s", weights or "the model", path)
         export_pose_onnx(model, cfg, path, check=False, keypoints=keypoints)

@@ -238,6 +238,34 @@ def test_fold_batchnorm_hrnet_and_grouped_deconv():
                                    atol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "openvino-fp32"])
+def test_lpn_inference_form_leaves_estimates_unchanged(tmp_path, image, backend):
+    """PoseEstimator with LPN's inference form (torch runner, ONNX export) gives what it
+    gives without it: LPN-50 (GC, bottlenecks, grouped deconvolutions), flip test on."""
+    if backend not in available_backends():
+        pytest.skip(f"{backend} not installed")
+    cfg = humanpose.get_cfg(REPO / "experiments" / "coco" / "lpn" /
+                            "lpn50_256x192_gd256x2_gc.yaml", SMALL)
+    weights = tmp_path / "lpn50.pth"
+    torch.save(nontrivial_model(cfg, seed=3).state_dict(), weights)
+    boxes = np.array([[120, 30, 80, 190], [100, 20, 130, 200]], dtype=np.float32)
+    results = {}
+    for form in (True, False):
+        est = PoseEstimator(cfg, weights, backend=backend, flip_test=True,
+                            cache_dir=tmp_path / "cache", inference_form=form)
+        crops, _, _ = est.crop(image, boxes)
+        results[form] = (est.outputs(crops), est(image, boxes), est.onnx_path)
+    (heat_form, people_form, onnx_form), (heat, people, onnx) = results[True], results[False]
+    assert heat.std() > 1e-3
+    assert (heat_form - heat).abs().max() < 1e-4
+    for a, b in zip(people_form, people):
+        assert np.abs(a.keypoints - b.keypoints).max() < 0.05  # soft-argmax of ~1e-5 changes
+    if backend.startswith("openvino"):  # OpenVINO runs an export of the form, cached apart
+        assert onnx_form != onnx and onnx_form.is_file() and onnx.is_file()
+    elif backend == "onnxruntime":  # onnxruntime runs the model as built (faster there)
+        assert onnx_form == onnx
+
+
 def test_auto_cache_key_depends_on_model(tmp_path):
     cache = AutoChoiceCache(tmp_path)
     a = cache.key("model-a", torch.device("cpu"), 1, ["torch"])

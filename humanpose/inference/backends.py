@@ -8,7 +8,8 @@ drives every backend the same way evaluation drives the PyTorch model.
 Backends:
 
 ``torch``          the PyTorch model in fp32, batch norms folded into the convolutions,
-                   channels-last weights and activations.
+                   channels-last weights and activations; LPN in its fused inference form
+                   (:func:`humanpose.inference.lpn_form.lpn_inference_form`).
 ``torch-bf16``     the same under bf16 autocast (fast on CPUs with AMX, and on GPUs).
 ``torch-fp16``     the same under fp16 autocast (GPUs).
 ``onnxruntime``    the exported ONNX model in ONNX Runtime (CPU, or CUDA when asked).
@@ -187,14 +188,20 @@ class TorchRunner:
     """The PyTorch model, optimised for inference: BN folded, channels-last, autocast."""
 
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu",
-                 backend: str = "torch", fold_bn: bool = True, channels_last: bool = True):
+                 backend: str = "torch", fold_bn: bool = True, channels_last: bool = True,
+                 inference_form: bool = True):
         if backend not in _TORCH_DTYPES:
             raise ValueError(f"not a torch backend: {backend!r}; expected one of "
                              f"{list(_TORCH_DTYPES)}")
         self.name = backend
         self.device = torch.device(device)
         self.dtype = _TORCH_DTYPES[backend]
-        model = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
+        from humanpose.inference.lpn_form import is_lpn, lpn_inference_form
+
+        if fold_bn and inference_form and is_lpn(model):  # folds its batch norms itself
+            model = lpn_inference_form(model)
+        else:
+            model = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
         self.channels_last = channels_last
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=memory_format).eval()
@@ -313,13 +320,15 @@ class OpenVinoRunner:
 def make_runner(backend: str, model: nn.Module | None = None,
                 onnx_path: str | os.PathLike | None = None,
                 device: str | torch.device = "cpu", threads: int | None = None,
-                cache_dir: str | os.PathLike | None = None) -> Runner:
+                cache_dir: str | os.PathLike | None = None,
+                inference_form: bool = True) -> Runner:
     """The runner for ``backend`` (one of :data:`BACKENDS`); OpenVINO keeps its compiled
-    models under ``cache_dir`` when given."""
+    models under ``cache_dir`` when given; ``inference_form``: run LPN in its fused form
+    (torch backends; the ONNX file is whatever ``onnx_path`` holds)."""
     if backend in _TORCH_DTYPES:
         if model is None:
             raise ValueError(f"backend {backend!r} needs the PyTorch model")
-        return TorchRunner(model, device, backend)
+        return TorchRunner(model, device, backend, inference_form=inference_form)
     if backend not in ONNX_BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
     _require(_MODULES[backend], backend)

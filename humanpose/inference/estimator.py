@@ -49,6 +49,7 @@ from humanpose.inference.backends import (
     make_runner,
 )
 from humanpose.inference.detector import PersonDetector, WholeImageDetector
+from humanpose.inference.lpn_form import ONNX_FORM_BACKENDS, is_lpn, lpn_inference_form
 from humanpose.inference.smoothing import KeypointSmoother
 from humanpose.inference.tracking import PoseTracker, follow_people, smooth_people
 from humanpose.models import build_model
@@ -243,6 +244,10 @@ class PoseEstimator:
       ``imread`` and ``VideoCapture``); the model gets RGB or BGR as ``DATASET.COLOR_RGB``
       says, as in the seed.
     * ``min_score``: people whose person score is below it are dropped.
+    * ``inference_form``: run LPN in its fused inference form
+      (:func:`~humanpose.inference.lpn_form.lpn_inference_form`: same outputs, faster),
+      in PyTorch and in the ONNX file exported for OpenVINO (onnxruntime runs the model as
+      built faster).
     """
 
     def __init__(self, cfg: CfgNode | str | os.PathLike | None,
@@ -254,7 +259,9 @@ class PoseEstimator:
                  onnx_path: str | os.PathLike | None = None, rgb: bool = False,
                  min_score: float = 0.0, threads: int | None = None,
                  cache_dir: str | os.PathLike | None = None, opts: Sequence[str] = (),
-                 keypoint_set: KeypointSet | None = None, max_batch: int = 64):
+                 keypoint_set: KeypointSet | None = None, max_batch: int = 64,
+                 inference_form: bool = True):
+        self.inference_form = inference_form
         self.cfg, weights = _config_and_weights(cfg, weights, opts)
         self.device = torch.device(device)
         self.image_size = (int(self.cfg.MODEL.IMAGE_SIZE[0]), int(self.cfg.MODEL.IMAGE_SIZE[1]))
@@ -292,6 +299,8 @@ class PoseEstimator:
                               "network is randomly initialised", stacklevel=2)
         self.weights = Path(weights) if weights is not None else None
         self.onnx_path = Path(onnx_path) if onnx_path is not None else None
+        self._given_onnx = self.onnx_path is not None
+        self._exports: dict[str, Path] = {}  # export variant -> file
         self.backend, self.backend_timings, runner = self._resolve_backend(backend)
         self.runner = runner if runner is not None else self._make_runner(self.backend)
 
@@ -323,33 +332,47 @@ class PoseEstimator:
         self.detector = detector
 
     # ------------------------------------------------------------------ backends
-    def _onnx_file(self) -> Path:
-        """The ONNX file for ONNX backends: the given one, or an export of the weights."""
-        if self.onnx_path is not None:
+    def _onnx_file(self, backend: str) -> Path:
+        """The ONNX file for ``backend``: the given one, or an export of the weights (of
+        LPN's inference form where that is faster for ``backend``)."""
+        if self._given_onnx:
             if not self.onnx_path.is_file():
                 raise HumanposeError(f"ONNX file not found: {self.onnx_path}")
             return self.onnx_path
         from humanpose.export import cached_pose_onnx, export_pose_onnx
 
+        variant = self._onnx_variant(backend)
+        if variant in self._exports:
+            self.onnx_path = self._exports[variant]
+            return self.onnx_path
+        model = lpn_inference_form(self.model) if variant else self.model
         if self.weights is None:  # random weights: a private file, never reused
-            self._tmpdir = tempfile.TemporaryDirectory(prefix="humanpose-onnx-")
-            path = Path(self._tmpdir.name) / "random-init.onnx"
-            export_pose_onnx(self.model, self.cfg, path, check=False,
-                             keypoints=self.keypoint_set)
+            if self._tmpdir is None:
+                self._tmpdir = tempfile.TemporaryDirectory(prefix="humanpose-onnx-")
+            path = Path(self._tmpdir.name) / f"random-init{'-' + variant if variant else ''}.onnx"
+            export_pose_onnx(model, self.cfg, path, check=False, keypoints=self.keypoint_set)
         else:  # the cache shared with `humanpose test`, keyed by the weights' content
-            path = cached_pose_onnx(self.model, self.cfg, self.cache_dir, weights=self.weights,
-                                    keypoints=self.keypoint_set)
-        self.onnx_path = path
+            path = cached_pose_onnx(model, self.cfg, self.cache_dir, weights=self.weights,
+                                    keypoints=self.keypoint_set, variant=variant)
+        self._exports[variant] = self.onnx_path = path
         return path
+
+    def _onnx_variant(self, backend: str) -> str:
+        """The rewritten form the ONNX export for ``backend`` uses ('' for the model as
+        built)."""
+        if self.inference_form and backend in ONNX_FORM_BACKENDS and is_lpn(self.model):
+            return "lpn-form"
+        return ""
 
     def _make_runner(self, backend: str) -> Runner:
         if backend in ONNX_BACKENDS:
-            return make_runner(backend, onnx_path=self._onnx_file(), device=self.device,
+            return make_runner(backend, onnx_path=self._onnx_file(backend), device=self.device,
                                threads=self.threads, cache_dir=self.cache_dir)
         if self.model is None:
             raise BackendUnavailable(f"backend {backend!r} needs PyTorch weights (.pth); "
                                      f"only an ONNX file was given ({self.onnx_path})")
-        return make_runner(backend, model=self.model, device=self.device, threads=self.threads)
+        return make_runner(backend, model=self.model, device=self.device, threads=self.threads,
+                           inference_form=self.inference_form)
 
     def _resolve_backend(self, backend: str) -> tuple[str, dict[str, float], Runner | None]:
         if backend != "auto":
