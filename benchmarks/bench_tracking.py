@@ -15,7 +15,8 @@ error in pixels without and with One-Euro smoothing (definitions in
 humanpose.evaluation.tracking), and how often the detector ran.
 
     python benchmarks/bench_tracking.py [--frames 150] [--noise 3] [--detect-every 5]
-    python benchmarks/bench_tracking.py --cfg experiments/...yaml --weights model.pth
+    python benchmarks/bench_tracking.py --cfg experiments/...yaml --weights model.pth \
+        [--detector FILE | --truth-boxes]
 """
 
 from __future__ import annotations
@@ -62,15 +63,20 @@ def smooth(truth: VideoTruth, result: dict[str, list], **kwargs) -> list[np.ndar
     return [smoother(ids, k) for ids, k in zip(result["ids"], result["keypoints"])]
 
 
-def estimator_pose(truth: VideoTruth, cfg: str, weights: str | None, detector: str | None):
-    """``pose`` for :func:`run` from a real PoseEstimator (and its detector)."""
+def estimator_pose(truth: VideoTruth, cfg: str, weights: str | None, detector: str | None,
+                   truth_boxes: bool = False):
+    """``pose`` for :func:`run` from a real PoseEstimator (and its detector; with
+    ``truth_boxes`` the detector frames get the ground-truth boxes of the people in view, a
+    perfect detector, so that the figures are the pose model's and the tracker's)."""
     from humanpose.inference.estimator import PoseEstimator
 
     est = PoseEstimator(cfg, weights, detector=detector, flip_test=False)
 
     def pose(frame, crops):
         image = truth.frames[frame]
-        if crops is None:
+        if crops is None and truth_boxes:
+            boxes, scores = truth.boxes[frame], np.ones(len(truth.boxes[frame]))
+        elif crops is None:
             found = est.detector(image)
             boxes, scores = found.boxes, found.scores
         else:
@@ -94,12 +100,15 @@ def main() -> None:
     parser.add_argument("--cfg", help="a real PoseEstimator's config (else noisy ground truth)")
     parser.add_argument("--weights")
     parser.add_argument("--detector", help="person detector for the real mode")
+    parser.add_argument("--truth-boxes", action="store_true",
+                        help="real mode: ground-truth boxes on the detector's frames")
     args = parser.parse_args()
 
     start = time.perf_counter()
     truth = make_walking_video(args.frames, render=args.cfg is not None, seed=args.seed)
     made = time.perf_counter() - start
-    pose = estimator_pose(truth, args.cfg, args.weights, args.detector) if args.cfg else None
+    pose = estimator_pose(truth, args.cfg, args.weights, args.detector,
+                          args.truth_boxes) if args.cfg else None
     tracker = PoseTracker(detect_every=args.detect_every)
     start = time.perf_counter()
     result = run(truth, tracker, pose, args.noise, args.seed)

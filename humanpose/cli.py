@@ -238,9 +238,11 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-csv", default=None, metavar="FILE",
                         help="one row per person and frame: frame, time, track_id, box, "
                              "score, then <joint>_x, <joint>_y, <joint>_score")
+    parser.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto",
+                        help="reading and writing on threads of their own, beside the "
+                             "network (auto: when a core is left free for them)")
     parser.add_argument("--no-pipeline", action="store_true",
-                        help="read, infer and write in turn on one thread (default: reading "
-                             "and writing on threads of their own)")
+                        help="the same as --pipeline off")
     parser.add_argument("--min-score", type=float, default=0.0,
                         help="drop people whose score is lower")
     parser.add_argument("--threshold", type=float, default=0.2,
@@ -291,7 +293,7 @@ def _infer(args: argparse.Namespace) -> int:
                       track=args.track, smooth=args.smooth,
                       smooth_min_cutoff=args.smooth_min_cutoff, smooth_beta=args.smooth_beta,
                       duration=args.duration, csv_file=args.save_csv, show=args.show,
-                      pipeline=not args.no_pipeline)
+                      pipeline=_pipelined(args))
     except Terminated:
         print("humanpose infer: terminated (SIGTERM); the frames done are saved",
               file=sys.stderr)
@@ -468,6 +470,18 @@ def _bench(args: argparse.Namespace) -> int:
           "interleaved runs of crop + model + decode")
     print(format_bench_table(rows))
     return 0
+
+
+def _pipelined(args: argparse.Namespace) -> bool:
+    """Reader and writer threads pay where a core is free for them: measured on 2 cores with
+    the network on both, they slowed a video run by 16 % (benchmarks/RESULTS.md)."""
+    if args.no_pipeline or args.pipeline == "off":
+        return False
+    if args.pipeline == "on":
+        return True
+    import torch
+
+    return (os.cpu_count() or 1) > torch.get_num_threads()
 
 
 def _set_threads(threads: int | None) -> None:

@@ -101,3 +101,22 @@ def test_pose_estimator_on_onnxruntime_equals_torch(exported, tmp_path, flip):
     assert flat.mean() < 0.2
     np.testing.assert_allclose(ours[~flat][:, :2], expected[~flat][:, :2], atol=1e-3, rtol=0)
     np.testing.assert_allclose(ours[..., 2], expected[..., 2], atol=1e-4, rtol=0)
+
+
+def test_auto_backend_times_and_picks_a_backend_for_simcc_outputs(exported, tmp_path):
+    """``backend="auto"`` times every installed backend on the SimCC model's two outputs and
+    keeps the fastest; its people equal the torch backend's."""
+    cfg, _, weights, _, _ = exported
+    image, people = draw_scene(np.random.default_rng(3),
+                               SynthConfig(width=320, height=240, max_people=2))
+    boxes = np.array([p.bbox for p in people], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = PoseEstimator(cfg, weights, backend="auto", flip_test=False, cache_dir=tmp_path)
+        reference = PoseEstimator(cfg, weights, backend="torch", flip_test=False)
+    assert auto.backend in auto.backend_timings and len(auto.backend_timings) >= 2
+    got = np.stack([p.keypoints for p in auto(image, boxes)])
+    want = np.stack([p.keypoints for p in reference(image, boxes)])
+    if auto.backend in ("torch", "onnxruntime", "openvino-fp32"):  # fp32: the same people
+        assert np.abs(got[..., 2] - want[..., 2]).max() < 1e-3
+    assert got.shape == want.shape

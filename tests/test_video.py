@@ -133,13 +133,14 @@ def test_detections_file_gives_frames_by_frame_or_image_id_and_others_are_tracke
 def test_pipelined_and_serial_runs_write_the_same_results(tmp_path, weights, walking, capsys):
     _, path = walking
     outs = []
-    for flag in ((), ("--no-pipeline",)):
-        out = tmp_path / ("serial" if flag else "pipelined")
+    for flag in (("--pipeline", "on"), ("--no-pipeline",)):
+        serial = flag == ("--no-pipeline",)
+        out = tmp_path / ("serial" if serial else "pipelined")
         assert infer(weights, "--input", str(path), "--output", str(out), "--track",
                      "--detect-every", "3", *flag) == 0
         line = capsys.readouterr().out.strip().splitlines()[-1]
         assert line.startswith(f"done: {FRAMES} frames")
-        assert ("serial" if flag else "pipelined") in line and "read to written" in line
+        assert ("serial" if serial else "pipelined") in line and "read to written" in line
         for stage in ("reading", "detection", "pose", "tracking", "drawing", "writing"):
             assert f"{stage} " in line
         outs.append(out)

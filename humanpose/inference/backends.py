@@ -341,15 +341,17 @@ def make_runner(backend: str, model: nn.Module | None = None,
 
 
 # ----------------------------------------------------------------------------- auto
-def time_runner(runner: Callable[[torch.Tensor], torch.Tensor], sample: torch.Tensor,
+def time_runner(runner: Callable[[torch.Tensor], Outputs], sample: torch.Tensor,
                 runs: int = 7, warmup: int = 2) -> float:
-    """Median milliseconds of ``runner(sample)`` (after ``warmup`` untimed calls)."""
+    """Median milliseconds of ``runner(sample)`` (after ``warmup`` untimed calls); the
+    runner may return one tensor or several (SimCC's x and y)."""
     times = []
     for i in range(warmup + runs):
         start = time.perf_counter()
         out = runner(sample)
-        if out.device.type == "cuda":
-            torch.cuda.synchronize(out.device)
+        first = out[0] if isinstance(out, (list, tuple)) else out
+        if first.device.type == "cuda":
+            torch.cuda.synchronize(first.device)
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)

@@ -55,10 +55,15 @@ def build_test_runner(model: nn.Module, cfg, device: torch.device, keypoints=Non
         if name not in ONNX_BACKENDS:
             return make_runner(name, model=model, device=device)
         from humanpose.export import cached_pose_onnx, weights_digest
+        from humanpose.inference.lpn_form import ONNX_FORM_BACKENDS, is_lpn, lpn_inference_form
 
         if not digest:
             digest.append(weights_digest(model.state_dict()))
-        path = cached_pose_onnx(model, cfg, cache_dir, digest=digest[0], keypoints=keypoints)
+        # OpenVINO runs LPN faster in its inference form (equal outputs), as PoseEstimator does.
+        form = name in ONNX_FORM_BACKENDS and is_lpn(model)
+        path = cached_pose_onnx(lpn_inference_form(model) if form else model, cfg, cache_dir,
+                                digest=digest[0], keypoints=keypoints,
+                                variant="lpn-form" if form else "")
         return make_runner(name, onnx_path=path, device=device, cache_dir=cache_dir)
 
     if backend != "auto":
