@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -30,6 +31,9 @@ import torch
 from humanpose.config import get_cfg
 from humanpose.models import build_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_flags  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 EXP = REPO / "experiments"
 POSE = {"RTMPose-t": EXP / "coco/rtmpose/rtmpose_t_256x192.yaml",
@@ -38,15 +42,6 @@ POSE = {"RTMPose-t": EXP / "coco/rtmpose/rtmpose_t_256x192.yaml",
 DETECTORS = {"RTMDet-nano": EXP / "detection/rtmdet_nano_320_person.yaml",
              "small detector": EXP / "detection/person_detector_320.yaml"}
 PEOPLE = np.array([[60, 80, 120, 300], [260, 60, 110, 320], [440, 90, 130, 310]], float)
-
-
-def cpu_flags() -> str:
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
-    except (OSError, IndexError):
-        return "unknown"
-    wanted = [f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f", "avx512_vnni"))]
-    return " ".join(sorted(set(wanted))) or "no AVX-512/AMX"
 
 
 def frame() -> np.ndarray:

@@ -13,6 +13,7 @@ at the same time, and the script prints the CPU flags that matter (AMX, AVX-512)
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -25,18 +26,12 @@ from humanpose.engine.train import train
 from humanpose.models import build_model
 from humanpose.summary import count_gflops, count_parameters
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_flags  # noqa: E402
+
 CONFIGS = Path(__file__).resolve().parents[1] / "humanpose" / "configs"
 MODELS = {"LPN-50": CONFIGS / "demo_lpn_synthetic.yaml",
           "RTMPose-t": CONFIGS / "demo_rtmpose_t_synthetic.yaml"}
-
-
-def cpu_flags() -> str:
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
-    except (OSError, IndexError):
-        return "unknown"
-    wanted = [f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f", "avx512_vnni"))]
-    return " ".join(sorted(set(wanted))) or "no AVX-512/AMX"
 
 
 def main() -> None:

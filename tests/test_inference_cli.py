@@ -7,9 +7,7 @@ import io
 import json
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -20,6 +18,7 @@ from pycocotools.cocoeval import COCOeval
 
 from humanpose.cli import main
 from humanpose.inference import backends
+from tests.processes import signal_after_lines
 from tests.test_inference import LPN18, REPO, SMALL, stick_figure, write_weights
 
 
@@ -225,24 +224,9 @@ def test_infer_stopped_by_a_signal_keeps_every_frame_done(tmp_path, weights, sig
     command = [sys.executable, "-m", "humanpose", "infer", "--cfg", str(LPN18), *SMALL,
                "TEST.MODEL_FILE", str(weights), "--input", str(folder), "--output", str(out),
                "--quiet", "--backend", "torch", "--threads", "1"]
-    # SIGINT back to its default, so that Python raises KeyboardInterrupt for it even when
-    # this test runs where SIGINT is ignored (a background job).
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines_file = out / "results.jsonl"
-    deadline = time.monotonic() + 120
-    try:
-        while not (lines_file.is_file() and lines_file.read_text().count("\n") >= 2):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no frame written in 120 s"
-            time.sleep(0.01)
-        process.send_signal(signal_number)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == code, stderr
+    returncode, stdout, stderr = signal_after_lines(command, env, lines_file, 2, signal_number)
+    assert returncode == code, stderr
     assert "Traceback" not in stderr
     lines = check_saved_run(out)
     assert 2 <= len(lines) < 400  # stopped mid-folder, nothing it finished is lost

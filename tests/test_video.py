@@ -8,7 +8,6 @@ import csv
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from humanpose.inference import Person, PoseEstimator, PoseTracker, video
 from humanpose.inference.display import GUI_HINT, check_display, has_gui
 from humanpose.inference.video import csv_header
 from humanpose.vis import draw_people, track_color
+from tests.processes import signal_after_lines
 from tests.test_inference import LPN18, REPO, small_cfg, write_weights
 from tests.test_streams import mjpeg_server  # noqa: F401 - the fixture
 
@@ -218,22 +218,9 @@ def test_sigint_during_a_stream_keeps_the_results(tmp_path, weights, mjpeg_serve
                "TEST.MODEL_FILE", str(weights), "--input", url, "--output", str(out),
                "--quiet", "--backend", "torch", "--no-flip-test", "--threads", "1", "--track",
                "--save-csv", str(out / "people.csv")]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines_file = out / "results.jsonl"
-    deadline = time.monotonic() + 120
-    try:
-        while not (lines_file.is_file() and lines_file.read_text().count("\n") >= 3):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no frame written in 120 s"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, stderr
+    returncode, stdout, stderr = signal_after_lines(command, env, lines_file, 3, signal.SIGINT)
+    assert returncode == 130, stderr
     assert "Traceback" not in stderr
     lines = read_lines(lines_file)
     images = json.loads((out / "images.json").read_text())["images"]
