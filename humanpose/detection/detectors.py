@@ -41,7 +41,12 @@ from humanpose.detection.nms import xyxy_to_xywh
 from humanpose.detection.onnx import METADATA_KEY, YoloOnnxDetector, onnx_metadata
 from humanpose.detection.rtmdet import RTMDET_METADATA_KEY, RTMDET_NAMES, RTMDetParams
 from humanpose.errors import HumanposeError
-from humanpose.inference.detector import Detections, DetectionsFile, PersonDetector
+from humanpose.inference.detector import (
+    Detections,
+    DetectionsFile,
+    PersonDetector,
+    checked_bgr_image,
+)
 
 __all__ = ["DEFAULT_MIN_SCORE", "ModelDetector", "build_person_detector", "detector_config"]
 
@@ -137,10 +142,7 @@ class ModelDetector:
 
     def __call__(self, image: np.ndarray, image_id: int | None = None,
                  file_name: str | None = None) -> Detections:
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise HumanposeError(f"the detector takes uint8 BGR images (H, W, 3), got "
-                                 f"{image.dtype} {image.shape}")
+        image = checked_bgr_image(image)
         h, w = image.shape[:2]
         if h == 0 or w == 0:
             return Detections.empty()

@@ -43,7 +43,7 @@ from torch import nn
 
 from humanpose.detection.nms import greedy_nms, xyxy_to_xywh
 from humanpose.errors import HumanposeError
-from humanpose.inference.detector import Detections
+from humanpose.inference.detector import Detections, checked_bgr_image
 
 __all__ = ["RTMDET_METADATA_KEY", "RTMDET_NAMES", "RTMDetDetector", "RTMDetMeta",
            "RTMDetOutputs", "RTMDetParams", "decode", "decode_flat", "export_rtmdet_onnx",
@@ -155,10 +155,7 @@ def preprocess(image_bgr: np.ndarray, params: RTMDetParams = RTMDetParams()
                ) -> tuple[torch.Tensor, RTMDetMeta]:
     """A uint8 BGR image ``(h, w, 3)`` → the network's input ``(1, 3, H, W)`` float32 and
     the meta that :func:`decode` needs to map boxes back."""
-    image = np.asarray(image_bgr)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise HumanposeError(f"the detector takes uint8 BGR images (H, W, 3), got "
-                             f"{image.dtype} {image.shape}")
+    image = checked_bgr_image(image_bgr)
     h, w = image.shape[:2]
     if h == 0 or w == 0:
         raise HumanposeError(f"the detector got an empty image {image.shape}")

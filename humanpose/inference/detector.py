@@ -20,7 +20,17 @@ import numpy as np
 from humanpose.errors import HumanposeError
 
 __all__ = ["Detections", "DetectionsFile", "PersonDetector", "WholeImageDetector",
-           "coco_image_ids"]
+           "checked_bgr_image", "coco_image_ids"]
+
+
+def checked_bgr_image(image) -> np.ndarray:
+    """``image`` as the uint8 ``(H, W, 3)`` BGR array detector networks take, or an error
+    that says what came instead (the networks' own errors would be cryptic)."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise HumanposeError(f"the detector takes uint8 BGR images (H, W, 3), got "
+                             f"{image.dtype} {image.shape}")
+    return image
 
 
 @dataclass
