@@ -100,6 +100,7 @@ def default_config() -> CfgNode:
     c.MODEL.HEATMAP_SIZE = [64, 64]  # width, height
     c.MODEL.SIGMA = 2
     c.MODEL.SYNC_BN = False
+    c.MODEL.USE_UDP = False  # the UDP code base's name for DATASET.UDP (either turns it on)
     # The codec (humanpose.codecs): "heatmap" or "simcc"; empty: the model family's own.
     c.MODEL.CODEC = ""
     c.MODEL.SIMCC = CfgNode()
@@ -309,6 +310,7 @@ def default_config() -> CfgNode:
     c.TEST.FLIP_TEST = False
     c.TEST.POST_PROCESS = False
     c.TEST.SHIFT_HEATMAP = False
+    c.TEST.USE_UDP = False  # the UDP code base's name for DATASET.UDP (either turns it on)
     c.TEST.USE_GT_BBOX = False
     c.TEST.IMAGE_THRE = 0.1
     c.TEST.NMS_THRE = 0.6
@@ -494,11 +496,20 @@ def get_cfg(path: str | os.PathLike | None = None, opts: Sequence[str] = (),
     _join_data_dir(cfg)
     source = f"{path} (or the command line)" if path is not None else "command line"
     _resolve_resume(cfg, source)
+    _resolve_udp(cfg)
     _warn_unused(cfg, source)
     check_config(cfg, source)
     if freeze:
         cfg.freeze()
     return cfg
+
+
+def _resolve_udp(cfg: CfgNode) -> None:
+    """UDP is one switch, DATASET.UDP, read by the crops and the codec (which then never
+    applies TEST.SHIFT_HEATMAP); files of the UDP code base say TEST.USE_UDP or
+    MODEL.USE_UDP."""
+    if cfg.TEST.USE_UDP or cfg.MODEL.USE_UDP:
+        cfg.DATASET.UDP = True
 
 
 def _resolve_resume(cfg: CfgNode, source: str) -> None:

@@ -224,3 +224,15 @@ def test_codec_from_config_and_metadata():
     cfg.MODEL.CODEC = "nope"
     with pytest.raises(ValueError, match="MODEL.CODEC must be one of"):
         build_codec(cfg)
+
+
+@pytest.mark.parametrize("key", ["DATASET.UDP", "TEST.USE_UDP", "MODEL.USE_UDP"])
+def test_udp_switch_turns_off_the_seed_flip_shift(key):
+    cfg = get_cfg("experiments/coco/hrnet/w32_256x192_adam_lr1e-3.yaml",
+                  ["TEST.SHIFT_HEATMAP", "True", key, "True"])
+    assert cfg.DATASET.UDP
+    codec = build_codec(cfg)
+    assert codec.udp and not codec.flip_shift
+    plain = build_codec(get_cfg("experiments/coco/hrnet/w32_256x192_adam_lr1e-3.yaml",
+                                ["TEST.SHIFT_HEATMAP", "True"]))
+    assert not plain.udp and plain.flip_shift
