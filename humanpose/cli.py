@@ -458,8 +458,8 @@ def _bench(args: argparse.Namespace) -> int:
         image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     if not cfg.TEST.MODEL_FILE:
         print("humanpose bench: warning: TEST.MODEL_FILE is empty; random weights give flat "
-              "heatmaps (the deviation column means little) and denormal numbers (which slow "
-              "PyTorch on x86 CPUs)", file=sys.stderr)
+              "heatmaps or SimCC vectors (the deviation column means little) and denormal "
+              "numbers (which slow PyTorch on x86 CPUs)", file=sys.stderr)
     rows = compare_backends(cfg, cfg.TEST.MODEL_FILE or None, backends, batches, image,
                             runs=args.runs, device=args.device, flip_test=args.flip_test,
                             threads=args.threads)
