@@ -232,7 +232,8 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reconnect", type=int, default=3,
                         help="streams: reopen a dropped stream up to N times in a row "
                              "(default 3)")
-    parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    parser.add_argument("--max-frames", type=_positive_int, default=None,
+                        help="stop after N frames")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this many seconds of the source")
     parser.add_argument("--save-csv", default=None, metavar="FILE",
@@ -470,6 +471,13 @@ def _bench(args: argparse.Namespace) -> int:
           "interleaved runs of crop + model + decode")
     print(format_bench_table(rows))
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _pipelined(args: argparse.Namespace) -> bool:

@@ -1,7 +1,9 @@
 """The oldest torch humanpose runs on, checked when the package is imported.
 
-The floor is set by the newest APIs the code calls: ``torch.onnx.export(..., dynamo=False)``
-(the ``dynamo`` argument exists from 2.5; ``humanpose export``) and
+The floor is set by the newest APIs the code calls: ``torch.serialization.safe_globals``
+with ``(object, "module.name")`` pairs (2.6; reading mmpose/mmdet checkpoints and the seed's
+NumPy-scalar metrics under ``weights_only``), ``torch.onnx.export(..., dynamo=False)`` (the
+``dynamo`` argument exists from 2.5; ``humanpose export``) and
 ``torch.amp.GradScaler(device)`` (2.3; training with fp16). pyproject.toml declares the
 same floor; tests/test_packaging.py keeps the two equal.
 """
@@ -14,7 +16,7 @@ import torch
 
 __all__ = ["MIN_TORCH", "check_torch"]
 
-MIN_TORCH = (2, 5)
+MIN_TORCH = (2, 6)
 
 
 def check_torch(version: str) -> None:

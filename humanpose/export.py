@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import redirect_stdout
@@ -70,7 +71,7 @@ def export_onnx(model: nn.Module, cfg, path: str | os.PathLike, opset: int = DEF
     sample = torch.zeros(_input_shape(cfg, 1))
     names = list(output_names)
     axes = {name: {0: "batch"} for name in [INPUT_NAME, *names]} if dynamic_batch else None
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")

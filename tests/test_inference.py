@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import cv2
@@ -468,3 +469,12 @@ def test_fold_batchnorm_leaves_a_conv_shared_by_two_batchnorms():
     with torch.no_grad():
         for got, want in zip(fold_batchnorm(model)(x), model(x)):
             np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
+def test_predict_with_no_boxes_gives_no_people():
+    cfg = small_cfg()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = PoseEstimator(cfg, backend="torch")
+    out = est.predict(np.zeros((60, 80, 3), np.uint8), np.zeros((0, 4)))
+    assert out.shape == (0, est.keypoint_set.num_joints, 3)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -222,7 +223,8 @@ def test_demo_smoke(tmp_path, capsys):
 def seed_layout_checkpoint(cfg, path: Path, epoch: int, perf: float) -> dict:
     """A checkpoint as the HRNet code base's tools/train.py writes it: a DataParallel
     model's state_dict ("module." keys), the optimizer (after MultiStepLR set initial_lr),
-    and no step, scheduler, scaler or model config."""
+    and no step, scheduler, scaler or model config; ``perf`` is a NumPy scalar, as the
+    seed's COCO evaluation returns it."""
     model = humanpose.build_model(cfg, channels_last=cfg.TRAIN.CHANNELS_LAST)
     parallel = torch.nn.DataParallel(model)
     optimizer = torch.optim.Adam(parallel.parameters(), lr=cfg.TRAIN.LR)
@@ -230,7 +232,7 @@ def seed_layout_checkpoint(cfg, path: Path, epoch: int, perf: float) -> dict:
     parallel(torch.randn(2, 3, 64, 48)).square().mean().backward()
     optimizer.step()
     state = {"epoch": epoch, "model": cfg.MODEL.NAME, "state_dict": parallel.state_dict(),
-             "best_state_dict": model.state_dict(), "perf": perf,
+             "best_state_dict": model.state_dict(), "perf": np.float64(perf),
              "optimizer": optimizer.state_dict()}
     assert all(k.startswith("module.") for k in state["state_dict"])
     torch.save(state, path)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def export_detector_onnx(model: nn.Module, cfg, path: str | os.PathLike, opset: 
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, cfg.MODEL.dump()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.meta.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.meta.tmp")
     try:
         onnx.save(proto, str(tmp))
         os.replace(tmp, path)

@@ -31,6 +31,7 @@ import importlib.util
 import io
 import json
 import os
+import threading
 import warnings
 from contextlib import redirect_stdout
 from dataclasses import asdict, dataclass, field, replace
@@ -375,7 +376,7 @@ def export_rtmdet_onnx(network: nn.Module, params: RTMDetParams, path: str | os.
     width, height = params.input_size
     sample = torch.zeros(1, 3, height, width)
     axes = ({INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")

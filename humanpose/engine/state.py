@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -110,10 +111,19 @@ def model_config_diff(saved_yaml: str, cfg) -> list[str]:
     return diffs
 
 
+# What NumPy scalars pickle to (np.float64(0.7) -> scalar(dtype('float64'), bytes)); NumPy 1
+# (the seed's era) names the function numpy.core.multiarray.scalar, NumPy 2 numpy._core....
+_SCALAR = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
+_NUMPY_SCALARS = [_SCALAR, (_SCALAR, "numpy.core.multiarray.scalar"), np.dtype,
+                  *{type(np.dtype(t)) for t in "fdiq"}]
+
+
 def load_training_state(path: Path, cfg) -> dict:
     """Read a training checkpoint and check that it belongs to this architecture."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # The seed saves ``perf`` as a NumPy scalar (COCOeval's stats): allowed, nothing else.
+        with torch.serialization.safe_globals(_NUMPY_SCALARS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ResumeError(f"cannot read training checkpoint {path}: {err}") from err
     if not isinstance(state, dict) or "state_dict" not in state or "epoch" not in state:
@@ -122,6 +132,8 @@ def load_training_state(path: Path, cfg) -> dict:
     if isinstance(state.get("model"), str) and state["model"] != cfg.MODEL.NAME:
         raise ResumeError(f"{path} holds a {state['model']!r} model; this run trains "
                           f"MODEL.NAME {cfg.MODEL.NAME!r}")
+    if isinstance(state.get("perf"), np.generic):
+        state["perf"] = float(state["perf"])
     if "best_perf" not in state and isinstance(state.get("perf"), (int, float)):
         state["best_perf"] = float(state["perf"])  # the seed's name (it resumes from it too)
     if "model_cfg" in state:

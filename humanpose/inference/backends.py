@@ -33,6 +33,7 @@ import logging
 import os
 import platform
 import statistics
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -291,6 +292,7 @@ class OpenVinoRunner:
             self.config["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16",
                                                        "fp16": "f16"}[precision]
         self._requests: dict[str, object] = {}
+        self._lock = threading.Lock()
 
     def _request(self, batch: int):
         key = str(batch) if batch <= STATIC_BATCHES else "dynamic"
@@ -311,10 +313,13 @@ class OpenVinoRunner:
 
     def __call__(self, inputs: torch.Tensor | np.ndarray) -> Outputs:
         x = _as_numpy_nchw(inputs)
-        request = self._request(x.shape[0])
-        request.infer({0: x})
-        count = len(request.get_compiled_model().outputs)
-        return _outputs([request.get_output_tensor(i).data.copy() for i in range(count)])
+        # An infer request is not thread-safe: one caller at a time from infer to the copies,
+        # so that two threads sharing an estimator never read each other's outputs.
+        with self._lock:
+            request = self._request(x.shape[0])
+            request.infer({0: x})
+            count = len(request.get_compiled_model().outputs)
+            return _outputs([request.get_output_tensor(i).data.copy() for i in range(count)])
 
 
 def make_runner(backend: str, model: nn.Module | None = None,

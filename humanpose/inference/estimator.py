@@ -429,6 +429,9 @@ class PoseEstimator:
 
     def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Key points ``(N, K, 3)`` for the boxes ``(N, 4)`` of a BGR (or ``rgb``) image."""
+        if len(boxes) == 0:
+            self.timing = Timing()
+            return np.zeros((0, self.keypoint_set.num_joints, 3), dtype=np.float32)
         t0 = time.perf_counter()
         crops, centers, scales = self.crop(image, boxes)
         t1 = time.perf_counter()

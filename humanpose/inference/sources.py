@@ -266,7 +266,7 @@ class StreamSource(FrameSource):
                 yield StreamFrame(image, index, f"{self.stem}_{index:06d}", None, now - start)
                 index += 1
                 continue
-            if failures >= self.reconnect:
+            if failures >= self.reconnect or self._at_end():
                 break
             failures += 1
             if self.capture is not None:
@@ -277,6 +277,14 @@ class StreamSource(FrameSource):
                 self.reconnects += 1
         if index == 0:
             raise SourceError(f"cannot read any frame from {self.label}")
+
+    def _at_end(self) -> bool:
+        """Whether a stream that is a file (a video served over HTTP: it reports its frame
+        count) has been read to its end: reconnecting would start it again, for ever."""
+        if self.capture is None:
+            return False
+        count = self.capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        return count > 0 and self.capture.get(cv2.CAP_PROP_POS_FRAMES) >= count
 
     def close(self) -> None:
         self._closed = True

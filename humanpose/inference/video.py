@@ -136,11 +136,14 @@ def sigterm_raises() -> Iterator[None]:
     def handler(signal_number, _frame):
         raise Terminated(signal_number)
 
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:  # the parent wants it ignored
+        yield
+        return
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    finally:  # a handler installed outside Python reads as None: give back the default
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 @contextlib.contextmanager
