@@ -117,7 +117,9 @@ def test_val_flip_test_applies_to_intermediate_epochs_only(synthetic_root, tmp_p
 def test_validation_cfg_keeps_a_config_without_flip_test(tmp_path):
     cfg = make_cfg(tmp_path, tmp_path, "TEST.FLIP_TEST", "False")
     assert validation_cfg(cfg, last=False) is cfg and validation_cfg(cfg, last=True) is cfg
-    flip = make_cfg(tmp_path, tmp_path, "TEST.FLIP_TEST", "True")
+    seed_like = make_cfg(tmp_path, tmp_path, "TEST.FLIP_TEST", "True")  # the default: True
+    assert validation_cfg(seed_like, last=False) is seed_like
+    flip = make_cfg(tmp_path, tmp_path, "TEST.FLIP_TEST", "True", "TRAIN.VAL_FLIP_TEST", "False")
     assert validation_cfg(flip, last=True) is flip
     assert validation_cfg(flip, last=False).TEST.FLIP_TEST is False
     assert flip.TEST.FLIP_TEST is True  # the run's config is left alone
