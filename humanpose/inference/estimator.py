@@ -385,8 +385,11 @@ class PoseEstimator:
         batch = 2 if self.flip_pairs is not None else 1
         w, h = self.image_size
         sample = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(0))
-        return choose_backend(candidates, self._make_runner, self.cfg.MODEL.dump(),
-                              self.device, sample, self.cache_dir)
+        # The choice depends on the threads it was timed with and on LPN's form, too.
+        signature = (f"{self.cfg.MODEL.dump()}|threads={self.threads}|"
+                     f"form={self.inference_form}")
+        return choose_backend(candidates, self._make_runner, signature, self.device, sample,
+                              self.cache_dir)
 
     # ------------------------------------------------------------------ the pipeline
     def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray,
