@@ -47,9 +47,7 @@ def predict_outputs(model: Callable[[torch.Tensor], Outputs], inputs: torch.Tens
     batch = inputs if flip_pairs is None else torch.cat([inputs, inputs.flip(3)])
     with autocast_for(batch.device, amp_dtype):
         out = model(batch)
-    if codec.name == "heatmap":  # multi-output heatmap networks: the last output counts
-        out = codec.heatmaps(out)
-    out = as_float_outputs(out)
+    out = as_float_outputs(codec.network_outputs(out))
     if flip_pairs is None:
         return out
     plain, mirrored = _split(out, n)

@@ -27,6 +27,10 @@ class Codec(Protocol):
     output_names: tuple[str, ...]  # ONNX output names, in the network's output order
     udp: bool  # crops and key points use the unbiased (UDP) geometry
 
+    def network_outputs(self, outputs) -> Outputs:
+        """The part of a network's raw outputs that this codec decodes (e.g. the last of a
+        multi-output heatmap network's), as the flip test averages them."""
+
     def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, ...]:
         """``(K, 2)`` key points in crop pixels and ``(K,)`` visibility → training targets,
         the last one being the per-joint weights. The loss is called ``loss(outputs, *targets)``."""

@@ -258,6 +258,8 @@ class HeatmapCodec:
         """The heatmaps among a network's outputs (the last, for multi-output networks)."""
         return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
 
+    network_outputs = heatmaps
+
     def decode(self, outputs: Outputs) -> tuple[np.ndarray, np.ndarray]:
         coords, maxvals = heatmap_maxima(self.heatmaps(outputs), self.decoder, self.post_process)
         sx, sy = self.stride

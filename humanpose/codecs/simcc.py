@@ -110,6 +110,11 @@ class SimCCCodec:
             target_y /= norm[1]
         return target_x, target_y, weight
 
+    @staticmethod
+    def network_outputs(outputs: Outputs) -> tuple:
+        """Both vectors, x then y, as the network returns them."""
+        return tuple(outputs)
+
     def decode(self, outputs: Outputs) -> tuple[np.ndarray, np.ndarray]:
         simcc_x, simcc_y = (_as_numpy(o) for o in outputs)
         if simcc_x.ndim != 3 or simcc_y.ndim != 3:

@@ -497,8 +497,7 @@ class _Run:
             if self.step >= steps_per_epoch:
                 break
             images = images.to(device, non_blocking=True)
-            if images.dtype == torch.uint8:
-                images = normalize_batch(images)
+            images = normalize_batch(images)  # fast-mode uint8 crops; floats pass through
             if cfg.TRAIN.CHANNELS_LAST:
                 images = images.contiguous(memory_format=torch.channels_last)
             targets = [_to_device(t, device) for t in targets]

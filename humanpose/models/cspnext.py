@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 __all__ = ["CSPLayer", "CSPNeXt", "CSPNeXtBlock", "ChannelAttention", "ConvBNAct",
-           "DepthwiseSeparableConv", "SPPBottleneck"]
+           "DepthwiseSeparableConv", "SPPBottleneck", "cspnext_from_cfg"]
 
 # Stage settings of the P5 (strides 8-32) and P6 (strides 8-64) layouts, before the width
 # and depth factors: input channels, output channels, blocks, identity shortcut, SPP.
@@ -182,3 +182,17 @@ class CSPNeXt(nn.Module):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+
+def cspnext_from_cfg(cfg, out_indices: Sequence[int], family: str) -> CSPNeXt:
+    """The P5 CSPNeXt that ``cfg.MODEL.EXTRA`` describes, for ``family`` (rtmpose, rtmdet);
+    the input must be a multiple of the backbone's stride, 32, on both sides."""
+    extra = cfg.MODEL.EXTRA
+    width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    if width % 32 or height % 32:
+        raise ValueError(f"MODEL.IMAGE_SIZE {[width, height]} must be multiples of 32 for "
+                         f"{family} (CSPNeXt's coarsest stage has stride 32)")
+    return CSPNeXt("P5", extra.DEEPEN_FACTOR, extra.WIDEN_FACTOR, out_indices=out_indices,
+                   use_depthwise=extra.USE_DEPTHWISE, expand_ratio=extra.EXPAND_RATIO,
+                   spp_kernel_sizes=tuple(extra.SPP_KERNEL_SIZES),
+                   channel_attention=extra.CHANNEL_ATTENTION)

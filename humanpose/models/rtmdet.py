@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from .cspnext import ConvBNAct, CSPLayer, CSPNeXt, conv_unit
+from .cspnext import ConvBNAct, CSPLayer, CSPNeXt, conv_unit, cspnext_from_cfg
 
 __all__ = ["CSPNeXtPAFPN", "RTMDet", "RTMDetSepBNHead", "build_rtmdet"]
 
@@ -161,14 +161,7 @@ class RTMDet(nn.Module):
 def build_rtmdet(cfg: CfgNode) -> RTMDet:
     """RTMDet from ``cfg.MODEL``: CSPNeXt P5 (strides 8/16/32), PAFPN, separated-BN head."""
     extra = cfg.MODEL.EXTRA
-    width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
-    if width % 32 or height % 32:
-        raise ValueError(f"MODEL.IMAGE_SIZE {[width, height]} must be multiples of 32 for "
-                         "rtmdet (its coarsest level has stride 32)")
-    backbone = CSPNeXt("P5", extra.DEEPEN_FACTOR, extra.WIDEN_FACTOR, out_indices=(2, 3, 4),
-                       use_depthwise=extra.USE_DEPTHWISE, expand_ratio=extra.EXPAND_RATIO,
-                       spp_kernel_sizes=tuple(extra.SPP_KERNEL_SIZES),
-                       channel_attention=extra.CHANNEL_ATTENTION)
+    backbone = cspnext_from_cfg(cfg, (2, 3, 4), "rtmdet")
     neck = CSPNeXtPAFPN(backbone.out_channels[2:], extra.DET_NECK_CHANNELS,
                         extra.DET_NECK_CSP_BLOCKS, extra.USE_DEPTHWISE, extra.EXPAND_RATIO)
     head = RTMDetSepBNHead(extra.DET_NUM_CLASSES, extra.DET_NECK_CHANNELS,

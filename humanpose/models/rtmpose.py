@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from yacs.config import CfgNode
 
-from .cspnext import CSPNeXt
+from .cspnext import CSPNeXt, cspnext_from_cfg
 
 __all__ = ["RTMCCBlock", "RTMCCHead", "RTMPose", "ScaleNorm", "build_rtmpose", "rope"]
 
@@ -218,13 +218,7 @@ def build_rtmpose(cfg: CfgNode) -> RTMPose:
     """RTMPose from ``cfg.MODEL``: CSPNeXt P5 (stride-32 output) and the RTMCC head."""
     extra = cfg.MODEL.EXTRA
     width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
-    if width % 32 or height % 32:
-        raise ValueError(f"MODEL.IMAGE_SIZE {[width, height]} must be multiples of 32 for "
-                         "rtmpose (the head reads the stride-32 feature map)")
-    backbone = CSPNeXt("P5", extra.DEEPEN_FACTOR, extra.WIDEN_FACTOR, out_indices=(4,),
-                       expand_ratio=extra.EXPAND_RATIO,
-                       spp_kernel_sizes=tuple(extra.SPP_KERNEL_SIZES),
-                       channel_attention=extra.CHANNEL_ATTENTION)
+    backbone = cspnext_from_cfg(cfg, (4,), "rtmpose")  # the head reads the stride-32 map
     head = RTMCCHead(backbone.out_channels[-1], cfg.MODEL.NUM_JOINTS, (width, height),
                      (width // 32, height // 32), cfg.MODEL.SIMCC.SPLIT_RATIO,
                      extra.FINAL_CONV_KERNEL, extra.HIDDEN_DIMS, extra.GAU_S,
