@@ -29,7 +29,7 @@ import numpy as np
 from humanpose.data.synthetic_video import VideoTruth, make_walking_video, noisy_people
 from humanpose.evaluation.tracking import keypoint_jitter, tracking_scores
 from humanpose.inference.smoothing import KeypointSmoother
-from humanpose.inference.tracking import PoseTracker, keypoint_boxes
+from humanpose.inference.tracking import PoseTracker
 
 
 def run(truth: VideoTruth, tracker: PoseTracker, pose=None, noise: float = 3.0, seed: int = 0
@@ -47,12 +47,16 @@ def run(truth: VideoTruth, tracker: PoseTracker, pose=None, noise: float = 3.0, 
         crops = None if detect else tracker.predicted_boxes()[1]
         keypoints, boxes, scores = pose(frame, crops)
         ids = tracker.update(keypoints, boxes, scores, detected=detect)
+        # As humanpose.inference.tracking.follow_people: a person followed by its box
+        # alone whose crop gave another person's joints keeps no key points.
+        keypoints = keypoints.copy()
+        keypoints[tracker.box_only & tracker.copies, :, 2] = 0.0
         keep = ids >= 0
         out["ids"].append(ids[keep])
         out["keypoints"].append(keypoints[keep])
-        # The box around the person's confident key points: what a user gets.
-        found, valid = keypoint_boxes(keypoints[keep])
-        out["boxes"].append(np.where(valid[:, None], found, boxes[keep]))
+        # The box each person was cropped from (the detector's, or the tracker's between
+        # detections): the ``bbox`` humanpose writes for the person.
+        out["boxes"].append(boxes[keep])
         out["detected"].append(detect)
     return out
 

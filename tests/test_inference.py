@@ -29,7 +29,7 @@ from humanpose.inference.backends import (
     fold_batchnorm,
 )
 from humanpose.inference.sources import SourceError, open_source
-from humanpose.inference.tracking import PoseTracker, follow_people, keypoint_boxes
+from humanpose.inference.tracking import PoseTracker, follow_people
 from humanpose.vis import draw_people, style_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -390,7 +390,7 @@ def test_estimator_detector_argument(weights, image, tmp_path):
 
 def test_tracked_boxes_place_the_crops_between_detections():
     """The video loop: the detector on the first frame, every ``detect_every`` frames and
-    when nobody is followed; the box around the last frame's key points otherwise."""
+    when nobody is followed; otherwise the detector's last box, moved with the joints."""
     calls = []
 
     def detector():
@@ -413,14 +413,18 @@ def test_tracked_boxes_place_the_crops_between_detections():
     frame = np.zeros((200, 200, 3), dtype=np.uint8)
     people = follow_people(tracker, estimate, frame, detector)
     assert len(calls) == 1 and people[0].track_id == 1
+    found["kpts"] = keypoints + np.array([5, 3, 0], dtype=np.float32)  # the person moves
     people = follow_people(tracker, estimate, frame, detector)
     assert len(calls) == 1 and people[0].track_id == 1
-    expected, valid = keypoint_boxes(keypoints[None])
-    np.testing.assert_allclose(crops[-1], expected, atol=1e-4)  # still: no motion
-    assert valid.all() and people[0].box_score == pytest.approx(0.8)
-    for _ in range(2):
-        follow_people(tracker, estimate, frame, detector)
-    assert len(calls) == 2  # detect_every=3: frames 2 and 3 tracked, frame 4 detected
+    np.testing.assert_allclose(crops[-1], [[10, 10, 50, 100]], atol=1e-4)  # as detected
+    assert people[0].box_score == pytest.approx(0.8)
+    follow_people(tracker, estimate, frame, detector)
+    # The box moved as the joints did (5, 3), and on by the motion ahead; same size.
+    moved = crops[-1][0, :2] - np.array([10, 10])
+    assert moved[0] > 5 and moved[1] > 3
+    np.testing.assert_allclose(crops[-1][0, 2:], [50, 100], atol=1e-4)
+    follow_people(tracker, estimate, frame, detector)
+    assert len(calls) == 2  # detect_every=3: frames 1 and 2 tracked, frame 3 detected
     found["kpts"] = keypoints * np.array([1, 1, 0])  # the person is gone
     follow_people(tracker, estimate, frame, detector)
     follow_people(tracker, estimate, frame, detector)

@@ -127,6 +127,56 @@ def test_crossing_people_keep_their_ids_by_their_motion():
     assert sorted(seen[0]) == [1, 2] and all(s == seen[0] for s in seen)
 
 
+def _box(keypoints: np.ndarray) -> np.ndarray:
+    xy = keypoints[:, :2]
+    return np.array([*xy.min(0), *(xy.max(0) - xy.min(0))])
+
+
+def test_crossing_people_whose_crops_show_the_one_in_front_keep_their_ids():
+    # A narrow person walks right behind a wide one walking left. While they overlap, a
+    # crop on either shows the one in front (as a pose model does): both crops give the
+    # same joints. The detector boxes both every third frame; the crops in between are
+    # the tracker's. Ids must survive, the hidden person be followed by its box alone
+    # (no joints), and the detector not be asked for at every frame.
+    tracker = PoseTracker(detect_every=3)
+    hits = {"A": set(), "B": set()}
+    box_only_frames = 0
+    for t in range(40):
+        a = _person(60 + 6 * t, 100)
+        b = _person(330 - 6 * t, 96)
+        b[:, 0] = b[:, 0] * 1.8 - 0.8 * b[:, 0].min()  # 72 px wide
+        truth = {"A": a, "B": b}
+        detect = tracker.needs_detection()
+        crops = (np.stack([_box(a), _box(b)]) if detect else tracker.predicted_boxes()[1])
+        people = []
+        for crop in crops:
+            iou = {k: float(box_iou(crop[None], _box(v)[None])[0, 0]) for k, v in truth.items()}
+            front = iou["B"] > 0.2  # B hides A wherever a crop shows it
+            people.append((b if front else truth[max(iou, key=iou.get)]).copy())
+        ids = tracker.update(np.stack(people), crops, detected=detect)
+        for crop, track_id in zip(crops, ids.tolist()):
+            if track_id >= 0:
+                iou = {k: float(box_iou(crop[None], _box(v)[None])[0, 0]) for k, v in truth.items()}
+                hits[max(iou, key=iou.get)].add(track_id)
+        box_only_frames += int((tracker.box_only & tracker.copies).any())
+    assert hits == {"A": {1}, "B": {2}}
+    assert box_only_frames >= 3
+
+
+@pytest.mark.parametrize("reach, same_id", [(0.5, True), (0.0, False)])
+def test_a_person_who_waited_behind_a_pillar_comes_back_with_the_same_id(reach, same_id):
+    # Walking right at 6 px/frame, hidden for 6 frames during which the person stopped: the
+    # detector finds them 36 px behind the predicted place (beyond OKS and IoU).
+    tracker = PoseTracker(detect_every=1, lost_reach=reach)
+    for t in range(8):
+        first = tracker.update([_person(100 + 6 * t, 50)], detected=True)
+    for _ in range(6):
+        tracker.update(np.zeros((0, 17, 3)), detected=True)
+    back = _person(100 + 6 * 7 + 6, 50)
+    ids = tracker.update([back], _box(back)[None], detected=True)
+    assert (ids.tolist() == first.tolist()) is same_id
+
+
 def test_one_euro_lowers_the_error_on_a_noisy_trajectory():
     rng = np.random.default_rng(0)
     t = np.arange(200) / 30.0
@@ -232,3 +282,28 @@ def test_update_people_takes_the_estimators_people():
     assert tracker.update_people(people[::-1]).tolist() == [2, 1]
     assert tracker.update_people([]).tolist() == [] and len(tracker.lost) == 2
     np.testing.assert_allclose(sorted(t.score for t in tracker.tracks), [0.7, 0.9])
+
+
+def test_follow_people_drops_the_joints_a_crop_borrowed_from_the_person_in_front():
+    # Two people side by side, then the left one's crop shows the right one (a copy):
+    # the left one keeps its id and box, its joints go to confidence 0.
+    from humanpose.inference.detector import Detections
+    from humanpose.inference.estimator import Person
+    from humanpose.inference.tracking import follow_people
+
+    a, b = _person(100, 50), _person(128, 50)
+    boxes = np.stack([_box(a), _box(b)])
+
+    def estimate(image, found, scores, joints):
+        return [Person(tuple(box), 0.9, k.copy().astype(np.float32), 0.8)
+                for box, k in zip(found, joints)]
+
+    tracker = PoseTracker(detect_every=1)
+    image = np.zeros((300, 400, 3), np.uint8)
+    first = follow_people(tracker, lambda i, f, s: estimate(i, f, s, [a, b]), image,
+                          lambda: Detections(boxes, np.ones(2)))
+    later = follow_people(tracker, lambda i, f, s: estimate(i, f, s, [b, b]), image,
+                          lambda: Detections(boxes + [2, 0, 0, 0], np.ones(2)))
+    assert [p.track_id for p in first] == [p.track_id for p in later] == [1, 2]
+    assert np.all(later[0].keypoints[:, 2] == 0) and np.all(later[1].keypoints[:, 2] > 0)
+    assert later[0].box == tuple(boxes[0] + [2, 0, 0, 0])

@@ -119,12 +119,13 @@ def keypoint_jitter(gt_ids: Sequence[np.ndarray], gt_boxes: Sequence[np.ndarray]
     pixels, and the mean position error for reference (smoothing trades one for the other).
 
     For a ground-truth person matched (:func:`frame_matches`) to the same hypothesis id in
-    frames t-1 and t, and a joint visible (visibility 2) in both, let e_t = p̂_t - p_t be the
-    predicted minus the true position. Jitter is the mean of ||e_t - e_{t-1}|| =
-    ||(p̂_t - p̂_{t-1}) - (p_t - p_{t-1})|| over all such (person, joint, t): how much the
-    estimated motion differs from the true motion between consecutive frames. A constant
-    offset costs nothing; shaking and sudden lags do. ``error`` is the mean ||e_t|| over
-    matched visible joints, ``pairs`` the count behind ``jitter``.
+    frames t-1 and t, and a joint visible (visibility 2) and predicted (confidence above 0)
+    in both, let e_t = p̂_t - p_t be the predicted minus the true position. Jitter is the
+    mean of ||e_t - e_{t-1}|| = ||(p̂_t - p̂_{t-1}) - (p_t - p_{t-1})|| over all such
+    (person, joint, t): how much the estimated motion differs from the true motion
+    between consecutive frames. A constant offset costs nothing; shaking and sudden lags
+    do. ``error`` is the mean ||e_t|| over matched visible joints, ``pairs`` the count
+    behind ``jitter``.
     """
     previous: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
     steps: list[np.ndarray] = []
@@ -136,7 +137,7 @@ def keypoint_jitter(gt_ids: Sequence[np.ndarray], gt_boxes: Sequence[np.ndarray]
         current: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         for r, c in frame_matches(gb, hb, iou_threshold):
             err = hk[c, :, :2] - gk[r, :, :2]
-            seen = gk[r, :, 2] >= 2
+            seen = (gk[r, :, 2] >= 2) & (hk[c, :, 2] > 0)
             errors.append(np.linalg.norm(err[seen], axis=-1))
             current[gi[r]] = (hi[c], err, seen)
             before = previous.get(gi[r])

@@ -9,6 +9,14 @@ assignment (Hungarian algorithm). Pairs below the gate are never matched; an unm
 person confident enough starts a new track; an unmatched track coasts on its prediction
 for up to ``max_age`` frames (a person hidden for a moment comes back with the same id).
 
+Boxes carry identity where joints cannot: a track's box is the detector's last box for the
+person, moved with the joints in between. Where two people overlap, a crop shows both and
+the pose model may give the same joints for both crops; such tracks ("crowded") are matched
+by box alone and keep their velocity, and a track whose crop gave a copy of its neighbour
+is followed by its box (``box_only``) until the people part. On a detector's frame, tracks
+left over take the boxes left over that overlap their prediction or lie near it (a person
+coming out from behind a pillar).
+
 The tracker also decides when the costly person detector must run (every ``detect_every``
 frames, and at once when a track is lost or uncertain) and gives the boxes that place the
 next frame's crops in between (:meth:`PoseTracker.predicted_boxes`).
@@ -85,12 +93,24 @@ def oks_matrix(a: np.ndarray, b: np.ndarray, areas: np.ndarray, sigmas: np.ndarr
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
+def _covered(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of each box of ``a`` ``(N, 4)`` (x, y, w, h) inside each box of ``b`` ``(M, 4)``:
+    ``(N, M)``."""
+    ax0, ay0, ax1, ay1 = a[:, 0], a[:, 1], a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    w = np.clip(np.minimum(ax1[:, None], bx1[None]) - np.maximum(ax0[:, None], bx0[None]), 0, None)
+    h = np.clip(np.minimum(ay1[:, None], by1[None]) - np.maximum(ay0[:, None], by0[None]), 0, None)
+    return w * h / np.maximum(a[:, 2] * a[:, 3], 1e-9)[:, None]
+
+
 @dataclass
 class Track:
     """One followed person at the last frame it was seen: ``box`` (x, y, w, h) around the
     joints it remembers, ``keypoints`` ``(K, 3)`` as observed, ``memory`` ``(K, 3)``: every joint
     seen so far at its latest position (joints out of sight move with the person), and
-    ``velocity``: the person's displacement per frame (x, y)."""
+    ``velocity``: the person's displacement per frame (x, y). ``detector_box``: ``box`` is
+    the detector's last box for the person, moved with the joints since (else the box
+    around the joints)."""
 
     track_id: int
     box: np.ndarray
@@ -101,6 +121,7 @@ class Track:
     last_frame: int
     velocity: np.ndarray
     hits: int = 1
+    detector_box: bool = False
 
     def predict(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Box and remembered key points expected at ``frame`` (constant velocity)."""
@@ -137,6 +158,15 @@ class PoseTracker:
     tolerant than COCO's ~0.4, as limbs swing while a person is out of sight).
     ``duplicate_oks``: a person this similar to a more confident one of the same frame is
     a copy (two crops on one person) and is dropped.
+    ``min_box_iou``: on a detector's frame, a track its people did not match takes a
+    detector box left over that overlaps its predicted box this much (box only).
+    ``crowd_overlap``: a track whose predicted box is covered this much by another's is
+    crowded (matched by box, velocity kept).
+    ``lost_reach``: a box left over whose centre lies within this share of the person's
+    height from a left-over track's prediction is that person (0: off).
+
+    After each :meth:`update`, ``copies`` marks the people whose key points repeat another
+    person's, and ``box_only`` those followed by their detector box alone.
     """
 
     def __init__(self, sigmas: Sequence[float] | np.ndarray | None = None, *,
@@ -145,7 +175,9 @@ class PoseTracker:
                  keep_confidence: float = 0.25, uncertain_confidence: float = 0.35,
                  max_age: int = 10, detect_every: int = 5, min_points: int = 3,
                  expand: float = 1.15, velocity_smoothing: float = 0.3,
-                 oks_scale: float = 1.0, duplicate_oks: float = 0.8):
+                 oks_scale: float = 1.0, duplicate_oks: float = 0.8,
+                 min_box_iou: float = 0.3, crowd_overlap: float = 0.3,
+                 lost_reach: float = 0.5):
         if not 0.0 <= oks_weight <= 1.0:
             raise ValueError(f"oks_weight must be in [0, 1], got {oks_weight}")
         if max_age < 0 or detect_every < 0:
@@ -156,6 +188,9 @@ class PoseTracker:
         self.oks_weight = oks_weight
         self.oks_scale = oks_scale
         self.duplicate_oks = duplicate_oks
+        self.min_box_iou = min_box_iou
+        self.crowd_overlap = crowd_overlap
+        self.lost_reach = lost_reach
         self.min_similarity = min_similarity
         self.keypoint_threshold = keypoint_threshold
         self.start_confidence = start_confidence
@@ -174,6 +209,8 @@ class PoseTracker:
         self.frame = -1  # index of the last frame given to update()
         self._since_detection: int | None = None
         self._uncertain = False
+        self.copies = np.zeros(0, dtype=bool)
+        self.box_only = np.zeros(0, dtype=bool)
         if not hasattr(self, "_next_id"):
             self._next_id = 1
 
@@ -218,11 +255,11 @@ class PoseTracker:
         (``-1`` for people not followed).
 
         ``keypoints``: ``(N, K, 3)`` (x, y, confidence). ``boxes``: ``(N, 4)`` (x, y, w, h),
-        used for people with fewer than ``min_points`` confident key points (a track's box
-        is otherwise the box around its key points, so that crops follow the person and not
-        the crop they came from). ``scores``: their box scores. ``detected``: the boxes came
-        from the detector in this frame (restarts the ``detect_every`` count). ``frame``: the
-        frame index, to tell the tracker about skipped frames (default: the next one).
+        the boxes the people were cropped from (the detector's, or this tracker's
+        :meth:`predicted_boxes`); without them people are matched by the box around their
+        joints. ``scores``: their box scores. ``detected``: the boxes came from the detector
+        in this frame (restarts the ``detect_every`` count; tracks take these boxes). ``frame``:
+        the frame index, to tell the tracker about skipped frames (default: the next one).
         """
         kpts = np.asarray(keypoints, dtype=np.float64)
         if kpts.size == 0:
@@ -242,28 +279,53 @@ class PoseTracker:
                                          self.expand)
         given = (np.zeros((n, 4)) if boxes is None
                  else np.asarray(boxes, dtype=np.float64).reshape(n, 4))
-        person_boxes = np.where(valid[:, None], kp_boxes, given)
+        # People are matched by the boxes they were cropped from when known: a detector's
+        # box does not blend two crossing people the way a crop's joints can, and a
+        # tracked frame's crop is the box its track predicted. Without boxes (key points
+        # from elsewhere), by the box around the joints.
+        from_detector = detected and boxes is not None
+        person_boxes = np.where(valid[:, None], kp_boxes, given) if boxes is None else given
         person_scores = (np.ones(n) if scores is None
                          else np.asarray(scores, dtype=np.float64).reshape(n))
         conf = mean_confidence(kpts, self.keypoint_threshold) if n else np.zeros(0)
-        usable = (conf >= self.keep_confidence) & ~self._duplicates(kpts, person_boxes, conf)
+        # Of two copies, the one kept is the one whose joints fit the box it was cropped
+        # from (the person the crop is really on); without boxes, the more confident.
+        fit = conf if boxes is None else box_iou(kp_boxes, given).diagonal() * valid
+        self.copies = self._duplicates(kpts, person_boxes, fit)
+        usable = (conf >= self.keep_confidence) & ~self.copies
 
         ids = np.full(n, -1, dtype=np.int64)
         matched_tracks: set[int] = set()
+        crowded = self._crowded()
         if self.tracks and usable.any():
             cand = np.flatnonzero(usable)
             sim = self.similarity(kpts[cand], person_boxes[cand])
+            if crowded.any() and boxes is not None:
+                # Crops on overlapping people show both: their joints may blend, their
+                # boxes do not (between detections, a crowded track's crop is its own).
+                sim[crowded] = box_iou(np.stack([self.tracks[r].predict(self.frame)[0]
+                                                 for r in np.flatnonzero(crowded)]),
+                                       person_boxes[cand])
             rows, cols = linear_sum_assignment(-sim)
             for r, c in zip(rows, cols):
                 if sim[r, c] < self.min_similarity:
                     continue
                 person = cand[c]
                 self._advance(self.tracks[r], person_boxes[person], kpts[person],
-                              person_scores[person], conf[person])
+                              person_scores[person], conf[person],
+                              given[person] if from_detector else None, crowded[r])
                 ids[person] = self.tracks[r].track_id
                 matched_tracks.add(r)
         self._uncertain = any(self.tracks[r].confidence < self.uncertain_confidence
                               for r in matched_tracks)
+        self.box_only = np.zeros(n, dtype=bool)
+        if from_detector:
+            self._match_boxes(given, person_scores, ids, matched_tracks)
+        elif boxes is not None and crowded.any():
+            # Between detections, a crowded track whose crop gave a copy of its neighbour
+            # goes on with its crop (its predicted box) rather than being lost.
+            self._match_boxes(given, person_scores, ids, matched_tracks,
+                              people=self.copies, tracks=crowded)
         # People left over start tracks, unless they sit on a person already followed.
         taken = [self.tracks[r].box for r in matched_tracks]
         for person in np.flatnonzero((ids < 0) & usable & (conf >= self.start_confidence)):
@@ -273,10 +335,11 @@ class PoseTracker:
                 continue  # a duplicate of someone matched (two crops on one person)
             memory = kpts[person].copy()
             memory[memory[:, 2] < self.keypoint_threshold, 2] = 0.0
-            track = Track(self._next_id, self._figure_box(memory, person_boxes[person]),
-                          kpts[person].copy(),
-                          memory, float(person_scores[person]), float(conf[person]),
-                          self.frame, np.zeros(2))
+            box = (given[person].copy() if from_detector
+                   else self._figure_box(memory, person_boxes[person]))
+            track = Track(self._next_id, box, kpts[person].copy(), memory,
+                          float(person_scores[person]), float(conf[person]), self.frame,
+                          np.zeros(2), detector_box=from_detector)
             self._next_id += 1
             self.tracks.append(track)
             taken.append(track.box)
@@ -306,22 +369,22 @@ class PoseTracker:
         oks = oks_matrix(pkpts, keypoints, areas, self.sigmas, self.keypoint_threshold)
         return self.oks_weight * oks + (1.0 - self.oks_weight) * iou
 
-    def _duplicates(self, keypoints: np.ndarray, boxes: np.ndarray, conf: np.ndarray
+    def _duplicates(self, keypoints: np.ndarray, boxes: np.ndarray, rank: np.ndarray
                     ) -> np.ndarray:
-        """People that repeat a more confident person of the same frame (OKS above
-        ``duplicate_oks``): two crops on one person (one person's crop drifting onto a
-        neighbour) give the same key points twice, and the copy must not start a track."""
+        """People that repeat a person of the same frame ranked higher by ``rank`` (OKS
+        above ``duplicate_oks``): two crops on one person (one person's crop drifting onto
+        a neighbour) give the same key points twice, and the copy must not start a track."""
         n = len(keypoints)
         drop = np.zeros(n, dtype=bool)
         if n < 2:
             return drop
         areas = np.maximum(boxes[:, 2] * boxes[:, 3] * self.oks_scale, 1.0)
         oks = oks_matrix(keypoints, keypoints, areas, self.sigmas, self.keypoint_threshold)
-        for i in np.argsort(-conf, kind="stable"):
+        for i in np.argsort(-rank, kind="stable"):
             if not drop[i]:
                 later = oks[i] > self.duplicate_oks
                 later[i] = False
-                drop |= later & (conf <= conf[i])
+                drop |= later & (rank <= rank[i])
         return drop
 
     def _figure_box(self, memory: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -331,25 +394,98 @@ class PoseTracker:
                                     self.expand)
         return box[0] if valid[0] else np.asarray(fallback, dtype=np.float64).copy()
 
+    def _match_boxes(self, boxes: np.ndarray, scores: np.ndarray, ids: np.ndarray,
+                     matched_tracks: set[int], people: np.ndarray | None = None,
+                     tracks: np.ndarray | None = None) -> None:
+        """Tracks not matched by their people take the boxes left over (box IoU with the
+        prediction >= ``min_box_iou``): on a detector's frame, a person half hidden behind
+        another is still boxed by the detector even where the pose model, cropping there,
+        finds the person in front. The track keeps its id and motion; ``ids`` and
+        ``matched_tracks`` are filled in place, ``box_only`` marks the people. ``people``
+        and ``tracks``: masks of those that may take part (default: all)."""
+        left_tracks = [r for r in range(len(self.tracks)) if r not in matched_tracks
+                       and (tracks is None or tracks[r])]
+        left_people = np.flatnonzero((ids < 0) & (True if people is None else people))
+        if not left_tracks or not len(left_people):
+            return
+        predicted = np.stack([self.tracks[r].predict(self.frame)[0] for r in left_tracks])
+        # A person coming out from behind something is boxed by a sliver at first: a box
+        # mostly inside the prediction counts as well as a box overlapping it.
+        iou = np.maximum(box_iou(predicted, boxes[left_people]),
+                         _covered(boxes[left_people], predicted).T - 0.5)
+        # A person coming out from behind a pillar may show up on its far side, where a
+        # prediction from joints guessed behind it does not reach: a box left over within
+        # ``lost_reach`` x the person's height of the prediction passes the gate (last).
+        shift = (boxes[left_people, None, :2] + boxes[left_people, None, 2:] / 2
+                 - predicted[None, :, :2] - predicted[None, :, 2:] / 2)
+        reach = self.lost_reach * np.maximum(predicted[None, :, 3], boxes[left_people, None, 3])
+        near = (np.hypot(shift[..., 0], shift[..., 1]) < reach).T
+        iou = np.maximum(iou, np.where(near, self.min_box_iou, 0.0))
+        for r, c in zip(*linear_sum_assignment(-iou)):
+            if iou[r, c] < self.min_box_iou:
+                continue
+            track, person = self.tracks[left_tracks[r]], left_people[c]
+            gap = max(self.frame - track.last_frame, 1)
+            track.memory = track.memory.copy()
+            track.memory[:, :2] += track.velocity * gap
+            track.box = boxes[person].copy()
+            track.detector_box = True
+            track.score = float(scores[person])
+            track.last_frame = self.frame
+            track.hits += 1
+            ids[person] = track.track_id
+            matched_tracks.add(left_tracks[r])
+            self.box_only[person] = True
+
+    def _crowded(self) -> np.ndarray:
+        """Tracks whose predicted box is covered by another track's by more than
+        ``crowd_overlap`` of its area in this frame: people crossing or passing behind
+        one another, whose crops show both."""
+        if len(self.tracks) < 2:
+            return np.zeros(len(self.tracks), dtype=bool)
+        boxes = np.stack([t.predict(self.frame)[0] for t in self.tracks])
+        covered = _covered(boxes, boxes)
+        np.fill_diagonal(covered, 0.0)
+        return covered.max(axis=1) > self.crowd_overlap
+
     def _advance(self, track: Track, box: np.ndarray, keypoints: np.ndarray, score: float,
-                 confidence: float) -> None:
+                 confidence: float, detector_box: np.ndarray | None = None,
+                 crowded: bool = False) -> None:
         """Move ``track`` to this frame's observation and update its velocity: the median
         displacement of the joints seen in both frames (a person half hidden by a pillar
-        changes its box, not its joints' motion), else the box centre's."""
+        changes its box, not its joints' motion), else the box centre's. The track's box
+        becomes ``detector_box`` when given; a track boxed by the detector before moves its
+        box with the joints (the joints of a crop on two people would stretch it); else the
+        box goes around the joints."""
         gap = max(self.frame - track.last_frame, 1)
         seen = keypoints[:, 2] >= self.keypoint_threshold
         both = seen & (track.memory[:, 2] >= self.keypoint_threshold)
         if both.sum() >= 2:
             step = np.median(keypoints[both, :2] - track.memory[both, :2], axis=0) / gap
+        elif track.detector_box and detector_box is None:
+            step = track.velocity  # joints' box and detector's box are not comparable
         else:
             step = (box[:2] + box[2:] / 2 - track.box[:2] - track.box[2:] / 2) / gap
-        a = self.velocity_smoothing if track.hits > 1 else 1.0
-        track.velocity = (1 - a) * track.velocity + a * step
         memory = track.memory.copy()
-        memory[~seen, :2] += track.velocity * gap
-        memory[seen] = keypoints[seen]
+        if crowded and track.hits > 1:
+            # A crop on two people: the joints may be the other person's. The track goes
+            # on at its velocity (the detector's box corrects where it is).
+            step = track.velocity
+            memory[:, :2] += step * gap
+        else:
+            a = self.velocity_smoothing if track.hits > 1 else 1.0
+            track.velocity = (1 - a) * track.velocity + a * step
+            memory[~seen, :2] += track.velocity * gap
+            memory[seen] = keypoints[seen]
         track.memory = memory
-        track.box = self._figure_box(memory, box)
+        if detector_box is not None:
+            track.box = np.asarray(detector_box, dtype=np.float64).copy()
+            track.detector_box = True
+        elif track.detector_box:
+            track.box = track.box.copy()
+            track.box[:2] += step * gap
+        else:
+            track.box = self._figure_box(memory, box)
         track.keypoints = keypoints.copy()
         track.score = float(score)
         track.confidence = float(confidence)
@@ -380,7 +516,8 @@ def follow_people(tracker: PoseTracker, estimate: Callable, image: np.ndarray,
     called only when :meth:`PoseTracker.needs_detection` says so. ``given``: boxes known for
     this frame (a detections file): used when it has any, else the tracked boxes (a frame
     the file skips is tracked on). ``times`` receives the seconds of ``detection``, ``pose``
-    and ``tracking``.
+    and ``tracking``. A person followed by its box alone whose crop gave another person's
+    joints (two people crossing) keeps its box and id, its key points at confidence 0.
     """
     clock = time.perf_counter
     t0 = clock()
@@ -399,8 +536,12 @@ def follow_people(tracker: PoseTracker, estimate: Callable, image: np.ndarray,
     people = list(estimate(image, found.boxes, found.scores)) if len(found) else []
     t2 = clock()
     ids = tracker.update_people(people, detected=detected, frame=index)
-    for person, track_id in zip(people, ids.tolist()):
+    borrowed = tracker.box_only & tracker.copies if people else np.zeros(0, dtype=bool)
+    for person, track_id, copy in zip(people, ids.tolist(), borrowed.tolist()):
         person.track_id = int(track_id)
+        if copy:  # followed by its box; the joints found in its crop are another person's
+            person.keypoints = np.array(person.keypoints, dtype=np.float32)
+            person.keypoints[:, 2] = 0.0
     if times is not None:
         times.update(detection=t1 - t0, pose=t2 - t1, tracking=clock() - t2)
     return people
