@@ -15,6 +15,7 @@ from humanpose.export import (
     export_pose_onnx,
     onnx_cache_path,
     run_onnx,
+    weights_digest,
 )
 from humanpose.inference import PoseEstimator
 from tests.test_inference import (
@@ -92,11 +93,14 @@ def test_onnx_backend_exports_on_the_fly(tmp_path):
     weights = write_weights(tmp_path / "w.pth", seed=2)
     cfg = small_cfg()
     est = PoseEstimator(cfg, weights, backend="onnxruntime", cache_dir=tmp_path / "cache")
-    assert est.onnx_path == onnx_cache_path(cfg, weights, tmp_path / "cache")
+    digest = weights_digest(est.model.state_dict())
+    assert est.onnx_path == onnx_cache_path(cfg, weights, tmp_path / "cache", digest=digest)
     assert est.onnx_path.is_file()
     assert len(est(stick_figure())) == 1
     other = write_weights(tmp_path / "w2.pth", seed=3)
-    assert onnx_cache_path(cfg, other, tmp_path / "cache") != est.onnx_path
+    other_digest = weights_digest(torch.load(other, weights_only=True))
+    assert other_digest != digest
+    assert onnx_cache_path(cfg, other, tmp_path / "cache", digest=other_digest) != est.onnx_path
 
 
 @needs_onnx

@@ -80,6 +80,10 @@ def test_onnxruntime_gives_torch_ap_and_reuses_the_export(setup, tmp_path, monke
     assert len(exports) == 1  # the second test reused the file
     assert exports[0].stat().st_mtime_ns == mtime
     assert again.value == ort_result.value
+    # PoseEstimator on the same weights finds the same file: one export for both.
+    est = humanpose.PoseEstimator(make_cfg(root, weights, tmp_path / "e"), weights,
+                                  backend="onnxruntime", cache_dir=tmp_path / "cache")
+    assert est.onnx_path == exports[0] and len(exports) == 1
 
 
 def predictions(cfg, model):

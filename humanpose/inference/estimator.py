@@ -301,6 +301,7 @@ class PoseEstimator:
         self.onnx_path = Path(onnx_path) if onnx_path is not None else None
         self._given_onnx = self.onnx_path is not None
         self._exports: dict[str, Path] = {}  # export variant -> file
+        self._digest: str | None = None  # weights_digest of the model, for the ONNX cache
         self.backend, self.backend_timings, runner = self._resolve_backend(backend)
         self.runner = runner if runner is not None else self._make_runner(self.backend)
 
@@ -339,7 +340,7 @@ class PoseEstimator:
             if not self.onnx_path.is_file():
                 raise HumanposeError(f"ONNX file not found: {self.onnx_path}")
             return self.onnx_path
-        from humanpose.export import cached_pose_onnx, export_pose_onnx
+        from humanpose.export import cached_pose_onnx, export_pose_onnx, weights_digest
 
         variant = self._onnx_variant(backend)
         if variant in self._exports:
@@ -352,8 +353,11 @@ class PoseEstimator:
             path = Path(self._tmpdir.name) / f"random-init{'-' + variant if variant else ''}.onnx"
             export_pose_onnx(model, self.cfg, path, check=False, keypoints=self.keypoint_set)
         else:  # the cache shared with `humanpose test`, keyed by the weights' content
+            if self._digest is None:
+                self._digest = weights_digest(self.model.state_dict())
             path = cached_pose_onnx(model, self.cfg, self.cache_dir, weights=self.weights,
-                                    keypoints=self.keypoint_set, variant=variant)
+                                    digest=self._digest, keypoints=self.keypoint_set,
+                                    variant=variant)
         self._exports[variant] = self.onnx_path = path
         return path
 

@@ -61,9 +61,10 @@ def build_test_runner(model: nn.Module, cfg, device: torch.device, keypoints=Non
             digest.append(weights_digest(model.state_dict()))
         # OpenVINO runs LPN faster in its inference form (equal outputs), as PoseEstimator does.
         form = name in ONNX_FORM_BACKENDS and is_lpn(model)
+        # Named and keyed as PoseEstimator names and keys it: one export for both.
         path = cached_pose_onnx(lpn_inference_form(model) if form else model, cfg, cache_dir,
-                                digest=digest[0], keypoints=keypoints,
-                                variant="lpn-form" if form else "")
+                                weights=str(cfg.TEST.MODEL_FILE) or None, digest=digest[0],
+                                keypoints=keypoints, variant="lpn-form" if form else "")
         return make_runner(name, onnx_path=path, device=device, cache_dir=cache_dir)
 
     if backend != "auto":
