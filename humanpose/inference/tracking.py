@@ -105,8 +105,8 @@ def _covered(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Track:
-    """One followed person at the last frame it was seen: ``box`` (x, y, w, h) around the
-    joints it remembers, ``keypoints`` ``(K, 3)`` as observed, ``memory`` ``(K, 3)``: every joint
+    """One followed person at the last frame it was seen: ``box`` (x, y, w, h) where it is,
+    ``keypoints`` ``(K, 3)`` as observed, ``memory`` ``(K, 3)``: every joint
     seen so far at its latest position (joints out of sight move with the person), and
     ``velocity``: the person's displacement per frame (x, y). ``detector_box``: ``box`` is
     the detector's last box for the person, moved with the joints since (else the box
@@ -426,8 +426,11 @@ class PoseTracker:
                 continue
             track, person = self.tracks[left_tracks[r]], left_people[c]
             gap = max(self.frame - track.last_frame, 1)
+            # The joints remembered may lie off the new box (the person moved while out of
+            # sight): kept for their shape, not trusted for the next motion step.
             track.memory = track.memory.copy()
             track.memory[:, :2] += track.velocity * gap
+            track.memory[:, 2] = 0.0
             track.box = boxes[person].copy()
             track.detector_box = True
             track.score = float(scores[person])
