@@ -93,6 +93,19 @@ def test_detector_schedule_and_lost_tracks():
     assert tracker.tracks == []  # forgotten after max_age frames
 
 
+def test_a_person_hidden_long_is_looked_for_on_the_regular_schedule():
+    # Lost tracks ask for the detector at once, for ``search_frames`` frames; after that
+    # (still remembered for ``max_age``) the detector runs every ``detect_every`` frames.
+    tracker = PoseTracker(detect_every=4, max_age=20, search_frames=2)
+    tracker.update([_person(0, 0), _person(300, 0)], detected=True)
+    asked = []
+    for t in range(1, 8):
+        asked.append(tracker.needs_detection())
+        tracker.update([_person(2 * t, 0)], detected=asked[-1])  # the second one is gone
+    assert asked == [False, True, True, False, False, False, True]
+    assert len(tracker.lost) == 1
+
+
 def test_predicted_boxes_follow_constant_velocity():
     tracker = PoseTracker()
     for t in range(4):
@@ -161,6 +174,18 @@ def test_crossing_people_whose_crops_show_the_one_in_front_keep_their_ids():
         box_only_frames += int((tracker.box_only & tracker.copies).any())
     assert hits == {"A": {1}, "B": {2}}
     assert box_only_frames >= 3
+
+
+def test_one_box_around_two_overlapping_people_goes_to_the_one_in_front():
+    # B's feet are lower in the picture: B is nearer, and a detector box around both
+    # (as equal an overlap with each) shows B; A is followed on its prediction.
+    a, b = _person(100, 0), _person(110, 20)
+    tracker = PoseTracker(detect_every=1)
+    first = tracker.update([a, b], np.stack([_box(a), _box(b)]), detected=True)
+    around = np.array([[100.0, 0.0, 50.0, 116.0]])
+    ids = tracker.update([b], around, detected=True)
+    assert ids.tolist() == [first[1]]
+    assert [t.track_id for t in tracker.lost] == [first[0]]
 
 
 @pytest.mark.parametrize("reach, same_id", [(0.5, True), (0.0, False)])

@@ -150,7 +150,9 @@ class PoseTracker:
     ``keep_confidence``: needed to continue one (a crop with nobody left in it gives a
     low-confidence "person" that must not keep the track alive).
     ``uncertain_confidence``: a matched track below this asks for the detector.
-    ``max_age``: frames a track is remembered without being seen.
+    ``max_age``: frames a track is remembered without being seen (30: 1.2 s at 25 frames/s,
+    as long as two walking people take to cross).
+    ``search_frames``: a lost track asks for the detector on every frame this long.
     ``detect_every``: the detector runs at least every that many frames (0: only when
     tracks are lost or there are none).
     ``velocity_smoothing``: weight of the newest displacement in the velocity estimate.
@@ -173,7 +175,8 @@ class PoseTracker:
                  oks_weight: float = 0.5, min_similarity: float = 0.2,
                  keypoint_threshold: float = 0.2, start_confidence: float = 0.4,
                  keep_confidence: float = 0.25, uncertain_confidence: float = 0.35,
-                 max_age: int = 10, detect_every: int = 5, min_points: int = 3,
+                 max_age: int = 30, search_frames: int = 5, detect_every: int = 5,
+                 min_points: int = 3,
                  expand: float = 1.15, velocity_smoothing: float = 0.3,
                  oks_scale: float = 1.0, duplicate_oks: float = 0.8,
                  min_box_iou: float = 0.3, crowd_overlap: float = 0.3,
@@ -197,6 +200,7 @@ class PoseTracker:
         self.keep_confidence = keep_confidence
         self.uncertain_confidence = uncertain_confidence
         self.max_age = max_age
+        self.search_frames = search_frames
         self.detect_every = detect_every
         self.min_points = min_points
         self.expand = expand
@@ -227,9 +231,12 @@ class PoseTracker:
 
     def needs_detection(self) -> bool:
         """Whether the next frame should get the detector's boxes: no track yet, a track
-        lost or uncertain in the last frame, or ``detect_every`` frames since the last
-        detection."""
-        if self._since_detection is None or not self.active or self.lost or self._uncertain:
+        uncertain in the last frame or lost in the last ``search_frames`` frames (looked
+        for at once; one hidden longer is looked for on the regular schedule), or
+        ``detect_every`` frames since the last detection."""
+        if self._since_detection is None or not self.active or self._uncertain:
+            return True
+        if any(self.frame - t.last_frame <= self.search_frames for t in self.lost):
             return True
         return self.detect_every > 0 and self._since_detection >= self.detect_every
 
@@ -303,9 +310,12 @@ class PoseTracker:
             if crowded.any() and boxes is not None:
                 # Crops on overlapping people show both: their joints may blend, their
                 # boxes do not (between detections, a crowded track's crop is its own).
+                # Of people overlapping, the one whose feet are lowest in the picture is
+                # in front, and the one a box around both of them shows.
                 sim[crowded] = box_iou(np.stack([self.tracks[r].predict(self.frame)[0]
                                                  for r in np.flatnonzero(crowded)]),
                                        person_boxes[cand])
+                sim[crowded & self._in_front()] += 0.1
             rows, cols = linear_sum_assignment(-sim)
             for r, c in zip(rows, cols):
                 if sim[r, c] < self.min_similarity:
@@ -439,6 +449,18 @@ class PoseTracker:
             ids[person] = track.track_id
             matched_tracks.add(left_tracks[r])
             self.box_only[person] = True
+
+    def _in_front(self) -> np.ndarray:
+        """Tracks whose predicted box reaches lower in the picture than every track
+        overlapping it (more than ``crowd_overlap`` either way): nearer the camera."""
+        if len(self.tracks) < 2:
+            return np.ones(len(self.tracks), dtype=bool)
+        boxes = np.stack([t.predict(self.frame)[0] for t in self.tracks])
+        covered = _covered(boxes, boxes)
+        overlap = np.maximum(covered, covered.T) > self.crowd_overlap
+        np.fill_diagonal(overlap, False)
+        bottom = boxes[:, 1] + boxes[:, 3]
+        return ~(overlap & (bottom[None, :] > bottom[:, None])).any(axis=1)
 
     def _crowded(self) -> np.ndarray:
         """Tracks whose predicted box is covered by another track's by more than
