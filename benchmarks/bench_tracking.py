@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--detect-every", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-cutoff", type=float, default=1.0)
-    parser.add_argument("--beta", type=float, default=0.05)
+    parser.add_argument("--beta", type=float, default=0.03)
     parser.add_argument("--cfg", help="a real PoseEstimator's config (else noisy ground truth)")
     parser.add_argument("--weights")
     parser.add_argument("--detector", help="person detector for the real mode")

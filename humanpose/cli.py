@@ -223,9 +223,9 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smooth-min-cutoff", type=float, default=1.0,
                         help="One-Euro cut-off at rest, Hz (lower: smoother, more lag; "
                              "default 1.0)")
-    parser.add_argument("--smooth-beta", type=float, default=0.05,
+    parser.add_argument("--smooth-beta", type=float, default=0.03,
                         help="One-Euro speed coefficient (higher: less lag in fast motion; "
-                             "default 0.05)")
+                             "default 0.03)")
     parser.add_argument("--show", action="store_true",
                         help="a live window with the drawing and frames/s (q or Esc stops, "
                              "results kept); needs pip install humanpose[gui]")

@@ -70,7 +70,7 @@ class KeypointSmoother:
     The x and y speed are filtered separately (the paper filters each coordinate alone).
     """
 
-    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0,
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.03, d_cutoff: float = 1.0,
                  fps: float = 25.0, max_age: int = 10):
         OneEuroFilter(min_cutoff, beta, d_cutoff)  # checks the values
         if fps <= 0:

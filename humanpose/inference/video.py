@@ -565,7 +565,7 @@ def run_on_source(estimator: PoseEstimator, source: FrameSource, output_dir: str
                   threshold: float = 0.2, track_confidence: float = 0.2,
                   progress: bool = True, summary: RunSummary | None = None, *,
                   track: bool = False, smooth: bool | None = None,
-                  smooth_min_cutoff: float = 1.0, smooth_beta: float = 0.05,
+                  smooth_min_cutoff: float = 1.0, smooth_beta: float = 0.03,
                   duration: float | None = None, csv_file: str | os.PathLike | None = None,
                   show: bool = False, pipeline: bool = True,
                   tracker: PoseTracker | None = None) -> RunSummary:
