@@ -153,13 +153,14 @@ def test_crossing_people_whose_crops_show_the_one_in_front_keep_their_ids():
     # (no joints), and the detector not be asked for at every frame.
     tracker = PoseTracker(detect_every=3)
     hits = {"A": set(), "B": set()}
-    box_only_frames = 0
+    box_only_frames = detections = 0
     for t in range(40):
         a = _person(60 + 6 * t, 100)
         b = _person(330 - 6 * t, 96)
         b[:, 0] = b[:, 0] * 1.8 - 0.8 * b[:, 0].min()  # 72 px wide
         truth = {"A": a, "B": b}
         detect = tracker.needs_detection()
+        detections += detect
         crops = (np.stack([_box(a), _box(b)]) if detect else tracker.predicted_boxes()[1])
         people = []
         for crop in crops:
@@ -174,6 +175,7 @@ def test_crossing_people_whose_crops_show_the_one_in_front_keep_their_ids():
         box_only_frames += int((tracker.box_only & tracker.copies).any())
     assert hits == {"A": {1}, "B": {2}}
     assert box_only_frames >= 3
+    assert detections <= 15  # the schedule (every 3rd frame), no extra searches
 
 
 def test_one_box_around_two_overlapping_people_goes_to_the_one_in_front():
