@@ -28,36 +28,84 @@ import numpy as np
 
 from humanpose.data.synthetic_video import VideoTruth, make_walking_video, noisy_people
 from humanpose.evaluation.tracking import keypoint_jitter, tracking_scores
+from humanpose.inference.detector import Detections
+from humanpose.inference.estimator import Person
 from humanpose.inference.smoothing import KeypointSmoother
-from humanpose.inference.tracking import PoseTracker
+from humanpose.inference.tracking import PoseTracker, follow_people
 
 
-def run(truth: VideoTruth, tracker: PoseTracker, pose=None, noise: float = 3.0, seed: int = 0
-        ) -> dict[str, list]:
-    """The frame loop: boxes (detector or tracker) -> people -> track ids. ``pose``: a
-    callable ``(frame_index, crops or None) -> (keypoints, boxes, scores)``; default: the
-    noisy ground truth."""
-    rng = np.random.default_rng(seed)
-    if pose is None:
-        def pose(frame, crops):
-            return noisy_people(truth, frame, rng, noise, crops)
+class Scene:
+    """The per-frame callables of :func:`humanpose.inference.tracking.follow_people` for the
+    generated video: ``estimate(image, boxes, scores)`` (the pose model) and ``detect()``
+    (the detector), with ``frame`` set by the loop. Default: the noisy ground truth (a crop
+    gives the person it overlaps most, :func:`noisy_people`; the detector gives the people's
+    boxes jittered by 2 %)."""
+
+    def __init__(self, truth: VideoTruth, noise: float = 3.0, seed: int = 0):
+        self.truth, self.noise = truth, noise
+        self.rng = np.random.default_rng(seed)
+        self.frame = 0
+        self.detector_runs = 0
+
+    def run_detector(self) -> Detections:
+        self.detector_runs += 1
+        return self.detect()
+
+    def image(self) -> np.ndarray:
+        if self.truth.frames:
+            return self.truth.frames[self.frame]
+        return np.zeros((self.truth.height, self.truth.width, 3), dtype=np.uint8)
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> list:
+        keypoints, boxes, _ = noisy_people(self.truth, self.frame, self.rng, self.noise, boxes)
+        return [Person(tuple(b), float(s), k.astype(np.float32), float(s))
+                for k, b, s in zip(keypoints, boxes, scores)]
+
+    def detect(self) -> Detections:
+        _, boxes, scores = noisy_people(self.truth, self.frame, self.rng, self.noise)
+        return Detections(boxes, scores)
+
+
+class EstimatorScene(Scene):
+    """A real PoseEstimator on the rendered frames, and its detector (with ``truth_boxes``,
+    the ground-truth boxes of the people in view instead: a perfect detector, so that the
+    figures are the pose model's and the tracker's)."""
+
+    def __init__(self, truth: VideoTruth, cfg: str, weights: str | None,
+                 detector: str | None, truth_boxes: bool = False):
+        super().__init__(truth)
+        from humanpose.inference.estimator import PoseEstimator
+
+        self.est = PoseEstimator(cfg, weights, detector=detector, flip_test=False)
+        self.truth_boxes = truth_boxes
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> list:
+        return self.est(image, boxes, scores)
+
+    def detect(self) -> Detections:
+        if self.truth_boxes:
+            boxes = self.truth.boxes[self.frame]
+            return Detections(boxes, np.ones(len(boxes)))
+        return self.est.detector(self.image())
+
+
+def run(truth: VideoTruth, tracker: PoseTracker, scene: Scene) -> dict[str, list]:
+    """The frame loop of ``humanpose infer --track``
+    (:func:`~humanpose.inference.tracking.follow_people`): the detector when the tracker asks,
+    the tracker's boxes otherwise, the pose model, the track ids. Kept per frame: the
+    followed people's ids, the boxes they are written with and their key points."""
     out: dict[str, list] = {"ids": [], "boxes": [], "keypoints": [], "detected": []}
     for frame in range(len(truth)):
-        detect = tracker.needs_detection()
-        crops = None if detect else tracker.predicted_boxes()[1]
-        keypoints, boxes, scores = pose(frame, crops)
-        ids = tracker.update(keypoints, boxes, scores, detected=detect)
-        # As humanpose.inference.tracking.follow_people: a person followed by its box
-        # alone whose crop gave another person's joints keeps no key points.
-        keypoints = keypoints.copy()
-        keypoints[tracker.box_only & tracker.copies, :, 2] = 0.0
-        keep = ids >= 0
-        out["ids"].append(ids[keep])
-        out["keypoints"].append(keypoints[keep])
-        # The box each person was cropped from (the detector's, or the tracker's between
-        # detections): the ``bbox`` humanpose writes for the person.
-        out["boxes"].append(boxes[keep])
-        out["detected"].append(detect)
+        scene.frame = frame
+        runs = scene.detector_runs
+        people = follow_people(tracker, scene.estimate, scene.image(), scene.run_detector,
+                               frame=frame)
+        people = [p for p in people if p.track_id >= 0]
+        out["ids"].append(np.array([p.track_id for p in people], dtype=np.int64))
+        out["boxes"].append(np.array([p.box for p in people], dtype=np.float64).reshape(-1, 4))
+        out["keypoints"].append(np.array([p.keypoints for p in people],
+                                         dtype=np.float64).reshape(len(people), -1, 3))
+        out["detected"].append(scene.detector_runs > runs)
     return out
 
 
@@ -65,32 +113,6 @@ def smooth(truth: VideoTruth, result: dict[str, list], **kwargs) -> list[np.ndar
     """The tracked key points through a One-Euro filter per track (time from the fps)."""
     smoother = KeypointSmoother(fps=truth.fps, **kwargs)
     return [smoother(ids, k) for ids, k in zip(result["ids"], result["keypoints"])]
-
-
-def estimator_pose(truth: VideoTruth, cfg: str, weights: str | None, detector: str | None,
-                   truth_boxes: bool = False):
-    """``pose`` for :func:`run` from a real PoseEstimator (and its detector; with
-    ``truth_boxes`` the detector frames get the ground-truth boxes of the people in view, a
-    perfect detector, so that the figures are the pose model's and the tracker's)."""
-    from humanpose.inference.estimator import PoseEstimator
-
-    est = PoseEstimator(cfg, weights, detector=detector, flip_test=False)
-
-    def pose(frame, crops):
-        image = truth.frames[frame]
-        if crops is None and truth_boxes:
-            boxes, scores = truth.boxes[frame], np.ones(len(truth.boxes[frame]))
-        elif crops is None:
-            found = est.detector(image)
-            boxes, scores = found.boxes, found.scores
-        else:
-            boxes, scores = crops, np.full(len(crops), 0.9)
-        people = est(image, boxes, scores)
-        k = est.keypoint_set.num_joints
-        kpts = np.stack([p.keypoints for p in people]) if people else np.zeros((0, k, 3))
-        return kpts, np.array([p.box for p in people]).reshape(-1, 4), \
-            np.array([p.box_score for p in people])
-    return pose
 
 
 def main() -> None:
@@ -111,11 +133,11 @@ def main() -> None:
     start = time.perf_counter()
     truth = make_walking_video(args.frames, render=args.cfg is not None, seed=args.seed)
     made = time.perf_counter() - start
-    pose = estimator_pose(truth, args.cfg, args.weights, args.detector,
-                          args.truth_boxes) if args.cfg else None
+    scene = (EstimatorScene(truth, args.cfg, args.weights, args.detector, args.truth_boxes)
+             if args.cfg else Scene(truth, args.noise, args.seed))
     tracker = PoseTracker(detect_every=args.detect_every)
     start = time.perf_counter()
-    result = run(truth, tracker, pose, args.noise, args.seed)
+    result = run(truth, tracker, scene)
     tracked = time.perf_counter() - start
     smoothed = smooth(truth, result, min_cutoff=args.min_cutoff, beta=args.beta)
     scores = tracking_scores(truth.ids, truth.boxes, result["ids"], result["boxes"])

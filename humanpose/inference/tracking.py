@@ -165,7 +165,8 @@ class PoseTracker:
     ``crowd_overlap``: a track whose predicted box is covered this much by another's is
     crowded (matched by box, velocity kept).
     ``lost_reach``: a box left over whose centre lies within this share of the person's
-    height from a left-over track's prediction is that person (0: off).
+    height from a left-over track's prediction is that person (0: off); the share grows
+    by a tenth for every frame the track was not seen, up to 1.5x, for 10 frames.
 
     After each :meth:`update`, ``copies`` marks the people whose key points repeat another
     person's, and ``box_only`` those followed by their detector box alone.
@@ -425,11 +426,15 @@ class PoseTracker:
                          _covered(boxes[left_people], predicted).T - 0.5)
         # A person coming out from behind a pillar may show up on its far side, where a
         # prediction from joints guessed behind it does not reach: a box left over within
-        # ``lost_reach`` x the person's height of the prediction passes the gate (last).
+        # ``lost_reach`` x the person's height of the prediction passes the gate (last);
+        # the reach grows by a tenth for every frame the person was not seen, up to 1.5x,
+        # and ends after 10 such frames (a prediction that old says little).
         shift = (boxes[left_people, None, :2] + boxes[left_people, None, 2:] / 2
                  - predicted[None, :, :2] - predicted[None, :, 2:] / 2)
-        reach = self.lost_reach * np.maximum(predicted[None, :, 3], boxes[left_people, None, 3])
-        near = (np.hypot(shift[..., 0], shift[..., 1]) < reach).T
+        unseen = np.array([self.frame - self.tracks[r].last_frame - 1 for r in left_tracks])
+        reach = (self.lost_reach * np.minimum(1.0 + 0.1 * unseen, 1.5)[None, :]
+                 * np.maximum(predicted[None, :, 3], boxes[left_people, None, 3]))
+        near = (np.hypot(shift[..., 0], shift[..., 1]) < reach).T & (unseen <= 10)[:, None]
         iou = np.maximum(iou, np.where(near, self.min_box_iou, 0.0))
         for r, c in zip(*linear_sum_assignment(-iou)):
             if iou[r, c] < self.min_box_iou:
