@@ -2,8 +2,9 @@
 
 The video (humanpose.data.synthetic_video) has known ids and key points, a crossing where
 the nearer person hides much of the other, and a pillar that hides people for a few
-frames. The detector runs every ``--detect-every`` frames and whenever the tracker asks;
-in between, the tracker's predicted boxes place the crops.
+frames. The frame loop is :func:`humanpose.inference.tracking.follow_people`, the one of
+``humanpose infer --track``: the detector runs every ``--detect-every`` frames and whenever
+the tracker asks; in between, the tracker's predicted boxes place the crops.
 
 Default mode (fast, no network): the "pose model" is the ground truth with Gaussian noise
 (``--noise`` pixels; hidden joints at low confidence; a crop on nobody gives a faint noisy
