@@ -211,9 +211,9 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", help="auto, torch, torch-bf16, "
                         "torch-fp16, onnxruntime, openvino or openvino-fp32")
     parser.add_argument("--detect-every", type=int, default=0,
-                        help="video: run the detector every N frames and whenever a track is "
-                             "lost; tracked boxes place the crops in between (0: only when "
-                             "tracks are lost)")
+                        help="video: run the detector every N frames and for 5 frames after "
+                             "a track is lost; tracked boxes place the crops in between (0: "
+                             "only while tracks are lost)")
     parser.add_argument("--track", action="store_true",
                         help="video: give each person a track_id kept while in view "
                              "(results.json, results.jsonl, CSV, a colour per id)")

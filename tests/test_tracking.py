@@ -104,6 +104,14 @@ def test_a_person_hidden_long_is_looked_for_on_the_regular_schedule():
         tracker.update([_person(2 * t, 0)], detected=asked[-1])  # the second one is gone
     assert asked == [False, True, True, False, False, False, True]
     assert len(tracker.lost) == 1
+    # Without a schedule, the lost are looked for as long as they are remembered.
+    tracker = PoseTracker(detect_every=0, max_age=6, search_frames=2)
+    tracker.update([_person(0, 0), _person(300, 0)], detected=True)
+    asked = []
+    for t in range(1, 10):
+        asked.append(tracker.needs_detection())
+        tracker.update([_person(2 * t, 0)], detected=asked[-1])
+    assert asked == [False] + [True] * 6 + [False, False]
 
 
 def test_predicted_boxes_follow_constant_velocity():

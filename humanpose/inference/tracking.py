@@ -152,7 +152,8 @@ class PoseTracker:
     ``uncertain_confidence``: a matched track below this asks for the detector.
     ``max_age``: frames a track is remembered without being seen (30: 1.2 s at 25 frames/s,
     as long as two walking people take to cross).
-    ``search_frames``: a lost track asks for the detector on every frame this long.
+    ``search_frames``: a lost track asks for the detector on every frame this long (for
+    all of ``max_age`` when ``detect_every`` is 0).
     ``detect_every``: the detector runs at least every that many frames (0: only when
     tracks are lost or there are none).
     ``velocity_smoothing``: weight of the newest displacement in the velocity estimate.
@@ -237,7 +238,9 @@ class PoseTracker:
         ``detect_every`` frames since the last detection."""
         if self._since_detection is None or not self.active or self._uncertain:
             return True
-        if any(self.frame - t.last_frame <= self.search_frames for t in self.lost):
+        # Without a schedule (detect_every 0) the lost are looked for while remembered.
+        window = self.search_frames if self.detect_every > 0 else self.max_age
+        if any(self.frame - t.last_frame <= window for t in self.lost):
             return True
         return self.detect_every > 0 and self._since_detection >= self.detect_every
 

@@ -3,8 +3,9 @@
 People move little between frames, so in a video the :class:`~humanpose.inference.tracking.
 PoseTracker` places the crops of the next frame where each person is heading, and the
 detector (the costly part of top-down inference) runs only now and then: every
-``detect_every`` frames, and whenever a track is lost. The tracker always runs on video (it
-places the crops); its ids are written only when asked (``track=True``, ``--track``).
+``detect_every`` frames, and for a few frames after a track is lost. The tracker always
+runs on video (it places the crops); its ids are written only when asked (``track=True``,
+``--track``).
 
 :func:`run_on_source` is ``humanpose infer``: frames in, COCO results and drawings out, with
 the time of each stage. It is three parts: the source's frames, a :class:`FrameStep` that
