@@ -73,6 +73,16 @@ def run_ours(cfg, cfg_path: Path) -> tuple[float, float]:
     return time.perf_counter() - start, result.value
 
 
+def seed_test_opts(seed_data: Path, work: Path, weights: Path, workers: int, use_gt: bool
+              ) -> list[str]:
+    """The config overrides of one test run on the seed-layout set, both sides alike."""
+    return ["DATASET.ROOT", str(seed_data), "WORKERS", str(workers),
+            "TEST.USE_GT_BBOX", str(use_gt), "OUTPUT_DIR", str(work / "out"),
+            "LOG_DIR", str(work / "log"), "TEST.MODEL_FILE", str(weights),
+            "TEST.COCO_BBOX_FILE",
+            str(seed_data / "person_detection_results" / "COCO_val2017_detections_synthetic.json")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed-root", type=Path, required=True)
@@ -108,12 +118,7 @@ def main() -> None:
           "seed post s | humanpose post s | post ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     for use_gt in (True, False):
-        opts = [*args.opts, "DATASET.ROOT", str(seed_data), "WORKERS", str(args.workers),
-                "TEST.USE_GT_BBOX", str(use_gt), "OUTPUT_DIR", str(work / "out"),
-                "LOG_DIR", str(work / "log"), "TEST.MODEL_FILE", str(args.weights),
-                "TEST.COCO_BBOX_FILE",
-                str(seed_data / "person_detection_results" /
-                    "COCO_val2017_detections_synthetic.json")]
+        opts = [*args.opts, *seed_test_opts(seed_data, work, args.weights, args.workers, use_gt)]
         ours_cfg = humanpose.get_cfg(args.cfg, opts)
         theirs_cfg = seed_cfg(mods[2], ours_cfg)
         seed_times, our_times, seed_ap, our_ap = [], [], None, None

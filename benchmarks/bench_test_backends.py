@@ -29,7 +29,7 @@ import humanpose
 from humanpose.data.synthetic import write_coco_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_test import run_ours, run_seed  # noqa: E402
+from bench_test import run_ours, run_seed, seed_test_opts  # noqa: E402
 from seed_compat import seed_cfg, seed_layout, seed_modules  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,12 +79,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for boxes in args.boxes.split(","):
         use_gt = boxes == "gt"
-        opts = [*args.opts, "DATASET.ROOT", str(seed_data), "WORKERS", str(args.workers),
-                "TEST.USE_GT_BBOX", str(use_gt), "OUTPUT_DIR", str(work / "out"),
-                "LOG_DIR", str(work / "log"), "TEST.MODEL_FILE", str(weights),
-                "TEST.COCO_BBOX_FILE",
-                str(seed_data / "person_detection_results" /
-                    "COCO_val2017_detections_synthetic.json")]
+        opts = [*args.opts, *seed_test_opts(seed_data, work, weights, args.workers, use_gt)]
         theirs = seed_cfg(mods[2], humanpose.get_cfg(args.cfg, opts))
         ours = {b: humanpose.get_cfg(args.cfg, [*opts, "TEST.BACKEND", b]) for b in backends}
         times: dict[str, list[float]] = {side: [] for side in ["seed", *backends]}
