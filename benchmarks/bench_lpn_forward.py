@@ -48,29 +48,9 @@ from humanpose.inference.backends import (  # noqa: E402
 )
 from humanpose.inference.lpn_form import lpn_inference_form  # noqa: E402
 from humanpose.models import build_model  # noqa: E402
+from tests.test_lpn_form import nontrivial  # noqa: E402  (weights every layer matters to)
 
 DEFAULT_CONFIG = "experiments/coco/lpn/lpn50_256x192_gd256x2_gc.yaml"
-
-
-@torch.no_grad()
-def nontrivial_weights(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Weights of a plausible scale and batch-norm statistics away from (0, 1), so that
-    every layer matters to the output (the seed's N(0, 0.001) init makes most of it noise)."""
-    generator = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            fan_in = m.weight[0].numel()
-            m.weight.copy_(torch.randn(m.weight.shape, generator=generator) * fan_in ** -0.5)
-            if m.bias is not None:
-                m.bias.copy_(torch.rand(m.bias.shape, generator=generator) * 0.2 - 0.1)
-        elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
-            m.weight.copy_(torch.rand(m.weight.shape, generator=generator) + 0.5)
-            m.bias.copy_(torch.rand(m.bias.shape, generator=generator) * 0.4 - 0.2)
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=generator) - 0.5)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) * 1.5
-                                    + 0.5)
-    return model
 
 
 def candidates(model: nn.Module, cfg, seed_root: Path | None, config: Path, onnx: bool,
@@ -121,7 +101,7 @@ def main() -> None:
     if not config.is_absolute() and not config.exists():
         config = REPO / config
     cfg = get_cfg(str(config))
-    model = nontrivial_weights(build_model(cfg).eval())
+    model = nontrivial(build_model(cfg).eval())
     width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
     x = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(1))
 
