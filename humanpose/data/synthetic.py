@@ -26,7 +26,7 @@ import numpy as np
 
 from humanpose.data.keypoints import COCO
 
-__all__ = ["SynthConfig", "draw_scene", "write_coco_set", "write_mpii_set"]
+__all__ = ["SynthConfig", "draw_scene", "joint_visibility", "write_coco_set", "write_mpii_set"]
 
 # COCO joint indices.
 NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI, L_HIP, R_HIP, \
@@ -151,6 +151,30 @@ def _render(canvas: np.ndarray, prims: list[tuple], value=None) -> None:
             cv2.fillConvexPoly(canvas, np.round(prim[1]).astype(np.int32), color, aa)
 
 
+def _draw_person(image: np.ndarray | None, owner: np.ndarray, prims: list[tuple],
+                 owner_id: int) -> np.ndarray:
+    """Draw a person's ``prims`` on ``image`` (when given) and give its pixels to
+    ``owner_id`` in ``owner`` (over the people drawn before); returns the person's own mask."""
+    if image is not None:
+        _render(image, prims)
+    mask = np.zeros(owner.shape, dtype=np.uint8)
+    _render(mask, prims, 1)
+    owner[mask > 0] = owner_id
+    return mask
+
+
+def joint_visibility(joints: np.ndarray, owner: np.ndarray, owner_id: int) -> np.ndarray:
+    """COCO visibility of each joint ``(K, 2)`` of person ``owner_id``: 2 where its pixel is
+    the person's own in ``owner`` (seen), 1 where it is someone else's or an occluder's
+    (hidden), 0 outside the image."""
+    h, w = owner.shape
+    inside = (joints[:, 0] >= 0) & (joints[:, 0] <= w - 1) & (joints[:, 1] >= 0) & \
+        (joints[:, 1] <= h - 1)
+    xy = np.round(np.clip(joints[:, :2], 0, [w - 1, h - 1])).astype(np.int64)
+    on_top = inside & (owner[xy[:, 1], xy[:, 0]] == owner_id)
+    return np.where(inside, np.where(on_top, 2, 1), 0)
+
+
 def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A calm scene: a vertical colour gradient and a few muted shapes."""
     top, bottom = rng.integers(70, 200, 3), rng.integers(50, 180, 3)
@@ -180,13 +204,8 @@ def draw_scene(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, 
     for i, ph in enumerate(heights):  # small (far) people first, so that near ones cover them
         pelvis = np.array([rng.uniform(0.05, 0.95) * w, rng.uniform(0.25, 0.95) * h])
         pose = _pose(rng, pelvis, ph)
-        prims = _primitives(pose, ph, rng)
-        _render(image, prims)
-        mask = np.zeros((h, w), dtype=np.uint8)
-        _render(mask, prims, 1)
-        owner[mask > 0] = i + 1
         poses.append(pose)
-        masks.append(mask)
+        masks.append(_draw_person(image, owner, _primitives(pose, ph, rng), i + 1))
     if rng.random() < cfg.occluder_prob:
         x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
         sx, sy = int(rng.integers(w // 10, w // 4)), int(rng.integers(h // 6, h // 2))
@@ -200,16 +219,11 @@ def draw_scene(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, 
     people = []
     for i, (pose, mask) in enumerate(zip(poses, masks)):
         joints = np.round(pose["joints"], 2)
-        inside = (joints[:, 0] >= 0) & (joints[:, 0] <= w - 1) & (joints[:, 1] >= 0) & \
-            (joints[:, 1] <= h - 1)
-        if not inside.any():
+        vis = joint_visibility(joints, owner, i + 1)
+        if not vis.any():
             continue
-        xy = np.round(joints[inside]).astype(np.int64)
-        on_top = np.zeros(17, dtype=bool)
-        on_top[inside] = owner[xy[:, 1], xy[:, 0]] == i + 1
-        vis = np.where(inside, np.where(on_top, 2, 1), 0)
         kpts = np.zeros((17, 3))
-        kpts[:, :2] = np.where(inside[:, None], joints, 0.0)
+        kpts[:, :2] = np.where(vis[:, None] > 0, joints, 0.0)
         kpts[:, 2] = vis
         x0, y0, bw, bh = cv2.boundingRect(mask)
         r = pose["head_r"]

@@ -29,9 +29,10 @@ from humanpose.data.synthetic import (
     R_SHO,
     R_WRI,
     _background,
+    _draw_person,
     _pose,
     _primitives,
-    _render,
+    joint_visibility,
 )
 from humanpose.evaluation.tracking import box_iou
 
@@ -121,17 +122,12 @@ def make_walking_video(num_frames: int = 120, width: int = 640, height: int = 48
     for frame in range(num_frames):
         image = background.copy() if render else None
         owner = np.zeros((height, width), dtype=np.int32)
-        poses, masks = [], []
+        poses = []
         for i, walker in enumerate(order):
             pose = _walking_pose(walker, frame, fps)
             prims = _primitives(pose, walker.height, np.random.default_rng(walker.seed + 1))
-            if image is not None:
-                _render(image, prims)
-            mask = np.zeros((height, width), dtype=np.uint8)
-            _render(mask, prims, 1)
-            owner[mask > 0] = i + 1
+            _draw_person(image, owner, prims, i + 1)
             poses.append(pose)
-            masks.append(mask)
         if pillar is not None:
             owner[:, px0:px1] = -1
             if image is not None:
@@ -142,15 +138,12 @@ def make_walking_video(num_frames: int = 120, width: int = 640, height: int = 48
         ids, kpts, boxes = [], [], []
         for i, (walker, pose) in enumerate(zip(order, poses)):
             joints = pose["joints"]
-            inside = (joints[:, 0] >= 0) & (joints[:, 0] <= width - 1) & \
-                (joints[:, 1] >= 0) & (joints[:, 1] <= height - 1)
-            xy = np.round(np.clip(joints, 0, [width - 1, height - 1])).astype(np.int64)
-            on_top = inside & (owner[xy[:, 1], xy[:, 0]] == i + 1)
-            if on_top.sum() < min_visible:
+            vis = joint_visibility(joints, owner, i + 1)
+            if (vis == 2).sum() < min_visible:
                 continue
             k = np.zeros((17, 3))
-            k[:, :2] = np.where(inside[:, None], joints, 0.0)
-            k[:, 2] = np.where(inside, np.where(on_top, 2, 1), 0)
+            k[:, :2] = np.where(vis[:, None] > 0, joints, 0.0)
+            k[:, 2] = vis
             seen = (owner == i + 1).astype(np.uint8)
             ids.append(walker.person_id)
             kpts.append(k)
