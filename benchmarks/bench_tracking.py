@@ -47,15 +47,14 @@ class Scene:
         self.rng = np.random.default_rng(seed)
         self.frame = 0
         self.detector_runs = 0
+        self.blank = np.zeros((truth.height, truth.width, 3), dtype=np.uint8)  # not rendered
 
     def run_detector(self) -> Detections:
         self.detector_runs += 1
         return self.detect()
 
     def image(self) -> np.ndarray:
-        if self.truth.frames:
-            return self.truth.frames[self.frame]
-        return np.zeros((self.truth.height, self.truth.width, 3), dtype=np.uint8)
+        return self.truth.frames[self.frame] if self.truth.frames else self.blank
 
     def estimate(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> list:
         keypoints, boxes, _ = noisy_people(self.truth, self.frame, self.rng, self.noise, boxes)

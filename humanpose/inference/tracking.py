@@ -307,7 +307,9 @@ class PoseTracker:
 
         ids = np.full(n, -1, dtype=np.int64)
         matched_tracks: set[int] = set()
-        crowded = self._crowded()
+        predicted = (np.stack([t.predict(self.frame)[0] for t in self.tracks]) if self.tracks
+                     else np.zeros((0, 4)))
+        crowded, in_front = self._crowding(predicted)
         if self.tracks and usable.any():
             cand = np.flatnonzero(usable)
             sim = self.similarity(kpts[cand], person_boxes[cand])
@@ -316,10 +318,8 @@ class PoseTracker:
                 # boxes do not (between detections, a crowded track's crop is its own).
                 # Of people overlapping, the one whose feet are lowest in the picture is
                 # in front, and the one a box around both of them shows.
-                sim[crowded] = box_iou(np.stack([self.tracks[r].predict(self.frame)[0]
-                                                 for r in np.flatnonzero(crowded)]),
-                                       person_boxes[cand])
-                sim[crowded & self._in_front()] += 0.1
+                sim[crowded] = box_iou(predicted[crowded], person_boxes[cand])
+                sim[crowded & in_front] += 0.1
             rows, cols = linear_sum_assignment(-sim)
             for r, c in zip(rows, cols):
                 if sim[r, c] < self.min_similarity:
@@ -334,11 +334,11 @@ class PoseTracker:
                               for r in matched_tracks)
         self.box_only = np.zeros(n, dtype=bool)
         if from_detector:
-            self._match_boxes(given, person_scores, ids, matched_tracks)
+            self._match_boxes(given, person_scores, ids, matched_tracks, predicted)
         elif boxes is not None and crowded.any():
             # Between detections, a crowded track whose crop gave a copy of its neighbour
             # goes on with its crop (its predicted box) rather than being lost.
-            self._match_boxes(given, person_scores, ids, matched_tracks,
+            self._match_boxes(given, person_scores, ids, matched_tracks, predicted,
                               people=self.copies, tracks=crowded)
         # People left over start tracks, unless they sit on a person already followed.
         taken = [self.tracks[r].box for r in matched_tracks]
@@ -409,20 +409,23 @@ class PoseTracker:
         return box[0] if valid[0] else np.asarray(fallback, dtype=np.float64).copy()
 
     def _match_boxes(self, boxes: np.ndarray, scores: np.ndarray, ids: np.ndarray,
-                     matched_tracks: set[int], people: np.ndarray | None = None,
-                     tracks: np.ndarray | None = None) -> None:
+                     matched_tracks: set[int], predicted: np.ndarray,
+                     people: np.ndarray | None = None, tracks: np.ndarray | None = None
+                     ) -> None:
         """Tracks not matched by their people take the boxes left over (box IoU with the
         prediction >= ``min_box_iou``): on a detector's frame, a person half hidden behind
         another is still boxed by the detector even where the pose model, cropping there,
         finds the person in front. The track keeps its id and motion; ``ids`` and
-        ``matched_tracks`` are filled in place, ``box_only`` marks the people. ``people``
-        and ``tracks``: masks of those that may take part (default: all)."""
+        ``matched_tracks`` are filled in place, ``box_only`` marks the people.
+        ``predicted``: every track's predicted box in this frame (the tracks left over have
+        not moved since). ``people`` and ``tracks``: masks of those that may take part
+        (default: all)."""
         left_tracks = [r for r in range(len(self.tracks)) if r not in matched_tracks
                        and (tracks is None or tracks[r])]
         left_people = np.flatnonzero((ids < 0) & (True if people is None else people))
         if not left_tracks or not len(left_people):
             return
-        predicted = np.stack([self.tracks[r].predict(self.frame)[0] for r in left_tracks])
+        predicted = predicted[left_tracks]
         # A person coming out from behind something is boxed by a sliver at first: a box
         # mostly inside the prediction counts as well as a box overlapping it.
         iou = np.maximum(box_iou(predicted, boxes[left_people]),
@@ -458,28 +461,21 @@ class PoseTracker:
             matched_tracks.add(left_tracks[r])
             self.box_only[person] = True
 
-    def _in_front(self) -> np.ndarray:
-        """Tracks whose predicted box reaches lower in the picture than every track
-        overlapping it (more than ``crowd_overlap`` either way): nearer the camera."""
-        if len(self.tracks) < 2:
-            return np.ones(len(self.tracks), dtype=bool)
-        boxes = np.stack([t.predict(self.frame)[0] for t in self.tracks])
-        covered = _covered(boxes, boxes)
-        overlap = np.maximum(covered, covered.T) > self.crowd_overlap
-        np.fill_diagonal(overlap, False)
-        bottom = boxes[:, 1] + boxes[:, 3]
-        return ~(overlap & (bottom[None, :] > bottom[:, None])).any(axis=1)
-
-    def _crowded(self) -> np.ndarray:
-        """Tracks whose predicted box is covered by another track's by more than
-        ``crowd_overlap`` of its area in this frame: people crossing or passing behind
-        one another, whose crops show both."""
-        if len(self.tracks) < 2:
-            return np.zeros(len(self.tracks), dtype=bool)
-        boxes = np.stack([t.predict(self.frame)[0] for t in self.tracks])
-        covered = _covered(boxes, boxes)
+    def _crowding(self, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the tracks' ``predicted`` boxes in this frame: which are crowded (covered by
+        another track's box by more than ``crowd_overlap`` of their area: people crossing
+        or passing behind one another, whose crops show both), and which are in front
+        (reaching lower in the picture than every track overlapping them that much either
+        way: nearer the camera)."""
+        if len(predicted) < 2:
+            return np.zeros(len(predicted), dtype=bool), np.ones(len(predicted), dtype=bool)
+        covered = _covered(predicted, predicted)
         np.fill_diagonal(covered, 0.0)
-        return covered.max(axis=1) > self.crowd_overlap
+        crowded = covered.max(axis=1) > self.crowd_overlap
+        overlap = np.maximum(covered, covered.T) > self.crowd_overlap
+        bottom = predicted[:, 1] + predicted[:, 3]
+        in_front = ~(overlap & (bottom[None, :] > bottom[:, None])).any(axis=1)
+        return crowded, in_front
 
     def _advance(self, track: Track, box: np.ndarray, keypoints: np.ndarray, score: float,
                  confidence: float, detector_box: np.ndarray | None = None,
@@ -492,13 +488,6 @@ class PoseTracker:
         box goes around the joints."""
         gap = max(self.frame - track.last_frame, 1)
         seen = keypoints[:, 2] >= self.keypoint_threshold
-        both = seen & (track.memory[:, 2] >= self.keypoint_threshold)
-        if both.sum() >= 2:
-            step = np.median(keypoints[both, :2] - track.memory[both, :2], axis=0) / gap
-        elif track.detector_box and detector_box is None:
-            step = track.velocity  # joints' box and detector's box are not comparable
-        else:
-            step = (box[:2] + box[2:] / 2 - track.box[:2] - track.box[2:] / 2) / gap
         memory = track.memory.copy()
         if crowded and track.hits > 1:
             # A crop on two people: the joints may be the other person's. The track goes
@@ -506,6 +495,13 @@ class PoseTracker:
             step = track.velocity
             memory[:, :2] += step * gap
         else:
+            both = seen & (track.memory[:, 2] >= self.keypoint_threshold)
+            if both.sum() >= 2:
+                step = np.median(keypoints[both, :2] - track.memory[both, :2], axis=0) / gap
+            elif track.detector_box and detector_box is None:
+                step = track.velocity  # joints' box and detector's box are not comparable
+            else:
+                step = (box[:2] + box[2:] / 2 - track.box[:2] - track.box[2:] / 2) / gap
             a = self.velocity_smoothing if track.hits > 1 else 1.0
             track.velocity = (1 - a) * track.velocity + a * step
             memory[~seen, :2] += track.velocity * gap
@@ -569,7 +565,7 @@ def follow_people(tracker: PoseTracker, estimate: Callable, image: np.ndarray,
     people = list(estimate(image, found.boxes, found.scores)) if len(found) else []
     t2 = clock()
     ids = tracker.update_people(people, detected=detected, frame=index)
-    borrowed = tracker.box_only & tracker.copies if people else np.zeros(0, dtype=bool)
+    borrowed = tracker.box_only & tracker.copies
     for person, track_id, copy in zip(people, ids.tolist(), borrowed.tolist()):
         person.track_id = int(track_id)
         if copy:  # followed by its box; the joints found in its crop are another person's
