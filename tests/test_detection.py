@@ -505,13 +505,22 @@ def test_end_to_end_yolo_gives_its_person_boxes_in_image_pixels(tmp_path, transp
     np.testing.assert_allclose(found.boxes, expected, rtol=1e-4, atol=1e-3)
 
 
-def test_end_to_end_layout_needs_metadata_when_six_wide_is_ambiguous(tmp_path):
+def test_end_to_end_layout_without_metadata_is_read_from_the_row_count(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     rows = end2end_rows()
-    # (1, 300, 6) could be YOLOv5 with one class, (1, 6, 300) YOLOv8 with two.
+    # (1, 300, 6) could be YOLOv5 with one class, (1, 6, 300) YOLOv8 with two, but no raw YOLO
+    # grid is that short: end-to-end, with a note, and its person boxes are found.
     for name, output in [("rows.onnx", rows[None]), ("columns.onnx", rows.T[None])]:
+        detector = build_person_detector(constant_yolo(tmp_path / name, output), min_score=0.3)
+        assert detector.layout == "end2end"
+        assert "read as end-to-end" in capsys.readouterr().out
+        found = detector(np.zeros((100, 200, 3), np.uint8))
+        np.testing.assert_allclose(found.scores, [0.92, 0.55], atol=1e-6)
+    # A grid-sized 6-wide output (a one-class YOLOv5 head at 640x640) stays ambiguous.
+    grid = np.zeros((25200, 6), np.float32)
+    for name, output in [("grid_rows.onnx", grid[None]), ("grid_columns.onnx", grid.T[None])]:
         path = constant_yolo(tmp_path / name, output)
-        with pytest.raises(HumanposeError, match=rf"{name}.*shape \(1, (300, 6|6, 300)\).*"
+        with pytest.raises(HumanposeError, match=rf"{name}.*shape \(1, (25200, 6|6, 25200)\).*"
                                                  "more than one layout"):
             build_person_detector(path)
     # Explicit metadata for a raw head decides the other way: 1 class, YOLOv5 rows.

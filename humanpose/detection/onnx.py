@@ -19,7 +19,10 @@ grey (114) to the model's input size. The first output has one of three layouts:
 A 6-wide output fits two layouts (``end2end``, or YOLOv5 with one class / YOLOv8 with two),
 so the metadata Ultralytics writes in the file decides: ``end2end`` (``True`` for end-to-end
 heads), ``args`` (``'nms': True`` for ``export(nms=True)``) and ``names`` (the class count).
-Without metadata that settles it, the file is refused rather than guessed. Only the person
+Without such metadata, a 6-wide output of at most :data:`MAX_END2END_ROWS` rows is read as
+end-to-end (with a note): a raw YOLOv5/v8 grid has thousands of anchors at any usual input
+size (8,400 at 640x640, 2,100 even at 320x320). Longer 6-wide outputs are refused rather
+than guessed. Only the person
 class (0 in COCO order) is kept, NMS removes duplicates and boxes are mapped back to the
 image.
 """
@@ -48,6 +51,9 @@ __all__ = ["METADATA_KEY", "YoloOnnxDetector", "export_detector_onnx", "onnx_met
 METADATA_KEY = "humanpose.person_detector.model_cfg"
 YOLO_PAD = 114
 DEFAULT_YOLO_SIZE = 640  # input size used when the file leaves it dynamic
+# A raw YOLO grid has (size/8)^2 + (size/16)^2 + (size/32)^2 anchors (x3 for YOLOv5): at
+# least 1,344 even at a 256x256 input, while end-to-end heads keep max_det rows (300).
+MAX_END2END_ROWS = 1000
 LAYOUTS = ("auto", "yolov8", "yolov5", "end2end")
 ACCEPTED_LAYOUTS = ("(1, 4 + classes, N) (YOLOv8 layout), (1, N, 5 + classes) (YOLOv5 layout), "
                     "(1, N, 6) or (1, 6, N) (end-to-end rows x1 y1 x2 y2 score class: YOLOv10, "
@@ -166,6 +172,12 @@ def yolo_layout(shape, source: str = "YOLO output", end2end: bool | None = None,
     found = [k for k, v in fits.items() if v]
     if len(found) == 1:
         return found[0]
+    if "end2end" in found and end2end is None and classes is None and (
+            (a if b == 6 else b) <= MAX_END2END_ROWS):
+        print(f"humanpose: note: {source} has shape {shape} and no metadata saying its layout; "
+              f"read as end-to-end rows (x1 y1 x2 y2 score class): a raw YOLO grid has "
+              f"more than {MAX_END2END_ROWS} rows")
+        return "end2end"
     if not found:
         said = "" if end2end is None and classes is None else (
             f" (its metadata says end2end={end2end}, {classes} classes)")
