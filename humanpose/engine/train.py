@@ -33,8 +33,8 @@ from humanpose.data.normalize import normalize_batch
 from humanpose.data.prefetch import prefetch
 from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
 from humanpose.engine.ema import averaged, build_ema
-from humanpose.engine.evaluate import amp_dtype
 from humanpose.engine.optim import build_optimizer, build_scheduler
+from humanpose.engine.precision import PrecisionChoice, choose_train_precision
 from humanpose.engine.state import (
     load_resumed_weights,
     load_training_state,
@@ -259,11 +259,13 @@ def _set_up(cfg, cfg_path: Path, dist: Dist) -> _Setup:
     if cfg.TRAIN.COMPILE:
         net = torch.compile(net)
     criterion = task.build_loss(cfg).to(dist.device)
-    dtype = amp_dtype(cfg.TRAIN.AMP, dist.device)
-    logger.info("=> %s, %d parameters, mixed precision %s, channels-last %s", cfg.MODEL.NAME,
-                sum(p.numel() for p in model.parameters()),
+    precision = _training_precision(cfg, model, dist)
+    dtype = precision.dtype
+    timed = ", ".join(f"{k} {v:.1f} ms/step" for k, v in precision.timings_ms.items())
+    logger.info("=> %s, %d parameters, mixed precision %s (%s%s), channels-last %s",
+                cfg.MODEL.NAME, sum(p.numel() for p in model.parameters()),
                 {None: "off (fp32)", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype],
-                cfg.TRAIN.CHANNELS_LAST)
+                precision.reason, f": {timed}" if timed else "", cfg.TRAIN.CHANNELS_LAST)
 
     workers = loader_workers(cfg.WORKERS, dist.device)
     if workers != cfg.WORKERS:
@@ -275,6 +277,17 @@ def _set_up(cfg, cfg_path: Path, dist: Dist) -> _Setup:
                   steps_per_epoch, workers, model, net, criterion, dtype, stages,
                   stages[-1].first_epoch + stages[-1].epochs, Path(cfg_path),
                   build_ema(cfg, model))
+
+
+def _training_precision(cfg, model: nn.Module, dist: Dist) -> PrecisionChoice:
+    """TRAIN.AMP resolved (``auto``: timed on rank 0, the same choice on every rank)."""
+    w, h = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    choice = None
+    if dist.is_main or str(cfg.TRAIN.AMP).lower() != "auto":
+        choice = choose_train_precision(cfg.TRAIN.AMP, model,
+                                        (cfg.TRAIN.BATCH_SIZE_PER_GPU, 3, h, w), dist.device,
+                                        cfg.MODEL.dump(), cfg.TRAIN.CHANNELS_LAST)
+    return broadcast_object(choice) if dist.distributed else choice
 
 
 def _resume(cfg, setup: _Setup, dist: Dist) -> _Progress:

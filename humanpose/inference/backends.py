@@ -25,13 +25,9 @@ Backends:
 from __future__ import annotations
 
 import copy
-import hashlib
-import importlib.metadata
 import importlib.util
-import json
 import logging
 import os
-import platform
 import statistics
 import threading
 import time
@@ -46,6 +42,7 @@ from torch import nn
 
 from humanpose.codecs import Outputs, as_float_outputs
 from humanpose.errors import HumanposeError
+from humanpose.measured import ChoiceCache, default_cache_dir
 from humanpose.predict import autocast_for
 
 __all__ = [
@@ -416,60 +413,23 @@ def choose_backend(candidates: Sequence[str], factory: Callable[[str], Runner],
     return chosen, timings, built.get(chosen)
 
 
-def default_cache_dir() -> Path:
-    """``$HUMANPOSE_CACHE`` or ``~/.cache/humanpose``: exported ONNX files, auto choices."""
-    return Path(os.environ.get("HUMANPOSE_CACHE", Path.home() / ".cache" / "humanpose"))
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-class AutoChoiceCache:
+class AutoChoiceCache(ChoiceCache):
     """The ``auto`` choice per model, device, machine and library versions, in a JSON file,
     so the measurement runs once per setting instead of at every start."""
 
     def __init__(self, cache_dir: str | os.PathLike | None = None):
-        self.path = Path(cache_dir or default_cache_dir()) / "auto_backend.json"
+        super().__init__(Path(cache_dir or default_cache_dir()) / "auto_backend.json")
 
     @staticmethod
     def key(model_signature: str, device: torch.device, batch: int,
             candidates: Sequence[str]) -> str:
-        versions = [torch.__version__]
-        for module in ("onnxruntime", "openvino"):
-            try:
-                versions.append(f"{module} {importlib.metadata.version(module)}")
-            except importlib.metadata.PackageNotFoundError:
-                pass
-        threads = torch.get_num_threads()
-        text = "|".join([model_signature, str(device), _cpu_name(), str(threads), str(batch),
-                         ",".join(candidates), *versions])
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-    def _read(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return ChoiceCache.make_key(model_signature, str(device), str(torch.get_num_threads()),
+                                    str(batch), ",".join(candidates))
 
     def get(self, key: str) -> str | None:
-        entry = self._read().get(key)
-        return entry.get("backend") if isinstance(entry, dict) else None
+        entry = self.get_entry(key)
+        return entry.get("backend") if entry else None
 
     def put(self, key: str, backend: str, timings: Mapping[str, float]) -> None:
-        data = self._read()
-        data[key] = {"backend": backend, "ms": {k: round(v, 3) for k, v in timings.items()}}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, self.path)
-        except OSError:  # a read-only home: measure again next time
-            pass
+        self.put_entry(key, {"backend": backend,
+                             "ms": {k: round(v, 3) for k, v in timings.items()}})
