@@ -3,7 +3,7 @@ the ONNX export cached by the weights' content.
 
 Key points are compared only for weights trained to peak (:mod:`tests.peaked`): with random
 weights the argmax of a flat heatmap is decided by rounding, which differs between backends
-and CPUs. The raw outputs are compared for any weights, with an fp32 tolerance."""
+and CPUs."""
 
 import importlib.util
 import json
@@ -34,28 +34,19 @@ needs_ov = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
                               reason="openvino is not installed")
 
 
-def dataset_inputs(cfg) -> torch.Tensor:
-    dataset = humanpose.build_dataset(cfg, is_train=False)
-    return torch.stack([torch.as_tensor(dataset[i][0]) for i in range(len(dataset))]), dataset
-
-
-def assert_peaked(model, cfg) -> None:
-    """The premise of a key-point comparison: every decode decision stands clear of rounding,
-    with and without the flip test."""
+def peaked(model, cfg, **training):
+    """``model`` trained to peak on the validation crops, and checked: every decode decision
+    stands clear of rounding, with and without the flip test."""
     from humanpose.predict import predict_outputs
 
-    inputs, dataset = dataset_inputs(cfg)
+    dataset = humanpose.build_dataset(cfg, is_train=False)
+    inputs = torch.stack([torch.as_tensor(dataset[i][0]) for i in range(len(dataset))])
     codec = build_codec(cfg)
+    train_to_peak(model, inputs, codec, dataset.keypoints.flip_pairs, **training)
     with torch.no_grad():
         for pairs in (None, dataset.keypoints.flip_pairs):
             margin = decision_margin(predict_outputs(model, inputs, codec, pairs))
             assert margin > CLEAR_MARGIN, f"weights not peaked enough: margin {margin:.2e}"
-
-
-def peaked(model, cfg, **training):
-    inputs, dataset = dataset_inputs(cfg)
-    train_to_peak(model, inputs, build_codec(cfg), dataset.keypoints.flip_pairs, **training)
-    assert_peaked(model, cfg)
     return model
 
 
@@ -70,7 +61,6 @@ def setup(tmp_path_factory):
     # folding would show.
     bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert bn.running_var.sub(1).abs().max() > 0.1
-    assert_peaked(model, cfg)
     weights = root / "w.pth"
     torch.save(model.state_dict(), weights)
     return root, weights

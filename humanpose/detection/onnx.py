@@ -22,9 +22,8 @@ heads), ``args`` (``'nms': True`` for ``export(nms=True)``) and ``names`` (the c
 Without such metadata, a 6-wide output of at most :data:`MAX_END2END_ROWS` rows is read as
 end-to-end (with a note): a raw YOLOv5/v8 grid has thousands of anchors at any usual input
 size (8,400 at 640x640, 2,100 even at 320x320). Longer 6-wide outputs are refused rather
-than guessed. Only the person
-class (0 in COCO order) is kept, NMS removes duplicates and boxes are mapped back to the
-image.
+than guessed. Only the person class (0 in COCO order) is kept, NMS removes duplicates and
+boxes are mapped back to the image.
 """
 
 from __future__ import annotations

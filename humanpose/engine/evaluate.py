@@ -56,11 +56,9 @@ def cpu_has_fast_bf16() -> bool:
     With only AVX512-BF16 it slows them down: measured here (Xeon, avx512_bf16 without
     AMX), a bf16 training step of LPN-18/50 at 128x96 is 0.54x/0.65x the fp32 speed.
     """
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags
+    from humanpose.measured import cpu_flags
+
+    return "amx_bf16" in cpu_flags()
 
 
 @dataclass

@@ -12,7 +12,6 @@ on a copy of the model, keeps bf16 only when it is clearly faster, and caches th
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import statistics
 import time
@@ -27,8 +26,6 @@ from humanpose.predict import autocast_for
 
 __all__ = ["PrecisionChoice", "choose_train_precision", "cpu_supports_bf16", "time_train_steps"]
 
-logger = logging.getLogger("humanpose")
-
 BF16_MIN_GAIN = 0.9  # bf16 is kept when its step takes under 90 % of the fp32 step
 MEASURE_MAX_BATCH = 16  # the timed batch: the training one, capped so that timing stays short
 _NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
@@ -39,10 +36,6 @@ class PrecisionChoice:
     dtype: torch.dtype | None
     reason: str
     timings_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return _NAMES[self.dtype]
 
 
 def cpu_supports_bf16() -> bool:
