@@ -184,7 +184,7 @@ def _backend_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _infer_args(parser: argparse.ArgumentParser) -> None:
-    from humanpose.detection.detectors import DEFAULT_MIN_SCORE
+    from humanpose.runtime.detectors import DEFAULT_MIN_SCORE
 
     add_cfg_args(parser, weights=True)
     parser.add_argument("--input", required=True,
@@ -253,8 +253,44 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
     _backend_args(parser)
 
 
+def _runs_in_the_runtime(args: argparse.Namespace) -> bool:
+    """An ``.onnx`` model with nothing that needs a config: the torch-free runtime runs it."""
+    weights = getattr(args, "weights", None) or ""
+    return (weights.lower().endswith(".onnx") and not args.cfg and not args.model
+            and not args.opts)
+
+
+def _infer_detector(args: argparse.Namespace, runtime: bool):
+    """The detector ``--detector`` names; detections files and ONNX detectors need no
+    PyTorch."""
+    if not args.detector:
+        return None
+    from humanpose.inference.detector import DetectionsFile, coco_image_ids
+
+    file_ids = coco_image_ids(args.annotations) if args.annotations else None
+    suffix = Path(args.detector).suffix.lower()
+    if runtime and suffix == ".json":
+        return DetectionsFile(args.detector, min_score=args.detector_score or 0.0,
+                              file_ids=file_ids)
+    if runtime and suffix == ".onnx":
+        from humanpose.runtime.detectors import DEFAULT_MIN_SCORE, onnx_person_detector
+
+        backend = "onnxruntime" if args.detector_backend == "auto" else args.detector_backend
+        return onnx_person_detector(args.detector, threads=args.threads, backend=backend,
+                                    min_score=DEFAULT_MIN_SCORE if args.detector_score is None
+                                    else args.detector_score)
+    _load_torch_side()
+    from humanpose.detection import build_person_detector
+    from humanpose.zoo import resolve_detector
+
+    spec, detector_cfg = resolve_detector(args.detector, progress=not args.quiet)
+    return build_person_detector(spec, cfg=detector_cfg, device=args.device,
+                                 backend=args.detector_backend,
+                                 min_score=args.detector_score, threads=args.threads,
+                                 file_ids=file_ids)
+
+
 def _infer(args: argparse.Namespace) -> int:
-    from humanpose.inference import PoseEstimator
     from humanpose.inference.sources import open_source
     from humanpose.inference.video import RunSummary, Terminated, run_on_source
 
@@ -265,26 +301,27 @@ def _infer(args: argparse.Namespace) -> int:
         from humanpose.inference.display import check_display
 
         check_display()
-    cfg = cfg_from_args(args)
-    _set_threads(args.threads)
+    runtime = _runs_in_the_runtime(args)
+    if not runtime:
+        _load_torch_side()
+        cfg = cfg_from_args(args)
+        _set_threads(args.threads)
     # A bad input fails before the models load.
     source = open_source(args.input, reconnect=args.reconnect, max_frames=args.max_frames,
                          duration=args.duration)
-    detector = None
-    if args.detector:
-        from humanpose.detection import build_person_detector
-        from humanpose.inference.detector import coco_image_ids
-        from humanpose.zoo import resolve_detector
+    detector = _infer_detector(args, runtime)
+    if runtime:  # NumPy, OpenCV and ONNX Runtime/OpenVINO only
+        from humanpose.runtime import PoseModel
 
-        file_ids = coco_image_ids(args.annotations) if args.annotations else None
-        spec, detector_cfg = resolve_detector(args.detector, progress=not args.quiet)
-        detector = build_person_detector(spec, cfg=detector_cfg, device=args.device,
-                                         backend=args.detector_backend,
-                                         min_score=args.detector_score, threads=args.threads,
-                                         file_ids=file_ids)
-    estimator = PoseEstimator(cfg, device=args.device, backend=args.backend,
-                              flip_test=args.flip_test, min_score=args.min_score,
-                              threads=args.threads, detector=detector)
+        estimator = PoseModel(args.weights, detector, device=args.device,
+                              backend=args.backend, flip_test=args.flip_test,
+                              min_score=args.min_score, threads=args.threads)
+    else:
+        from humanpose.inference import PoseEstimator
+
+        estimator = PoseEstimator(cfg, device=args.device, backend=args.backend,
+                                  flip_test=args.flip_test, min_score=args.min_score,
+                                  threads=args.threads, detector=detector)
     summary = RunSummary(Path(args.output))
     try:
         run_on_source(estimator, source, args.output, boxes_file=args.boxes,
@@ -487,9 +524,15 @@ def _pipelined(args: argparse.Namespace) -> bool:
         return False
     if args.pipeline == "on":
         return True
-    import torch
+    if sys.modules.get("torch") is not None:  # the PyTorch side runs: its thread count
+        import torch
 
-    return (os.cpu_count() or 1) > torch.get_num_threads()
+        threads = torch.get_num_threads()
+    else:
+        from humanpose.runtime.sessions import default_threads
+
+        threads = args.threads or default_threads()
+    return (os.cpu_count() or 1) > threads
 
 
 def _set_threads(threads: int | None) -> None:
@@ -590,19 +633,24 @@ class Command:
     help: str
     add_args: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    # The PyTorch side (and its task packages) loaded before the command runs; ``infer``
+    # loads it itself unless the model is an ONNX file, which the runtime runs.
+    needs_torch: bool = True
 
 
 COMMANDS: dict[str, Command] = {
     "info": Command("parameters, GFLOPs, input size and CPU latency of a model", _info_args, _info),
     "train": Command("train a model (one process, or DDP under torchrun)", _train_args, _train),
     "test": Command("evaluate a model: COCO AP or MPII PCKh", _test_args, _test),
-    "infer": Command("pose of the people in images, a video or a webcam", _infer_args, _infer),
-    "vis": Command("draw a COCO key-point results file over its images", _vis_args, _vis),
+    "infer": Command("pose of the people in images, a video or a webcam", _infer_args, _infer,
+                     needs_torch=False),
+    "vis": Command("draw a COCO key-point results file over its images", _vis_args, _vis,
+                   needs_torch=False),
     "export": Command("export a model (pose or person detector) to ONNX, checked against "
                       "PyTorch", _export_args, _export),
     "bench": Command("latency and throughput of each inference backend", _bench_args, _bench),
     "zoo": Command("the model zoo: names for --model and --detector, with their figures",
-                   _zoo_args, _zoo),
+                   _zoo_args, _zoo, needs_torch=False),
     "synth": Command("write a synthetic key-point data set of drawn people", _synth_args,
                      _synth),
     "demo": Command("the whole job on built-in synthetic data: synth, train, test, draw; "
@@ -643,7 +691,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(name: str, command: Command, args: argparse.Namespace, debug: bool) -> int:
     try:
+        if command.needs_torch:
+            _load_torch_side()
         return command.run(args)
+    except TorchMissing as err:
+        _report(name, f"error: {err}", debug)
+        return 1
     except ConfigError as err:
         _report(name, f"config error: {err}", debug)
         return 2
@@ -657,6 +710,19 @@ def _run_command(name: str, command: Command, args: argparse.Namespace, debug: b
     except OSError as err:
         _report(name, f"error: {_os_error_line(err)}", debug)
         return 1
+
+
+class TorchMissing(Exception):
+    """PyTorch is not installed and the command needs it."""
+
+
+def _load_torch_side() -> None:
+    from humanpose import load_torch_side
+
+    try:
+        load_torch_side()
+    except ImportError as err:
+        raise TorchMissing(str(err)) from err
 
 
 def _os_error_line(err: OSError) -> str:

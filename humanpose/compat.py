@@ -1,4 +1,4 @@
-"""The oldest torch humanpose runs on, checked when the package is imported.
+"""The oldest torch humanpose runs on, checked when the PyTorch side is imported.
 
 The floor is set by the newest APIs the code calls: ``torch.serialization.safe_globals``
 with ``(object, "module.name")`` pairs (2.6; reading mmpose/mmdet checkpoints and the seed's
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 
-import torch
-
-__all__ = ["MIN_TORCH", "check_torch"]
+__all__ = ["MIN_TORCH", "TORCH_HINT", "check_torch", "require_torch"]
 
 MIN_TORCH = (2, 6)
+TORCH_HINT = ("this needs PyTorch, which the runtime install leaves out: "
+              "pip install 'humanpose[train]'")
 
 
 def check_torch(version: str) -> None:
@@ -30,4 +30,11 @@ def check_torch(version: str) -> None:
                           f"(pip install 'torch>={floor}') or see the README's set-up")
 
 
-check_torch(torch.__version__)
+def require_torch() -> None:
+    """Import torch and check its version; without it, an ImportError that names the extra
+    to install."""
+    try:
+        import torch
+    except ImportError as err:
+        raise ImportError(TORCH_HINT) from err
+    check_torch(torch.__version__)

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from humanpose.errors import HumanposeError
+from humanpose.measured import file_digest
 
 logger = logging.getLogger("humanpose")
 
@@ -115,7 +116,11 @@ def pose_onnx_metadata(cfg, keypoints=None) -> dict[str, str]:
                   "channel_order": "rgb" if cfg.DATASET.COLOR_RGB else "bgr"}
     metadata = {"humanpose.codec": json.dumps(build_codec(cfg).meta()),
                 "humanpose.preprocess": json.dumps(preprocess),
-                "humanpose.model_cfg": cfg.MODEL.dump()}
+                "humanpose.model_cfg": cfg.MODEL.dump(),
+                # what the runtime (humanpose.runtime.PoseModel) does around the network
+                "humanpose.test": json.dumps({"flip_test": bool(cfg.TEST.FLIP_TEST),
+                                              "in_vis_thre": float(cfg.TEST.IN_VIS_THRE),
+                                              "bias": float(cfg.TEST.BIAS)})}
     if keypoints is not None:
         metadata[KEYPOINTS_METADATA_KEY] = json.dumps(keypoint_set_to_dict(keypoints))
     return metadata
@@ -220,15 +225,6 @@ def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
         t = value.detach().to("cpu").contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, read once in 1 MiB pieces."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for piece in iter(lambda: f.read(1 << 20), b""):
-            h.update(piece)
     return h.hexdigest()
 
 

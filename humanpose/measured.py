@@ -16,7 +16,8 @@ import platform
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["ChoiceCache", "cpu_flags", "cpu_name", "default_cache_dir", "library_versions"]
+__all__ = ["ChoiceCache", "cpu_flags", "cpu_name", "default_cache_dir", "file_digest",
+           "library_versions"]
 
 _CPU_FLAGS_OF_INTEREST = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512_fp16", "avx512f",
                           "avx2")
@@ -93,3 +94,12 @@ class ChoiceCache:
             os.replace(tmp, self.path)
         except OSError:  # a read-only home: measure again next time
             pass
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read once in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            h.update(piece)
+    return h.hexdigest()

@@ -19,7 +19,7 @@ def lpn50_cfg_path() -> Path:
 # to crash with a segfault in native code on this machine.
 BACKEND_TEST_FILES = {"test_export.py", "test_inference.py", "test_inference_cli.py",
                       "test_detection.py", "test_rtmdet.py", "test_zoo.py",
-                      "test_rtmpose_backends.py", "test_test_backend.py"}
+                      "test_rtmpose_backends.py", "test_test_backend.py", "test_runtime.py"}
 
 
 def pytest_configure(config) -> None:

@@ -30,10 +30,10 @@ from humanpose.detection.codec import (
     image_detections,
 )
 from humanpose.detection.data import PersonBoxDataset, letterbox
-from humanpose.detection.nms import box_iou, nms
 from humanpose.detection.onnx import parse_yolo_output, yolo_layout, yolo_metadata
 from humanpose.errors import HumanposeError
 from humanpose.inference.detector import DetectionsFile
+from humanpose.runtime.boxes import box_iou, nms
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CFG = REPO / "humanpose" / "configs" / "demo_detector_synthetic.yaml"

@@ -49,3 +49,49 @@ def test_nothing_but_the_entry_points_imports_the_cli():
              and any(n == "humanpose.cli" or n.startswith("humanpose.cli.")
                      for n in imported_modules(p))]
     assert not users, users
+
+
+# The runtime layer (NumPy, OpenCV, ONNX Runtime/OpenVINO): never PyTorch. The PyTorch side
+# builds on it, never the other way (tests/test_runtime.py imports it with torch blocked).
+RUNTIME_FILES = sorted([
+    *(PACKAGE / "runtime").glob("*.py"),
+    *(PACKAGE / "inference" / f"{name}.py" for name in
+      ("detector", "display", "smoothing", "sources", "tracking", "video")),
+    *(PACKAGE / "codecs" / f"{name}.py" for name in ("base", "heatmap", "simcc")),
+    *(PACKAGE / "data" / f"{name}.py" for name in ("geometry", "images", "keypoints",
+                                                   "normalize")),
+    *(PACKAGE / "evaluation" / f"{name}.py" for name in ("coco", "nms", "tracking")),
+    PACKAGE / "vis.py", PACKAGE / "measured.py", PACKAGE / "errors.py",
+])
+TORCH_SIDE = ("humanpose.models", "humanpose.engine", "humanpose.pose", "humanpose.detection",
+              "humanpose.export", "humanpose.checkpoint", "humanpose.predict",
+              "humanpose.compat", "humanpose.summary", "humanpose.inference.backends",
+              "humanpose.inference.estimator", "humanpose.inference.lpn_form",
+              "humanpose.data.topdown", "humanpose.data.loader", "humanpose.data.augment",
+              "humanpose.data.prefetch", "humanpose.cli", "humanpose.demo")
+
+
+def top_level_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", RUNTIME_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_runtime_never_imports_the_torch_side(path):
+    assert path.is_file()
+    bad = sorted(n for n in imported_modules(path)
+                 if any(n == f or n.startswith(f + ".") for f in TORCH_SIDE))
+    assert not bad, f"{path.name} imports {bad}"
+    assert not {n for n in top_level_imports(path) if n == "torch" or n.startswith("torch.")}
+
+
+def test_backends_and_lpn_form_import_each_other_no_more():
+    backends = imported_modules(PACKAGE / "inference" / "backends.py")
+    lpn_form = imported_modules(PACKAGE / "inference" / "lpn_form.py")
+    assert not ("humanpose.inference.lpn_form" in backends
+                and "humanpose.inference.backends" in lpn_form)

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from humanpose.detection import build_person_detector
-from humanpose.detection.nms import greedy_nms, nms
 from humanpose.detection.rtmdet import (
     RTMDET_METADATA_KEY,
     RTMDetDetector,
@@ -28,6 +27,7 @@ from humanpose.detection.rtmdet import (
     preprocess,
 )
 from humanpose.errors import HumanposeError
+from humanpose.runtime.boxes import greedy_nms, nms
 
 MEAN = np.array([103.53, 116.28, 123.675], np.float32)  # B, G, R
 STD = np.array([57.375, 57.12, 58.395], np.float32)
@@ -45,9 +45,9 @@ def test_preprocess_resizes_pads_and_normalises_as_mmdet():
     image = np.empty((20, 40, 3), np.uint8)
     image[:] = (10, 20, 30)
     x, meta = preprocess(image, PARAMS)
-    assert x.shape == (1, 3, 64, 64) and x.dtype == torch.float32
+    assert x.shape == (1, 3, 64, 64) and x.dtype == np.float32
     assert meta == RTMDetMeta(scale_factor=(1.6, 1.6), img_shape=(64, 64), ori_shape=(20, 40))
-    x = x[0].numpy()
+    x = x[0]
     # BGR kept (no swap): channel 0 is blue with mean 103.53.
     content = (np.array([10, 20, 30], np.float32) - MEAN) / STD
     pad = (np.float32(114) - MEAN) / STD
@@ -66,8 +66,8 @@ def test_preprocess_sizes_round_half_up_and_scale_factors_are_the_real_ratios():
     assert meta.scale_factor == (64 / 50, 42 / 33)
     resized = cv2.resize(image, (64, 42), interpolation=cv2.INTER_LINEAR)
     expected = ((resized.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)
-    np.testing.assert_array_equal(x[0, :, :42].numpy(), expected)
-    assert np.all(x[0, :, 42:].numpy() == ((np.float32(114) - MEAN) / STD)[:, None, None])
+    np.testing.assert_array_equal(x[0, :, :42], expected)
+    assert np.all(x[0, :, 42:] == ((np.float32(114) - MEAN) / STD)[:, None, None])
 
 
 def test_preprocess_rejects_non_uint8_images():
@@ -157,7 +157,7 @@ def test_decode_flat_rejects_a_wrong_shape():
 
 @pytest.mark.parametrize("matrix_max", [0, 1024])  # row by row, and with the IoU matrix
 def test_greedy_nms_equals_nms(matrix_max, monkeypatch):
-    monkeypatch.setattr("humanpose.detection.nms.MATRIX_NMS_MAX", matrix_max)
+    monkeypatch.setattr("humanpose.runtime.boxes.MATRIX_NMS_MAX", matrix_max)
     rng = np.random.default_rng(1)
     xy = rng.uniform(0, 100, (300, 2))
     boxes = np.concatenate([xy, xy + rng.uniform(1, 40, (300, 2))], axis=1)
@@ -201,9 +201,17 @@ class StandIn(nn.Module):
         return tuple(cls_scores), tuple(bbox_preds)
 
 
+def eager(module: nn.Module):
+    """The module as a runner: NumPy batches in (as the runtime's pre-processing gives)."""
+    @torch.no_grad()
+    def run(x):
+        return module(torch.from_numpy(x))
+    return run
+
+
 def test_detector_with_a_stand_in_network_end_to_end():
     image = np.zeros((64, 128, 3), np.uint8)  # resized by 0.5 into 64x64: META's geometry
-    model = RTMDetOutputs(StandIn()).eval()
+    model = eager(RTMDetOutputs(StandIn()).eval())
     detector = RTMDetDetector(model, PARAMS, min_score=0.0)
     boxes, scores, _ = detector.detect(image)
     np.testing.assert_allclose(boxes, EXPECTED, atol=1e-5)
@@ -240,7 +248,7 @@ def test_onnx_round_trip_and_onnx_file_is_a_detector(tmp_path):
     assert isinstance(detector, RTMDetDetector) and detector.backend == "onnxruntime"
     assert detector.params == params
     image = np.random.default_rng(0).integers(0, 256, (50, 90, 3), dtype=np.uint8)
-    reference = RTMDetDetector(RTMDetOutputs(network).eval(), params)
+    reference = RTMDetDetector(eager(RTMDetOutputs(network).eval()), params)
     want, got = reference.detect(image), detector.detect(image)
     assert len(want[0]) > 0 and len(got[0]) == len(want[0])
     np.testing.assert_allclose(got[0], want[0], atol=1e-3)

@@ -10,15 +10,16 @@ geometry's job (:func:`humanpose.data.geometry.transform_preds`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-import torch
 
-__all__ = ["Codec", "Outputs", "as_float_outputs", "average_outputs"]
+__all__ = ["Codec", "Outputs", "as_float_outputs", "as_numpy", "average_outputs"]
 
-# A network's outputs: one tensor (heatmaps) or a tuple of tensors (SimCC x and y vectors).
-Outputs = torch.Tensor | tuple[torch.Tensor, ...]
+# A network's outputs: one array (heatmaps) or a tuple of arrays (SimCC x and y vectors),
+# NumPy arrays in the runtime, torch tensors on the PyTorch side. Codecs take either and
+# never import torch, so the torch-free runtime (humanpose.runtime) decodes with them too.
+Outputs = Any
 
 
 class Codec(Protocol):
@@ -45,11 +46,29 @@ class Codec(Protocol):
         """Everything needed to rebuild the codec without the config (ONNX metadata)."""
 
 
+def _is_tensor(value) -> bool:
+    return type(value).__module__.startswith("torch")
+
+
+def _float32(value):
+    if _is_tensor(value):
+        return value.float()
+    return np.asarray(value, dtype=np.float32)
+
+
 def as_float_outputs(outputs) -> Outputs:
-    """Float32 tensors, whatever the network or backend returned."""
+    """Float32 outputs of the same kind as given: torch tensors stay tensors, anything else
+    becomes NumPy arrays."""
     if isinstance(outputs, (list, tuple)):
-        return tuple(torch.as_tensor(o).float() for o in outputs)
-    return torch.as_tensor(outputs).float()
+        return tuple(_float32(o) for o in outputs)
+    return _float32(outputs)
+
+
+def as_numpy(value) -> np.ndarray:
+    """A float32 NumPy array of an output (a torch tensor is moved to the CPU first)."""
+    if _is_tensor(value):
+        return value.detach().float().cpu().numpy()
+    return np.asarray(value, dtype=np.float32)
 
 
 def average_outputs(a: Outputs, b: Outputs) -> Outputs:

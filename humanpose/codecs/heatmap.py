@@ -11,9 +11,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import torch
 
-from humanpose.codecs.base import Outputs
+from humanpose.codecs.base import Outputs, as_numpy
 from humanpose.data.geometry import flip_heatmaps_back, transform_preds
 
 __all__ = [
@@ -75,12 +74,6 @@ def encode_gaussian(joints: np.ndarray, joints_vis: np.ndarray, image_size: Sequ
 
 
 # ----------------------------------------------------------------------------- decode
-def _as_numpy(heatmaps) -> np.ndarray:
-    if isinstance(heatmaps, torch.Tensor):
-        return heatmaps.detach().float().cpu().numpy()
-    return np.asarray(heatmaps, dtype=np.float32)
-
-
 def get_max_preds(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer argmax location ``(N, K, 2)`` (x, y) and peak value ``(N, K, 1)`` per heatmap.
 
@@ -113,11 +106,13 @@ def _soft_argmax(heatmaps: np.ndarray, beta: float = SOFT_ARGMAX_BETA):
     """The seed's soft-argmax: expected (x, y) under softmax(beta * heatmap); the confidence
     is the heatmap value at the rounded expected location."""
     n, k, h, w = heatmaps.shape
-    t = torch.from_numpy(heatmaps).reshape(n, k, -1)
-    probs = torch.softmax(t * beta, dim=-1).reshape(n, k, h, w)
-    xs = (probs.sum(dim=2) * torch.arange(w, dtype=probs.dtype)).sum(-1)
-    ys = (probs.sum(dim=3) * torch.arange(h, dtype=probs.dtype)).sum(-1)
-    preds = torch.stack([xs, ys], dim=-1).numpy()
+    logits = heatmaps.reshape(n, k, -1).astype(np.float32) * np.float32(beta)
+    logits -= logits.max(axis=-1, keepdims=True)
+    probs = np.exp(logits)
+    probs = (probs / probs.sum(axis=-1, keepdims=True)).reshape(n, k, h, w)
+    xs = (probs.sum(axis=2) * np.arange(w, dtype=np.float32)).sum(-1)
+    ys = (probs.sum(axis=3) * np.arange(h, dtype=np.float32)).sum(-1)
+    preds = np.stack([xs, ys], axis=-1)
     idx = np.round(preds).astype(np.int64)
     ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
     maxvals = heatmaps[ni, ki, idx[..., 1], idx[..., 0]][..., None]
@@ -175,7 +170,7 @@ def heatmap_maxima(heatmaps, method: str = "argmax", post_process: bool = True
     ``dark``. ``post_process`` (``TEST.POST_PROCESS``) applies the seed's quarter-pixel
     shift after argmax/soft-argmax; DARK replaces it.
     """
-    hm = _as_numpy(heatmaps)
+    hm = as_numpy(heatmaps)
     if hm.ndim != 4:
         raise ValueError(f"heatmaps must be (N, K, H, W), got shape {hm.shape}")
     if method == "argmax":
@@ -199,7 +194,7 @@ def decode_heatmaps(heatmaps, center: np.ndarray, scale: np.ndarray, method: str
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps ``(N, K, H, W)`` of N crops → key points ``(N, K, 2)`` in image pixels and
     confidences ``(N, K, 1)``: :func:`heatmap_maxima` mapped straight to the image."""
-    hm = _as_numpy(heatmaps)
+    hm = as_numpy(heatmaps)
     coords, maxvals = heatmap_maxima(hm, method, post_process)
     h, w = hm.shape[2:]
     preds = transform_preds(coords, center, scale, (w, h), udp=udp)
@@ -254,7 +249,7 @@ class HeatmapCodec:
                                self.sigma, udp=self.udp)
 
     @staticmethod
-    def heatmaps(outputs: Outputs) -> torch.Tensor:
+    def heatmaps(outputs: Outputs) -> Outputs:
         """The heatmaps among a network's outputs (the last, for multi-output networks)."""
         return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
 
@@ -266,7 +261,7 @@ class HeatmapCodec:
         coords = np.asarray(coords, dtype=np.float64) * np.array([sx, sy])
         return coords, maxvals[..., 0].astype(np.float32)
 
-    def flip_back(self, outputs: Outputs, flip_pairs: Sequence[Sequence[int]]) -> torch.Tensor:
+    def flip_back(self, outputs: Outputs, flip_pairs: Sequence[Sequence[int]]) -> Outputs:
         return flip_heatmaps_back(self.heatmaps(outputs), flip_pairs, shift=self.flip_shift)
 
     def meta(self) -> dict:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
-from humanpose.codecs.base import Outputs
+from humanpose.codecs.base import Outputs, as_numpy
 
 __all__ = ["SIMCC_SIGMAS", "SimCCCodec", "simcc_maximum"]
 
@@ -34,12 +33,6 @@ def simcc_maximum(simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndarray,
     scores = np.minimum(simcc_x.max(axis=2), simcc_y.max(axis=2)).astype(np.float32)
     locs[scores <= 0.0] = -1
     return locs, scores
-
-
-def _as_numpy(t) -> np.ndarray:
-    if isinstance(t, torch.Tensor):
-        return t.detach().float().cpu().numpy()
-    return np.asarray(t, dtype=np.float32)
 
 
 class SimCCCodec:
@@ -116,7 +109,7 @@ class SimCCCodec:
         return tuple(outputs)
 
     def decode(self, outputs: Outputs) -> tuple[np.ndarray, np.ndarray]:
-        simcc_x, simcc_y = (_as_numpy(o) for o in outputs)
+        simcc_x, simcc_y = (as_numpy(o) for o in outputs)
         if simcc_x.ndim != 3 or simcc_y.ndim != 3:
             raise ValueError(f"SimCC outputs must be (N, K, bins), got {simcc_x.shape} and "
                              f"{simcc_y.shape}")
@@ -124,12 +117,14 @@ class SimCCCodec:
         return locs.astype(np.float64) / self.split_ratio, scores
 
     def flip_back(self, outputs: Outputs, flip_pairs: Sequence[Sequence[int]]
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+                  ) -> tuple[Outputs, Outputs]:
         """mmpose's ``flip_vectors``: swap left/right joints, reverse the x vectors."""
         simcc_x, simcc_y = outputs
         order = list(range(simcc_x.shape[1]))
         for a, b in flip_pairs:
             order[a], order[b] = order[b], order[a]
+        if isinstance(simcc_x, np.ndarray):
+            return simcc_x[:, order, ::-1], simcc_y[:, order]
         return simcc_x[:, order].flip(-1), simcc_y[:, order]
 
     def meta(self) -> dict:

@@ -22,7 +22,6 @@ import contextlib
 import io
 import logging
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -44,34 +43,16 @@ from humanpose.data.coco import (
 )
 from humanpose.data.images import read_image
 from humanpose.detection.codec import encode_boxes
+from humanpose.runtime.boxes import PAD_VALUE, letterbox
 
 __all__ = ["PAD_VALUE", "TRANSLATE", "PersonBoxDataset", "build_detection_dataset",
            "detection_annotation_file", "letterbox", "load_person_boxes"]
 
 logger = logging.getLogger(__name__)
 
-PAD_VALUE = 114  # the letterbox grey, YOLO's
 TRANSLATE = 0.1  # training shift, a fraction of the input size
 MIN_VISIBLE = 0.1  # an augmented box cut by the border stays a target if this much remains
 MIN_BOX_SIDE = 2.0  # pixels of input, for a box to be a target
-
-
-def letterbox(image: np.ndarray, input_size: Sequence[int], pad_value: int = PAD_VALUE
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``image`` scaled to fit ``input_size`` (w, h), aspect kept, centred on a
-    ``pad_value`` canvas. Returns (canvas, scale (sx, sy), offset (ox, oy)): image point
-    ``x`` lands at ``x * scale + offset`` (continuous pixel coordinates)."""
-    h, w = image.shape[:2]
-    in_w, in_h = int(input_size[0]), int(input_size[1])
-    s = min(in_w / w, in_h / h)
-    new_w, new_h = max(1, round(w * s)), max(1, round(h * s))
-    if (new_w, new_h) != (w, h):
-        image = cv2.resize(image, (new_w, new_h),
-                           interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    left, top = (in_w - new_w) // 2, (in_h - new_h) // 2
-    canvas = np.full((in_h, in_w, image.shape[2]), pad_value, dtype=image.dtype)
-    canvas[top:top + new_h, left:left + new_w] = image
-    return canvas, np.array([new_w / w, new_h / h]), np.array([left, top], dtype=np.float64)
 
 
 @dataclass

@@ -28,33 +28,24 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 from yacs.config import CfgNode
 
-from humanpose.data.normalize import normalize_batch
-from humanpose.detection.codec import DecodeParams, decode_output, image_detections
-from humanpose.detection.data import letterbox
+from humanpose.detection.codec import DecodeParams
 from humanpose.detection.model import DETECTOR_NAMES, build_detector
-from humanpose.detection.nms import xyxy_to_xywh
 from humanpose.detection.onnx import METADATA_KEY, YoloOnnxDetector, onnx_metadata
 from humanpose.detection.rtmdet import RTMDET_METADATA_KEY, RTMDET_NAMES, RTMDetParams
 from humanpose.errors import HumanposeError
 from humanpose.inference.detector import (
-    Detections,
     DetectionsFile,
     PersonDetector,
-    checked_bgr_image,
 )
+from humanpose.runtime.detectors import DEFAULT_MIN_SCORE, HeatmapBoxDetector
 
 __all__ = ["DEFAULT_MIN_SCORE", "ModelDetector", "build_person_detector", "detector_config"]
 
 logger = logging.getLogger("humanpose")
-
-# Boxes below this score are not people worth a pose at inference (evaluation keeps lower
-# ones: MODEL.EXTRA.DET_SCORE_THRE).
-DEFAULT_MIN_SCORE = 0.3
 
 
 def _config_from_model_dump(text: str, source: str) -> CfgNode:
@@ -110,46 +101,22 @@ def detector_config(weights: str | os.PathLike, cfg: CfgNode | str | os.PathLike
     return found
 
 
-class ModelDetector:
-    """Our detector network as a :class:`~humanpose.inference.detector.PersonDetector`.
-
-    ``runner`` maps a normalised ``(1, 3, H, W)`` RGB batch to the output maps (a
-    :mod:`humanpose.inference.backends` runner); ``cfg`` gives the input size and the
-    decoding settings; boxes scoring under ``min_score`` are dropped.
-    """
+class ModelDetector(HeatmapBoxDetector):
+    """Our detector network as a :class:`~humanpose.inference.detector.PersonDetector`:
+    the runtime's :class:`~humanpose.runtime.detectors.HeatmapBoxDetector` with its input
+    size and decoding settings from ``cfg``; boxes scoring under ``min_score`` are dropped.
+    ``runner`` is one of :mod:`humanpose.inference.backends`."""
 
     def __init__(self, runner, cfg: CfgNode, min_score: float = DEFAULT_MIN_SCORE,
                  nms_threshold: float | None = None, max_detections: int | None = None):
-        self.runner = runner
-        self.input_size = (int(cfg.MODEL.IMAGE_SIZE[0]), int(cfg.MODEL.IMAGE_SIZE[1]))
         params = DecodeParams.from_cfg(cfg, score_threshold=min_score)
-        self.params = DecodeParams(
+        params = DecodeParams(
             params.stride,
             params.max_detections if max_detections is None else int(max_detections),
             params.score_threshold,
             params.nms_threshold if nms_threshold is None else float(nms_threshold))
-
-    @property
-    def backend(self) -> str:
-        return getattr(self.runner, "name", type(self.runner).__name__)
-
-    def detect_input(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (x1, y1, x2, y2, input pixels) and scores of a letterboxed BGR input."""
-        rgb = torch.from_numpy(np.ascontiguousarray(canvas[None, :, :, ::-1]))
-        output = self.runner(normalize_batch(rgb))
-        boxes, scores = decode_output(output, self.params.stride, self.params.max_detections)
-        return boxes[0].numpy(), scores[0].numpy()
-
-    def __call__(self, image: np.ndarray, image_id: int | None = None,
-                 file_name: str | None = None) -> Detections:
-        image = checked_bgr_image(image)
-        h, w = image.shape[:2]
-        if h == 0 or w == 0:
-            return Detections.empty()
-        canvas, scale, offset = letterbox(image, self.input_size)
-        boxes, scores = self.detect_input(canvas)
-        boxes, scores = image_detections(boxes, scores, scale, offset, (w, h), self.params)
-        return Detections(xyxy_to_xywh(boxes), scores)
+        super().__init__(runner, (int(cfg.MODEL.IMAGE_SIZE[0]), int(cfg.MODEL.IMAGE_SIZE[1])),
+                         params)
 
 
 def _cached_export(cfg: CfgNode, model: torch.nn.Module, weights: Path | None,

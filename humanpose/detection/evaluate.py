@@ -25,10 +25,10 @@ from tqdm import tqdm
 from humanpose.data.loader import loader_workers
 from humanpose.data.normalize import normalize_batch
 from humanpose.detection.codec import DecodeParams, decode_output, image_detections
-from humanpose.detection.nms import xyxy_to_xywh
 from humanpose.engine.distributed import Dist, all_gather_objects
 from humanpose.engine.evaluate import ShardSampler, amp_dtype
 from humanpose.predict import autocast_for
+from humanpose.runtime.boxes import xyxy_to_xywh
 
 __all__ = ["BOX_STATS_NAMES", "evaluate_boxes", "predict_boxes", "results_path",
            "score_boxes"]

@@ -19,7 +19,7 @@ __all__ = ["TrackingScores", "box_iou", "frame_matches", "keypoint_jitter", "tra
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box of ``a`` ``(N, 4)`` with every box of ``b`` ``(M, 4)``, both
-    (x, y, w, h) as in COCO (humanpose.detection.nms.box_iou takes corners)."""
+    (x, y, w, h) as in COCO (humanpose.runtime.boxes.box_iou takes corners)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     iw = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - \

@@ -29,9 +29,7 @@ import importlib.util
 import logging
 import os
 import statistics
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -41,9 +39,16 @@ import torch
 from torch import nn
 
 from humanpose.codecs import Outputs, as_float_outputs
-from humanpose.errors import HumanposeError
 from humanpose.measured import ChoiceCache, default_cache_dir
+from humanpose.models.folding import fold_batchnorm
 from humanpose.predict import autocast_for
+from humanpose.runtime.sessions import (
+    ONNX_BACKENDS,
+    BackendUnavailable,
+    OnnxRuntimeSession,
+    OpenVinoSession,
+    require,
+)
 
 __all__ = [
     "BACKENDS",
@@ -64,15 +69,9 @@ __all__ = [
 ]
 
 BACKENDS = ("torch", "torch-bf16", "torch-fp16", "onnxruntime", "openvino", "openvino-fp32")
-ONNX_BACKENDS = ("onnxruntime", "openvino", "openvino-fp32")
 logger = logging.getLogger("humanpose")
 _TORCH_DTYPES = {"torch": None, "torch-bf16": torch.bfloat16, "torch-fp16": torch.float16}
 _MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-fp32": "openvino"}
-STATIC_BATCHES = 2  # OpenVINO: batch sizes up to this get their own static compilation
-
-
-class BackendUnavailable(HumanposeError):
-    """A backend whose package is not installed or that cannot run on the chosen device."""
 
 
 class Runner(Protocol):
@@ -83,11 +82,7 @@ class Runner(Protocol):
     def __call__(self, inputs: torch.Tensor) -> Outputs: ...
 
 
-def _require(module: str, backend: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        extra = "openvino" if module == "openvino" else "onnx"
-        raise BackendUnavailable(
-            f"backend {backend!r} needs the {module} package: pip install 'humanpose[{extra}]'")
+_require = require  # tests replace it to act as if a package were missing
 
 
 def available_backends(device: str | torch.device = "cpu") -> list[str]:
@@ -114,74 +109,6 @@ def available_backends(device: str | torch.device = "cpu") -> list[str]:
 
 
 # ----------------------------------------------------------------------------- torch
-@torch.no_grad()
-def _fold(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
-    """``conv`` followed by ``bn`` (eval mode) as one convolution. Grouped transposed
-    convolutions (LPN's deconvolutions) keep output channels in the weight's second axis,
-    group by group, which PyTorch's own ``fuse_conv_bn_eval`` does not handle."""
-    scale = torch.rsqrt(bn.running_var + bn.eps)
-    if bn.weight is not None:
-        scale = scale * bn.weight
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    bias = (bias - bn.running_mean) * scale
-    if bn.bias is not None:
-        bias = bias + bn.bias
-    w = conv.weight
-    if isinstance(conv, nn.ConvTranspose2d):
-        g = conv.groups
-        grouped = w.reshape(g, w.shape[0] // g, w.shape[1], *w.shape[2:])
-        w = (grouped * scale.reshape(g, 1, -1, 1, 1)).reshape(w.shape)
-    else:
-        w = w * scale.reshape(-1, 1, 1, 1)
-    fused = copy.deepcopy(conv)
-    fused.weight = nn.Parameter(w.contiguous(), requires_grad=False)
-    fused.bias = nn.Parameter(bias, requires_grad=False)
-    return fused
-
-
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` (in eval mode) with every BatchNorm that directly follows a
-    convolution folded into that convolution's weights and bias.
-
-    Folding removes one full pass over each activation map per block, which is a large part
-    of a small network's CPU time. The model is traced with ``torch.fx``; a model that cannot
-    be traced is returned as an eval-mode copy, unfolded.
-    """
-    from torch.fx import symbolic_trace
-
-    model = copy.deepcopy(model).eval()
-    try:
-        graph_module = symbolic_trace(model)
-    except Exception:  # dynamic control flow: keep the eager model
-        return model
-    modules = dict(graph_module.named_modules())
-    # A convolution called at several places (RTMDet's head shares one conv between levels,
-    # each with its own BatchNorm) keeps its weights: folding one BN into it would change
-    # every other call, and folding each BN in turn would compound them.
-    calls = Counter(node.target for node in graph_module.graph.nodes
-                    if node.op == "call_module")
-    for node in list(graph_module.graph.nodes):
-        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
-            continue
-        source = node.args[0]
-        if not (isinstance(source, torch.fx.Node) and source.op == "call_module"
-                and len(source.users) == 1 and calls[source.target] == 1):
-            continue
-        conv = modules[source.target]
-        if not isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)):
-            continue
-        fused = _fold(conv, modules[node.target])
-        parent, _, name = source.target.rpartition(".")
-        setattr(graph_module.get_submodule(parent) if parent else graph_module, name, fused)
-        modules[source.target] = fused
-        node.replace_all_uses_with(source)
-        graph_module.graph.erase_node(node)
-    graph_module.graph.lint()
-    graph_module.recompile()
-    graph_module.delete_all_unused_submodules()
-    return graph_module
-
-
 class TorchRunner:
     """The PyTorch model, optimised for inference: BN folded, channels-last, autocast."""
 
@@ -221,102 +148,39 @@ def _as_numpy_nchw(inputs: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(inputs, dtype=np.float32)
 
 
-def _outputs(arrays: Sequence[np.ndarray]) -> Outputs:
-    """One output as a tensor, several (SimCC's x and y) as a tuple, in the graph's order."""
-    tensors = tuple(torch.from_numpy(np.asarray(a)) for a in arrays)
-    return tensors[0] if len(tensors) == 1 else tensors
+class _TensorCalls:
+    """The runtime session's call with torch tensors: tensors in, tensors out (one output
+    as a tensor, several, SimCC's x and y, as a tuple), as :class:`Runner` says."""
+
+    def session_outputs(self, inputs: np.ndarray) -> Outputs:
+        """The NumPy call: one output as an array, several as a tuple."""
+        arrays = super().__call__(inputs)
+        return arrays[0] if len(arrays) == 1 else arrays
+
+    def __call__(self, inputs: torch.Tensor | np.ndarray) -> Outputs:
+        out = self.session_outputs(_as_numpy_nchw(inputs))
+        if isinstance(out, tuple):
+            return tuple(torch.from_numpy(np.asarray(a)) for a in out)
+        return torch.from_numpy(np.asarray(out))
 
 
-class OnnxRuntimeRunner:
-    """An ONNX model in ONNX Runtime, with all graph optimisations on."""
-
-    name = "onnxruntime"
+class OnnxRuntimeRunner(_TensorCalls, OnnxRuntimeSession):
+    """:class:`~humanpose.runtime.sessions.OnnxRuntimeSession` as a runner."""
 
     def __init__(self, onnx_path: str | os.PathLike, device: str | torch.device = "cpu",
                  threads: int | None = None):
-        _require("onnxruntime", self.name)
-        import onnxruntime as ort
-
-        self.device = torch.device(device)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        # Denormal floats are hundreds of times slower on x86 and carry no information here.
-        options.add_session_config_entry("session.set_denormal_as_zero", "1")
-        providers = ["CPUExecutionProvider"]
-        if self.device.type == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendUnavailable("onnxruntime has no CUDA provider here; install "
-                                         "onnxruntime-gpu or use device='cpu'")
-            providers.insert(0, ("CUDAExecutionProvider",
-                                 {"device_id": self.device.index or 0}))
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
-        self.input_name = self.session.get_inputs()[0].name
-
-    def __call__(self, inputs: torch.Tensor | np.ndarray) -> Outputs:
-        outs = self.session.run(None, {self.input_name: _as_numpy_nchw(inputs)})
-        return _outputs(outs)
+        super().__init__(onnx_path, str(torch.device(device)),
+                         threads or torch.get_num_threads())
 
 
-class OpenVinoRunner:
-    """An ONNX model compiled by OpenVINO for the CPU, tuned for latency.
-
-    Batches of 1 and 2 (one person, without and with flip test: the real-time cases) get
-    models compiled for their static shapes, a few percent faster; larger batches share one
-    dynamic-batch compilation. With ``cache_dir`` the compiled models are kept on disk
-    (OpenVINO's ``CACHE_DIR``), so a later process skips the compilation.
-    """
+class OpenVinoRunner(_TensorCalls, OpenVinoSession):
+    """:class:`~humanpose.runtime.sessions.OpenVinoSession` as a runner."""
 
     def __init__(self, onnx_path: str | os.PathLike, precision: str | None = None,
                  threads: int | None = None, device: str | torch.device = "cpu",
                  cache_dir: str | os.PathLike | None = None):
-        self.name = "openvino" if precision is None else f"openvino-{precision}"
-        _require("openvino", self.name)
-        if torch.device(device).type != "cpu":
-            raise BackendUnavailable(f"backend {self.name!r} runs on the CPU only")
-        import openvino as ov
-
-        self.core = ov.Core()
-        self.path = str(onnx_path)
-        self.config: dict[str, object] = {
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
-            "CPU_DENORMALS_OPTIMIZATION": True,  # flush denormals, as for onnxruntime
-        }
-        if cache_dir is not None:  # compiled blobs, keyed by OpenVINO on the model's content
-            self.config["CACHE_DIR"] = str(Path(cache_dir) / "openvino")
-        if precision is not None:
-            self.config["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16",
-                                                       "fp16": "f16"}[precision]
-        self._requests: dict[str, object] = {}
-        self._lock = threading.Lock()
-
-    def _request(self, batch: int):
-        key = str(batch) if batch <= STATIC_BATCHES else "dynamic"
-        if key not in self._requests:
-            model = self.core.read_model(self.path)
-            if key != "dynamic":
-                shape = list(model.inputs[0].get_partial_shape())
-                model.reshape({0: [batch] + [int(d.get_length()) for d in shape[1:]]})
-            compiled = self.core.compile_model(model, "CPU", self.config)
-            self._requests[key] = compiled.create_infer_request()
-        return self._requests[key]
-
-    @property
-    def inference_precision(self) -> str:
-        """The element type OpenVINO actually computes in (e.g. ``bf16``, ``f32``)."""
-        request = self._request(1)
-        return str(request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT"))
-
-    def __call__(self, inputs: torch.Tensor | np.ndarray) -> Outputs:
-        x = _as_numpy_nchw(inputs)
-        # An infer request is not thread-safe: one caller at a time from infer to the copies,
-        # so that two threads sharing an estimator never read each other's outputs.
-        with self._lock:
-            request = self._request(x.shape[0])
-            request.infer({0: x})
-            count = len(request.get_compiled_model().outputs)
-            return _outputs([request.get_output_tensor(i).data.copy() for i in range(count)])
+        super().__init__(onnx_path, precision, threads or torch.get_num_threads(),
+                         str(torch.device(device)), cache_dir)
 
 
 def make_runner(backend: str, model: nn.Module | None = None,

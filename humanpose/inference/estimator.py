@@ -27,17 +27,9 @@ from yacs.config import CfgNode
 from humanpose.checkpoint import load_checkpoint
 from humanpose.codecs import Outputs, build_codec
 from humanpose.config import get_cfg
-from humanpose.data.geometry import (
-    box_to_center_scale,
-    get_affine_transform,
-    get_udp_transform,
-    warp_crop,
-)
 from humanpose.data.keypoints import COCO, MPII, KeypointSet
-from humanpose.data.normalize import normalize_batch
+from humanpose.data.normalize import normalize_batch, normalize_crops
 from humanpose.errors import HumanposeError
-from humanpose.evaluation.coco import rescore
-from humanpose.evaluation.nms import oks_sigmas
 from humanpose.inference.backends import (
     BACKENDS,
     ONNX_BACKENDS,
@@ -50,57 +42,15 @@ from humanpose.inference.backends import (
 )
 from humanpose.inference.detector import PersonDetector, WholeImageDetector
 from humanpose.inference.lpn_form import ONNX_FORM_BACKENDS, is_lpn, lpn_inference_form
-from humanpose.inference.smoothing import KeypointSmoother
-from humanpose.inference.tracking import PoseTracker, follow_people, smooth_people
 from humanpose.models import build_model
-from humanpose.predict import decode_to_image, predict_outputs
+from humanpose.predict import predict_outputs
+from humanpose.runtime.results import Person
+from humanpose.runtime.topdown import Timing, TopDown, flip_test_outputs
 
 __all__ = ["BenchRow", "Person", "PoseEstimator", "Timing", "bench_boxes", "compare_backends",
            "format_bench_table", "keypoint_set_for", "keypoint_set_from_config"]
 
 logger = logging.getLogger("humanpose")
-
-
-@dataclass
-class Person:
-    """One person: the box the crop came from, its detection score, key points ``(K, 3)``
-    as (x, y, confidence) in image pixels, and the person score that COCO evaluation uses
-    (box score × mean confidence of the joints above ``TEST.IN_VIS_THRE``). ``track_id``:
-    the person's identity across video frames when tracked (:meth:`PoseEstimator.track`,
-    ``humanpose infer --track``), -1 for a person the tracker does not follow, None when
-    nothing tracked."""
-
-    box: tuple[float, float, float, float]
-    box_score: float
-    keypoints: np.ndarray
-    score: float = 0.0
-    track_id: int | None = None
-
-    def to_coco(self, image_id: int, category_id: int = 1) -> dict:
-        """This person as a COCO results-format record (with ``track_id`` when tracked)."""
-        record = {"image_id": int(image_id), "category_id": int(category_id),
-                  "keypoints": [round(float(v), 3) for v in self.keypoints.reshape(-1)],
-                  "score": round(float(self.score), 6),
-                  "bbox": [round(float(v), 2) for v in self.box]}
-        if self.track_id is not None:
-            record["track_id"] = int(self.track_id)
-        return record
-
-
-@dataclass
-class Timing:
-    """Milliseconds spent in the last call, by stage (``detect``: the detector, when the
-    call gave no boxes)."""
-
-    crop: float = 0.0
-    model: float = 0.0
-    decode: float = 0.0
-    people: int = 0
-    detect: float = 0.0
-
-    @property
-    def total(self) -> float:
-        return self.detect + self.crop + self.model + self.decode
 
 
 def keypoint_set_for(cfg: CfgNode, weights: str | os.PathLike | None = None) -> KeypointSet:
@@ -178,17 +128,6 @@ def keypoint_set_from_config(cfg: CfgNode) -> KeypointSet:
     return keypoint_set_from_category({}, k, source="the config", **overrides)
 
 
-def _as_bgr_uint8(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise HumanposeError(f"images must be uint8 arrays, got {image.dtype}")
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise HumanposeError(f"images must be (H, W, 3) arrays, got shape {image.shape}")
-    return image[:, :, :3]
-
-
 def _config_and_weights(cfg: CfgNode | str | os.PathLike | None,
                         weights: str | os.PathLike | None, opts: Sequence[str]
                         ) -> tuple[CfgNode, str | os.PathLike | None]:
@@ -212,7 +151,7 @@ def _config_and_weights(cfg: CfgNode | str | os.PathLike | None,
     return get_cfg(cfg, opts), weights
 
 
-class PoseEstimator:
+class PoseEstimator(TopDown):
     """Top-down pose estimation for whole images.
 
     ``est = PoseEstimator("experiments/coco/lpn/lpn50_256x192_gd256x2_gc.yaml",
@@ -274,6 +213,8 @@ class PoseEstimator:
         self.rgb = bool(rgb)
         self.swap_channels = self.rgb != bool(self.cfg.DATASET.COLOR_RGB)
         self.min_score = min_score
+        self.in_vis_thre = float(self.cfg.TEST.IN_VIS_THRE)
+        self.bias = float(self.cfg.TEST.BIAS)
         self.max_batch = max_batch
         self.threads = threads
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -284,8 +225,8 @@ class PoseEstimator:
         self.timing = Timing()
         self._tmpdir: tempfile.TemporaryDirectory | None = None
         # Video state of track(): made on its first call; replace them to configure.
-        self.tracker: PoseTracker | None = None
-        self.smoother: KeypointSmoother | None = None
+        self.tracker = None
+        self.smoother = None
 
         if weights is not None and Path(weights).suffix.lower() == ".onnx":
             onnx_path, weights = weights, None
@@ -395,131 +336,31 @@ class PoseEstimator:
         return choose_backend(candidates, self._make_runner, signature, self.device, sample,
                               self.cache_dir)
 
-    # ------------------------------------------------------------------ the pipeline
-    def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                                   np.ndarray]:
-        """uint8 crops ``(N, H, W, 3)`` in the network's channel order, with the centres and
-        scales ``(N, 2)`` of the boxes ``(N, 4)`` (x, y, w, h)."""
-        w, h = self.image_size
-        n = len(boxes)
-        crops = np.empty((n, h, w, 3), dtype=np.uint8)
-        centers = np.empty((n, 2), dtype=np.float32)
-        scales = np.empty((n, 2), dtype=np.float32)
-        transform = get_udp_transform if self.codec.udp else get_affine_transform
-        for i, box in enumerate(boxes):
-            centers[i], scales[i] = box_to_center_scale(box, w / h)
-            crops[i] = warp_crop(image, transform(centers[i], scales[i], 0, self.image_size),
-                                 self.image_size)
-        if self.swap_channels:
-            crops = np.ascontiguousarray(crops[..., ::-1])
-        return crops, centers, scales
-
+    # ------------------------------------------------------------------ the network
     def outputs(self, crops: np.ndarray) -> Outputs:
         """The network's outputs (heatmaps or SimCC vectors) for uint8 crops, flip test
         included when enabled."""
-        # uint8 crops go to the GPU as they are (4x less to copy) and are normalised there.
-        device = self.device if self.backend not in ONNX_BACKENDS else torch.device("cpu")
+        onnx = self.backend in ONNX_BACKENDS
         parts = []
         for start in range(0, len(crops), self.max_batch):
-            batch = torch.from_numpy(crops[start:start + self.max_batch]).to(device)
+            piece = crops[start:start + self.max_batch]
+            if onnx:  # NumPy all the way, the runtime's own path (humanpose.runtime)
+                parts.append(flip_test_outputs(self.runner.session_outputs,
+                                               normalize_crops(piece), self.codec,
+                                               self.flip_pairs))
+                continue
+            # uint8 crops go to the GPU as they are (4x less to copy) and are normalised there.
+            batch = torch.from_numpy(piece).to(self.device)
             parts.append(predict_outputs(self.runner, normalize_batch(batch), self.codec,
                                          self.flip_pairs))
+        if onnx:  # tensors, as from every backend (views of the arrays: no copy)
+            parts = [tuple(torch.from_numpy(o) for o in p) if isinstance(p, tuple)
+                     else torch.from_numpy(p) for p in parts]
         if len(parts) == 1:
             return parts[0]
         if isinstance(parts[0], tuple):
             return tuple(torch.cat(p) for p in zip(*parts))
         return torch.cat(parts)
-
-    def decode(self, outputs: Outputs, centers: np.ndarray, scales: np.ndarray) -> np.ndarray:
-        """Key points ``(N, K, 3)`` in image pixels, as evaluation decodes them."""
-        return decode_to_image(self.codec, outputs, centers, scales, self.cfg.TEST.BIAS)
-
-    def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Key points ``(N, K, 3)`` for the boxes ``(N, 4)`` of a BGR (or ``rgb``) image."""
-        if len(boxes) == 0:
-            self.timing = Timing()
-            return np.zeros((0, self.keypoint_set.num_joints, 3), dtype=np.float32)
-        t0 = time.perf_counter()
-        crops, centers, scales = self.crop(image, boxes)
-        t1 = time.perf_counter()
-        outputs = self.outputs(crops)
-        t2 = time.perf_counter()
-        keypoints = self.decode(outputs, centers, scales)
-        t3 = time.perf_counter()
-        self.timing = Timing((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, len(boxes))
-        return keypoints
-
-    def __call__(self, image: np.ndarray, boxes: np.ndarray | Sequence | None = None,
-                 box_scores: np.ndarray | Sequence | None = None, *,
-                 image_id: int | None = None, file_name: str | None = None) -> list[Person]:
-        """The people in ``image`` (uint8 ``(H, W, 3)``, BGR unless ``rgb``).
-
-        ``boxes`` ``(N, 4)`` are (x, y, w, h) in pixels, ``box_scores`` their detection
-        scores (default 1); without boxes the ``detector`` finds them (``image_id`` or
-        ``file_name`` tell a detections file which image this is). No box, or an empty
-        image, gives an empty list.
-        """
-        image = _as_bgr_uint8(image)
-        if image.size == 0:
-            self.timing = Timing()
-            return []
-        detect_ms = 0.0
-        if boxes is None:
-            start = time.perf_counter()
-            # Detectors take BGR images, as OpenCV reads them.
-            bgr = np.ascontiguousarray(image[:, :, ::-1]) if self.rgb else image
-            ids = {k: v for k, v in (("image_id", image_id), ("file_name", file_name))
-                   if v is not None}  # plain ``f(image)`` callables keep working
-            detections = self.detector(bgr, **ids)
-            boxes, box_scores = detections.boxes, detections.scores
-            detect_ms = (time.perf_counter() - start) * 1000
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        scores = (np.ones(len(boxes), dtype=np.float32) if box_scores is None
-                  else np.asarray(box_scores, dtype=np.float32).reshape(-1))
-        if len(scores) != len(boxes):
-            raise HumanposeError(f"{len(boxes)} boxes but {len(scores)} box scores")
-        if len(boxes) == 0:
-            self.timing = Timing(detect=detect_ms)
-            return []
-        keypoints = self.predict(image, boxes)
-        self.timing.detect = detect_ms
-        person_scores = rescore(keypoints, scores, self.cfg.TEST.IN_VIS_THRE)
-        return [Person(tuple(float(v) for v in box), float(s), kp, float(ps))
-                for box, s, kp, ps in zip(boxes, scores, keypoints, person_scores)
-                if ps >= self.min_score]
-
-    def track(self, image: np.ndarray, timestamp: float | None = None, *,
-              image_id: int | None = None, file_name: str | None = None) -> list[Person]:
-        """The people of the next video frame, each with a ``track_id`` that stays the same
-        while the person stays in view (-1: not followed), key points smoothed per track.
-
-        Call it on consecutive frames. The detector runs when the tracker asks (every 5
-        frames, and when a track is lost); tracked boxes place the crops in between.
-        ``timestamp``: the frame's time in seconds, for the smoother (default: 25 frames/s).
-        The first call makes ``self.tracker`` (a :class:`PoseTracker` with this key-point
-        set's sigmas) and ``self.smoother`` (a One-Euro :class:`KeypointSmoother`); set
-        them before it to change their settings, ``self.smoother = False`` for raw key
-        points; :meth:`reset_tracking` starts over (a new video).
-        """
-        image = _as_bgr_uint8(image)
-        if self.tracker is None:
-            self.tracker = PoseTracker(oks_sigmas(self.keypoint_set))
-        if self.smoother is None:
-            self.smoother = KeypointSmoother()
-        bgr = np.ascontiguousarray(image[:, :, ::-1]) if self.rgb else image
-        ids = {k: v for k, v in (("image_id", image_id), ("file_name", file_name))
-               if v is not None}
-        people = follow_people(self.tracker, self, image, lambda: self.detector(bgr, **ids))
-        if self.smoother:
-            smooth_people(self.smoother, people, timestamp)
-        return people
-
-    def reset_tracking(self) -> None:
-        """Forget the people followed by :meth:`track` (a new video or a scene cut)."""
-        if self.tracker is not None:
-            self.tracker.reset()
-        if self.smoother:
-            self.smoother = None
 
     def __repr__(self) -> str:
         flip = "on" if self.flip_pairs is not None else "off"

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from humanpose.models.blocks import BasicBlock, GCBlock, LightweightBottleneck, SELayer
+from humanpose.models.folding import fold_conv_bn
 from humanpose.models.resnet import ResNetPoseNet
 
 __all__ = ["ONNX_FORM_BACKENDS", "FastConv", "FastLPN", "is_lpn", "lpn_inference_form"]
@@ -290,9 +291,7 @@ class FastDeconv(nn.Module):
 
     def __init__(self, deconv: nn.ConvTranspose2d, bn: nn.BatchNorm2d):
         super().__init__()
-        from humanpose.inference.backends import _fold as fold_module
-
-        self.deconv = fold_module(deconv, bn)
+        self.deconv = fold_conv_bn(deconv, bn)
         self.phases: nn.ModuleList | None = None
         groups, out_channels = deconv.groups, deconv.out_channels
         if (tuple(deconv.kernel_size), tuple(deconv.stride), tuple(deconv.padding),

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,10 +49,11 @@ from humanpose.inference.detector import (
     coco_image_ids,
 )
 from humanpose.inference.display import LiveWindow, StopRequested
-from humanpose.inference.estimator import Person, PoseEstimator
 from humanpose.inference.smoothing import KeypointSmoother
 from humanpose.inference.sources import Frame, FrameSource
 from humanpose.inference.tracking import PoseTracker, follow_people, smooth_people
+from humanpose.runtime.results import Person, csv_header, csv_row
+from humanpose.runtime.topdown import TopDown
 from humanpose.vis import draw_people, style_for
 
 __all__ = ["STAGES", "FrameResult", "FrameStep", "RunOutputs", "RunSummary", "Terminated",
@@ -217,7 +218,7 @@ class FrameStep:
     :class:`KeypointSmoother` for the followed people's key points.
     """
 
-    def __init__(self, estimator: PoseEstimator, is_video: bool,
+    def __init__(self, estimator: TopDown, is_video: bool,
                  boxes_file: str | os.PathLike | None = None,
                  annotations: str | os.PathLike | None = None, detect_every: int = 0,
                  track_confidence: float = 0.2, track: bool = False,
@@ -346,22 +347,8 @@ def frame_line(result: FrameResult) -> dict:
     return line
 
 
-def csv_header(joint_names: Sequence[str]) -> list[str]:
-    """The CSV columns: frame, time, track_id, box, score, then x, y, score per joint."""
-    return ["frame", "time", "track_id", "x", "y", "w", "h", "score",
-            *(f"{name}_{c}" for name in joint_names for c in ("x", "y", "score"))]
-
-
 def _csv_rows(result: FrameResult) -> list[list]:
-    frame = result.frame
-    stamp = "" if frame.time is None else round(float(frame.time), 4)
-    rows = []
-    for p in result.people:
-        track = "" if p.track_id is None else int(p.track_id)
-        rows.append([frame.index, stamp, track, *(round(float(v), 2) for v in p.box),
-                     round(float(p.score), 6),
-                     *(round(float(v), 3) for v in np.asarray(p.keypoints).reshape(-1))])
-    return rows
+    return [csv_row(p, result.frame.index, result.frame.time) for p in result.people]
 
 
 class RunOutputs:
@@ -375,7 +362,7 @@ class RunOutputs:
     frame written; call it however the run ends.
     """
 
-    def __init__(self, output_dir: Path, estimator: PoseEstimator, render: bool = True,
+    def __init__(self, output_dir: Path, estimator: TopDown, render: bool = True,
                  threshold: float = 0.2, video: tuple[str, float] | None = None,
                  csv_file: str | os.PathLike | None = None, draw: bool | None = None):
         self.output_dir = output_dir
@@ -559,7 +546,7 @@ def _next_item(items: queue.Queue, reader: threading.Thread):
                 return _END
 
 
-def run_on_source(estimator: PoseEstimator, source: FrameSource, output_dir: str | os.PathLike,
+def run_on_source(estimator: TopDown, source: FrameSource, output_dir: str | os.PathLike,
                   boxes_file: str | os.PathLike | None = None,
                   annotations: str | os.PathLike | None = None, render: bool = True,
                   detect_every: int = 0, max_frames: int | None = None,

@@ -8,10 +8,14 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
+from humanpose.compat import check_torch
+
 from .hrnet import build_pose_hrnet
 from .lpn import build_lpn
 from .resnet import build_pose_resnet
 from .rtmpose import build_rtmpose
+
+check_torch(torch.__version__)  # the PyTorch side's floor, named when it is not met
 
 MODEL_BUILDERS: dict[str, Callable[[CfgNode], nn.Module]] = {
     "pose_resnet": build_pose_resnet,

@@ -1,4 +1,5 @@
-"""Box IoU and greedy non-maximum suppression, vectorised in NumPy (no torchvision).
+"""Boxes at inference: IoU, greedy non-maximum suppression (vectorised in NumPy, no
+torchvision), the letterbox that detectors' inputs use and its undoing.
 
 Greedy NMS keeps box j when no *kept* box with a higher score overlaps it by more than the
 threshold. That rule depends only on higher-scored boxes, so it has one solution, and
@@ -9,9 +10,16 @@ rounds suffice in practice (at most one per box), instead of one Python step per
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
 import numpy as np
 
-__all__ = ["MATRIX_NMS_MAX", "box_iou", "greedy_nms", "nms", "xywh_to_xyxy", "xyxy_to_xywh"]
+__all__ = ["MATRIX_NMS_MAX", "PAD_VALUE", "DecodeParams", "box_iou", "greedy_nms",
+           "image_detections", "letterbox", "nms", "xywh_to_xyxy", "xyxy_to_xywh"]
+
+PAD_VALUE = 114  # the letterbox grey, YOLO's
 
 # greedy_nms builds the full IoU matrix up to this many boxes (8 MiB of float64).
 MATRIX_NMS_MAX = 1024
@@ -104,3 +112,60 @@ def greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
         iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
         order = rest[iou <= iou_threshold]
     return np.asarray(kept, dtype=np.int64)
+
+
+def letterbox(image: np.ndarray, input_size: Sequence[int], pad_value: int = PAD_VALUE
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``image`` scaled to fit ``input_size`` (w, h), aspect kept, centred on a
+    ``pad_value`` canvas. Returns (canvas, scale (sx, sy), offset (ox, oy)): image point
+    ``x`` lands at ``x * scale + offset`` (continuous pixel coordinates)."""
+    h, w = image.shape[:2]
+    in_w, in_h = int(input_size[0]), int(input_size[1])
+    s = min(in_w / w, in_h / h)
+    new_w, new_h = max(1, round(w * s)), max(1, round(h * s))
+    if (new_w, new_h) != (w, h):
+        image = cv2.resize(image, (new_w, new_h),
+                           interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    left, top = (in_w - new_w) // 2, (in_h - new_h) // 2
+    canvas = np.full((in_h, in_w, image.shape[2]), pad_value, dtype=image.dtype)
+    canvas[top:top + new_h, left:left + new_w] = image
+    return canvas, np.array([new_w / w, new_h / h]), np.array([left, top], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    """How raw outputs become final boxes (``MODEL.EXTRA.DET_*``)."""
+
+    stride: float = 4.0
+    max_detections: int = 100
+    score_threshold: float = 0.01
+    nms_threshold: float = 0.7
+
+    @staticmethod
+    def from_cfg(cfg, score_threshold: float | None = None) -> DecodeParams:
+        extra = cfg.MODEL.EXTRA
+        stride = float(cfg.MODEL.IMAGE_SIZE[0]) / float(cfg.MODEL.HEATMAP_SIZE[0])
+        return DecodeParams(stride, int(extra.DET_MAX_DETECTIONS),
+                            float(extra.DET_SCORE_THRE if score_threshold is None
+                                  else score_threshold), float(extra.DET_NMS_THRE))
+
+
+def image_detections(boxes: np.ndarray, scores: np.ndarray, scale: Sequence[float],
+                     offset: Sequence[float], image_size: Sequence[float],
+                     params: DecodeParams) -> tuple[np.ndarray, np.ndarray]:
+    """One image's decoded boxes (input pixels) → boxes ``(M, 4)`` (x1, y1, x2, y2) in the
+    original image (letterbox undone, clipped) and scores ``(M,)``, after the score
+    threshold and box NMS, best first."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    keep = scores >= params.score_threshold
+    boxes, scores = boxes[keep], scores[keep]
+    scale = np.tile(np.asarray(scale, np.float64), 2)
+    offset = np.tile(np.asarray(offset, np.float64), 2)
+    limit = np.tile(np.asarray(image_size, np.float64), 2)
+    boxes = np.clip((boxes - offset) / scale, 0, limit)
+    size = boxes[:, 2:] - boxes[:, :2]
+    keep = (size >= 1).all(axis=1)
+    boxes, scores = boxes[keep], scores[keep]
+    kept = nms(boxes, scores, params.nms_threshold, params.max_detections)
+    return boxes[kept].astype(np.float32), scores[kept].astype(np.float32)
