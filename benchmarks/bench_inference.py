@@ -56,7 +56,7 @@ from humanpose.data.geometry import affine_points, box_to_center_scale, get_affi
 from humanpose.data.synthetic import SynthConfig, draw_scene
 from humanpose.inference import PoseEstimator, available_backends
 from humanpose.inference.backends import BACKENDS, TorchRunner
-from humanpose.inference.estimator import compare_backends, format_bench_table
+from humanpose.inference.compare import compare_backends, format_bench_table
 from humanpose.inference.sources import open_source
 from humanpose.inference.video import run_on_source
 

@@ -481,7 +481,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     from humanpose.data.images import read_image
     from humanpose.inference.backends import BACKENDS, available_backends
-    from humanpose.inference.estimator import compare_backends, format_bench_table
+    from humanpose.inference.compare import compare_backends, format_bench_table
 
     cfg = cfg_from_args(args)
     _set_threads(args.threads)

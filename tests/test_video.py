@@ -19,7 +19,7 @@ import pytest
 from humanpose.cli import main
 from humanpose.data.keypoints import COCO
 from humanpose.data.synthetic_video import make_walking_video, write_video
-from humanpose.inference import Person, PoseEstimator, PoseTracker, video
+from humanpose.inference import Person, PoseEstimator, PoseTracker, outputs
 from humanpose.inference.display import GUI_HINT, check_display, has_gui
 from humanpose.inference.video import csv_header
 from humanpose.vis import draw_people, track_color
@@ -164,7 +164,7 @@ def test_max_frames_and_duration_stop_a_video(tmp_path, weights, walking):
 def test_video_without_h264_falls_back_to_mp4v_with_a_note(tmp_path, weights, walking,
                                                              monkeypatch, capsys):
     _, path = walking
-    monkeypatch.setattr(video, "_AVC1", False)
+    monkeypatch.setattr(outputs, "_AVC1", False)
     out = tmp_path / "out"
     assert infer(weights, "--input", str(path), "--output", str(out), "--max-frames", "3") == 0
     err = capsys.readouterr().err

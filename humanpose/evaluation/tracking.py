@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+
+from humanpose.runtime.assignment import linear_sum_assignment
 
 __all__ = ["TrackingScores", "box_iou", "frame_matches", "keypoint_jitter", "tracking_scores"]
 

@@ -29,11 +29,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from humanpose.evaluation.nms import check_sigmas
 from humanpose.evaluation.tracking import box_iou
 from humanpose.inference.detector import Detections
+from humanpose.runtime.assignment import linear_sum_assignment
 
 __all__ = ["PoseTracker", "Track", "box_iou", "clip_boxes", "follow_people", "keypoint_boxes",
            "mean_confidence", "oks_matrix", "smooth_people"]

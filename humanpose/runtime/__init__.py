@@ -9,7 +9,19 @@ display, video) and the codecs belong to this layer too; tests/test_layers.py ch
 none of them imports torch.
 """
 
-from humanpose.runtime.model import PoseModel
-from humanpose.runtime.results import Person, Results
+from __future__ import annotations
+
+import importlib
 
 __all__ = ["Person", "PoseModel", "Results"]
+
+# Public name → the module that defines it, loaded on first use (the low modules here, e.g.
+# the assignment solver, are imported by evaluation and tracking without the whole runtime).
+_HOMES = {"Person": "humanpose.runtime.results", "Results": "humanpose.runtime.results",
+          "PoseModel": "humanpose.runtime.model"}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
