@@ -33,7 +33,10 @@ RTMPOSE_T = EXPERIMENTS / "coco" / "rtmpose" / "rtmpose_t_256x192.yaml"
 LPN18 = EXPERIMENTS / "coco" / "lpn" / "lpn18_256x192_gd256x2_gc.yaml"
 TINY_LPN = ["MODEL.IMAGE_SIZE", "[48,64]", "MODEL.HEATMAP_SIZE", "[12,16]"]
 BOXES = np.array([[10, 5, 100, 150], [150, 20, 80, 160], [200, 60, 60, 120]], np.float32)
-NO_TORCH = "import sys; sys.modules['torch'] = None\n"
+# What `pip install humanpose` leaves out: importing any of them fails in the runtime tests.
+NOT_IN_THE_RUNTIME = ("torch", "scipy", "pycocotools", "onnx")
+NO_TORCH = ("import sys\n" + "".join(f"sys.modules[{m!r}] = None\n"
+                                      for m in NOT_IN_THE_RUNTIME))
 
 
 def random_model(cfg, seed: int) -> torch.nn.Module:
@@ -72,7 +75,8 @@ def scene():
 
 
 def run_without_torch(code: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``code`` in a fresh interpreter where ``import torch`` fails."""
+    """``code`` in a fresh interpreter where ``import torch`` (and the other packages of the
+    [train] extra) fails."""
     script = NO_TORCH + textwrap.dedent(code) + (
         "\nassert sys.modules.get('torch') is None, 'torch was imported'\n")
     return subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True,

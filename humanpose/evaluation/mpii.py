@@ -13,7 +13,6 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-from scipy.io import loadmat, savemat
 
 __all__ = ["MPII_GT_JOINTS", "PCKH_NAMES", "evaluate_pckh", "write_gt_valid"]
 
@@ -56,6 +55,8 @@ def write_gt_valid(
     headboxes = np.asarray(headboxes, dtype=np.float64).reshape(n, 2, 2)
     names = np.empty((1, _NUM_JOINTS), dtype=object)
     names[0, :] = MPII_GT_JOINTS
+    from scipy.io import savemat  # the [train] extra's; the runtime has no SciPy
+
     savemat(
         os.fspath(path),
         {
@@ -86,6 +87,8 @@ def _load_gt(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]
     if not path.is_file():
         raise FileNotFoundError(f"MPII ground truth {path} not found")
     try:
+        from scipy.io import loadmat
+
         mat = loadmat(os.fspath(path))
     except Exception as err:  # scipy raises several types for unreadable files
         raise ValueError(f"cannot read MPII ground truth {path}: {err}") from err

@@ -27,7 +27,9 @@ __all__ = ["ONNX_BACKENDS", "BackendUnavailable", "OnnxRuntimeSession", "OpenVin
            "onnx_metadata", "require"]
 
 ONNX_BACKENDS = ("onnxruntime", "openvino", "openvino-fp32")
-STATIC_BATCHES = 2  # OpenVINO: batch sizes up to this get their own static compilation
+# OpenVINO: batch sizes up to this get their own static compilation (3 crops of RTMPose-t:
+# 10 % faster than the dynamic-batch model, benchmarks/RESULTS.md); larger ones share one.
+STATIC_BATCHES = 8
 _MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-fp32": "openvino"}
 
 
@@ -115,9 +117,10 @@ class OnnxRuntimeSession:
 class OpenVinoSession:
     """An ONNX model compiled by OpenVINO for the CPU, tuned for latency.
 
-    Batches of 1 and 2 (one person, without and with flip test: the real-time cases) get
-    models compiled for their static shapes, a few percent faster; larger batches share one
-    dynamic-batch compilation. With ``cache_dir`` the compiled models are kept on disk
+    Batches of up to :data:`STATIC_BATCHES` crops (a frame's people, with and without the
+    flip test) get models compiled for their static shapes, about 10 % faster than one
+    dynamic-batch compilation, which larger batches share; each size compiles on its first
+    use. With ``cache_dir`` the compiled models are kept on disk
     (OpenVINO's ``CACHE_DIR``), so a later process skips the compilation.
     """
 
