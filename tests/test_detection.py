@@ -780,3 +780,25 @@ def test_infer_detector_errors_name_the_file(synth, pose_weights, tmp_path, caps
                      str(dets), "--boxes", str(dets)) == 1
     assert "--boxes or --detector, not both" in capsys.readouterr().err
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_the_runtime_reads_our_exported_detector_as_the_torch_side_does(detector_onnx, synth,
+                                                                        trained):
+    """The torch-free runtime's detector: the same boxes as the PyTorch side's ONNX path
+    (same file, same code) and as the PyTorch model, within float32 noise."""
+    from humanpose.runtime.detectors import HeatmapBoxDetector, onnx_person_detector
+
+    result, _ = trained
+    image, _, _ = val_image(synth)
+    runtime = onnx_person_detector(detector_onnx, min_score=0.05)
+    assert isinstance(runtime, HeatmapBoxDetector) and runtime.backend == "onnxruntime"
+    onnx_side = build_person_detector(detector_onnx, backend="onnxruntime", min_score=0.05)
+    torch_side = build_person_detector(result.output_dir / "model_best.pth", backend="torch",
+                                       min_score=0.05)
+    got, want, eager = runtime(image), onnx_side(image), torch_side(image)
+    assert len(got) > 0
+    np.testing.assert_array_equal(got.boxes, want.boxes)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    assert len(eager) == len(got)
+    np.testing.assert_allclose(got.boxes, eager.boxes, atol=1e-2)
+    np.testing.assert_allclose(got.scores, eager.scores, atol=1e-4)

@@ -201,7 +201,7 @@ class StandIn(nn.Module):
         return tuple(cls_scores), tuple(bbox_preds)
 
 
-def eager(module: nn.Module):
+def eager_runner(module: nn.Module):
     """The module as a runner: NumPy batches in (as the runtime's pre-processing gives)."""
     @torch.no_grad()
     def run(x):
@@ -211,7 +211,7 @@ def eager(module: nn.Module):
 
 def test_detector_with_a_stand_in_network_end_to_end():
     image = np.zeros((64, 128, 3), np.uint8)  # resized by 0.5 into 64x64: META's geometry
-    model = eager(RTMDetOutputs(StandIn()).eval())
+    model = eager_runner(RTMDetOutputs(StandIn()).eval())
     detector = RTMDetDetector(model, PARAMS, min_score=0.0)
     boxes, scores, _ = detector.detect(image)
     np.testing.assert_allclose(boxes, EXPECTED, atol=1e-5)
@@ -248,7 +248,7 @@ def test_onnx_round_trip_and_onnx_file_is_a_detector(tmp_path):
     assert isinstance(detector, RTMDetDetector) and detector.backend == "onnxruntime"
     assert detector.params == params
     image = np.random.default_rng(0).integers(0, 256, (50, 90, 3), dtype=np.uint8)
-    reference = RTMDetDetector(eager(RTMDetOutputs(network).eval()), params)
+    reference = RTMDetDetector(eager_runner(RTMDetOutputs(network).eval()), params)
     want, got = reference.detect(image), detector.detect(image)
     assert len(want[0]) > 0 and len(got[0]) == len(want[0])
     np.testing.assert_allclose(got[0], want[0], atol=1e-3)
@@ -380,3 +380,25 @@ def test_real_rtmdet_nano_exports_within_1e4_and_its_file_detects_as_torch(tmp_p
     assert len(set(nearest.tolist())) == len(nearest)
     assert gaps.min(axis=1).max() <= 1e-3
     np.testing.assert_allclose(got[1], want[1][nearest], atol=1e-5)
+
+
+def test_the_runtime_reads_an_rtmdet_export_as_the_torch_side_does(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from humanpose.runtime.detectors import onnx_person_detector
+
+    torch.manual_seed(1)
+    network = StandIn(random=True).eval()
+    path = tmp_path / "rtmdet.onnx"
+    params = RTMDetParams(input_size=(SIZE, SIZE), score_thr=0.1, iou_thr=0.5)
+    export_rtmdet_onnx(network, params, path)
+    runtime = onnx_person_detector(path, min_score=0.0, nms_threshold=0.4)
+    assert isinstance(runtime, RTMDetDetector) and runtime.params.iou_thr == 0.4
+    torch_side = build_person_detector(path, backend="onnxruntime", min_score=0.0,
+                                       nms_threshold=0.4)
+    image = np.random.default_rng(2).integers(0, 256, (50, 90, 3), dtype=np.uint8)
+    got, want = runtime.detect(image), torch_side.detect(image)
+    assert len(got[0]) > 0
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    eager = RTMDetDetector(eager_runner(RTMDetOutputs(network).eval()), runtime.params)
+    np.testing.assert_allclose(got[0], eager.detect(image)[0], atol=1e-3)
