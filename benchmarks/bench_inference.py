@@ -357,13 +357,14 @@ def bench_video(args, weights: Path, cache_dir: Path, tmp: Path) -> None:
         summary = run_on_source(est, open_source(video), tmp / f"video_{render}", render=render,
                                 threshold=-np.inf, track_confidence=0.0, progress=False)
         est.boxes_from = counter.detector
-        per = {k: v * 1000 / summary.frames for k, v in summary.stages.items()}
+        per = summary.per_frame_ms()
         label = "read, pose, draw, write mp4" if render else "read, pose (no drawing)"
         print(f"| {label} | {summary.frames} | {summary.fps:.1f} | {per['reading']:.2f} ms | "
               f"{per['detection']:.2f} ms | {per['pose']:.2f} ms | {per['drawing']:.2f} ms | "
               f"{per['writing']:.2f} ms | {counter.calls} frames |")
         if render:
-            no_write = summary.seconds - summary.stages["writing"]
+            no_write = (summary.seconds - summary.stages["writing"]
+                        - summary.first_stages["writing"])
             print(f"| the same, writing excluded | {summary.frames} | "
                   f"{summary.frames / no_write:.1f} | | | | | | |")
     print("\nThe equivalent command: humanpose infer --cfg experiments/coco/lpn/"

@@ -44,10 +44,13 @@ def add_cfg_args(parser: argparse.ArgumentParser, model: bool = True,
                         help="config overrides, e.g. TEST.MODEL_FILE model.pth")
 
 
-def cfg_from_args(args: argparse.Namespace, extra: Sequence[str] = ()):
+def cfg_from_args(args: argparse.Namespace, extra: Sequence[str] = (), task: str | None = None,
+                  fetch: bool = True):
     """The config that ``--model``, ``--weights``, ``--cfg`` and the overrides describe.
 
-    Sets ``args.cfg`` to the experiment file (or name) used, which names output folders."""
+    ``task``: the kind of zoo model the command runs ("pose"; another is refused before any
+    download); ``fetch=False``: a zoo model's config without its weights. Sets ``args.cfg``
+    to the experiment file (or name) used, which names output folders."""
     opts = [*args.opts, *extra]
     model, weights = getattr(args, "model", None), getattr(args, "weights", None)
     if model:
@@ -56,7 +59,7 @@ def cfg_from_args(args: argparse.Namespace, extra: Sequence[str] = ()):
                               "--cfg <its config> TEST.MODEL_FILE <its weights>)")
         from humanpose.zoo import resolve_model
 
-        args.cfg, zoo_opts = resolve_model(model, weights)
+        args.cfg, zoo_opts = resolve_model(model, weights, task=task, fetch=fetch)
         return get_cfg(args.cfg, [*zoo_opts, *opts])
     if weights:
         if args.cfg:
@@ -75,7 +78,7 @@ def cfg_from_args(args: argparse.Namespace, extra: Sequence[str] = ()):
 
 # ---------------------------------------------------------------------------- info
 def _info_args(parser: argparse.ArgumentParser) -> None:
-    add_cfg_args(parser)
+    add_cfg_args(parser, weights=True)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--runs", type=int, default=20, help="timed forward passes (median)")
     parser.add_argument("--threads", type=int, default=None,
@@ -87,7 +90,7 @@ def _info(args: argparse.Namespace) -> int:
 
     from humanpose.summary import count_gflops, count_parameters, measure_latency
 
-    cfg = cfg_from_args(args)
+    cfg = cfg_from_args(args, fetch=False)  # the figures need the architecture, not weights
     if args.threads:
         torch.set_num_threads(args.threads)
     model = _network(cfg)
@@ -176,7 +179,8 @@ def _test(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- infer / vis / export / bench
 def _backend_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA where present, else the CPU), cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for every backend (default: PyTorch's)")
     parser.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
@@ -190,7 +194,9 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True,
                         help="an image, a folder of images, a video file, a webcam index or "
                              "a stream URL (rtsp://, http(s)://, udp://)")
-    parser.add_argument("--output", required=True, help="folder for results and drawings")
+    parser.add_argument("--output", default=None,
+                        help="folder for results and drawings (default: runs/infer/<input "
+                             "name>, numbered 2, 3, ... when it exists)")
     parser.add_argument("--boxes", default=None,
                         help="person detections in COCO results format (default: the whole "
                              "image is one person); the same as --detector with a .json")
@@ -250,6 +256,7 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
                         help="draw joints with at least this confidence")
     parser.add_argument("--no-render", action="store_true", help="write results only")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _random_weights_arg(parser)
     _backend_args(parser)
 
 
@@ -304,12 +311,20 @@ def _infer(args: argparse.Namespace) -> int:
     runtime = _runs_in_the_runtime(args)
     if not runtime:
         _load_torch_side()
-        cfg = cfg_from_args(args)
+        cfg = cfg_from_args(args, task="pose")
+        _require_weights(cfg, args)
         _set_threads(args.threads)
+    from humanpose.runtime.sessions import resolve_device
+
+    args.device = resolve_device(args.device)
+    if args.output is None:
+        args.output = str(_default_output(args.input))
     # A bad input fails before the models load.
     source = open_source(args.input, reconnect=args.reconnect, max_frames=args.max_frames,
                          duration=args.duration)
     detector = _infer_detector(args, runtime)
+    if detector is None and not args.boxes:
+        print(_whole_image_note(), file=sys.stderr)
     if runtime:  # NumPy, OpenCV and ONNX Runtime/OpenVINO only
         from humanpose.runtime import PoseModel
 
@@ -321,7 +336,8 @@ def _infer(args: argparse.Namespace) -> int:
 
         estimator = PoseEstimator(cfg, device=args.device, backend=args.backend,
                                   flip_test=args.flip_test, min_score=args.min_score,
-                                  threads=args.threads, detector=detector)
+                                  threads=args.threads, detector=detector,
+                                  random_weights=args.random_weights)
     summary = RunSummary(Path(args.output))
     try:
         run_on_source(estimator, source, args.output, boxes_file=args.boxes,
@@ -339,6 +355,36 @@ def _infer(args: argparse.Namespace) -> int:
     finally:  # also on Ctrl-C and errors: what was saved, and what was skipped
         _infer_closing(args, estimator, summary)
     return 0
+
+
+def _default_output(source: str) -> Path:
+    """``runs/infer/<name of the input>``, or the first of ``<name>2``, ``<name>3``, ... not
+    there yet: one run's results never mix with another's."""
+    text = source.rstrip("/\\")
+    name = Path(text).stem if not text.isdigit() else f"webcam{text}"
+    if "://" in text or not name:
+        name = "stream"
+    base = Path("runs") / "infer" / name
+    folder, number = base, 2
+    while folder.exists():
+        folder, number = base.with_name(f"{name}{number}"), number + 1
+    return folder
+
+
+def _whole_image_note() -> str:
+    """What ``infer`` without a detector does, and how to add one (naming a zoo detector
+    already in the cache, which then needs no download)."""
+    from humanpose.zoo import ENTRIES, cache_path, detector_names
+
+    names = detector_names()
+    cached = [n for n in names if cache_path(ENTRIES[n]).is_file()]
+    if cached:
+        hint = f"--detector {cached[0]} (in the cache)"
+    else:
+        hint = (f"--detector {names[0]} (a zoo detector), " if names else "--detector ") + \
+            "a detector .onnx/.pth"
+    return ("humanpose infer: note: no --detector: each image is taken as one person's box; "
+            f"for several people add {hint} or --boxes dets.json")
 
 
 def _infer_closing(args: argparse.Namespace, estimator, summary) -> None:
@@ -397,6 +443,7 @@ def _export_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--static-batch", action="store_true", help="fix the batch size to 1")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="fail when ONNX and PyTorch differ by more")
+    _random_weights_arg(parser)
 
 
 def _network(cfg):
@@ -444,8 +491,9 @@ def _export(args: argparse.Namespace) -> int:
         default = Path(args.model + ".onnx") if args.model else \
             Path(cfg.TEST.MODEL_FILE).with_suffix(".onnx")
     else:
-        print("humanpose export: warning: TEST.MODEL_FILE is empty; exporting randomly "
-              "initialised weights", file=sys.stderr)
+        _require_weights(cfg, args)
+        print("humanpose export: note: --random-weights: exporting untrained weights",
+              file=sys.stderr)
         default = Path(Path(args.cfg).stem + ".onnx")
     output = Path(args.output) if args.output else default
     extra = {}
@@ -466,13 +514,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _bench_args(parser: argparse.ArgumentParser) -> None:
-    add_cfg_args(parser)
+    add_cfg_args(parser, weights=True)
     parser.add_argument("--backends", default=None,
                         help="comma-separated (default: auto and every available backend)")
     parser.add_argument("--batch", default="1,16", help="persons per image, comma-separated")
     parser.add_argument("--runs", type=int, default=10, help="timed runs per row (median)")
     parser.add_argument("--image", default=None,
                         help="image to run on (default: a synthetic 640x480 image)")
+    _random_weights_arg(parser)
     _backend_args(parser)
 
 
@@ -482,9 +531,12 @@ def _bench(args: argparse.Namespace) -> int:
     from humanpose.data.images import read_image
     from humanpose.inference.backends import BACKENDS, available_backends
     from humanpose.inference.compare import compare_backends, format_bench_table
+    from humanpose.runtime.sessions import resolve_device
 
-    cfg = cfg_from_args(args)
+    cfg = cfg_from_args(args, task="pose")
+    _require_weights(cfg, args)
     _set_threads(args.threads)
+    args.device = resolve_device(args.device)
     if args.backends:
         backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     else:
@@ -495,12 +547,12 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     if not cfg.TEST.MODEL_FILE:
-        print("humanpose bench: warning: TEST.MODEL_FILE is empty; random weights give flat "
-              "heatmaps or SimCC vectors (the deviation column means little) and denormal "
-              "numbers (which slow PyTorch on x86 CPUs)", file=sys.stderr)
+        print("humanpose bench: note: --random-weights: untrained weights give flat heatmaps "
+              "or SimCC vectors (the deviation column means little) and denormal numbers "
+              "(which slow PyTorch on x86 CPUs)", file=sys.stderr)
     rows = compare_backends(cfg, cfg.TEST.MODEL_FILE or None, backends, batches, image,
                             runs=args.runs, device=args.device, flip_test=args.flip_test,
-                            threads=args.threads)
+                            threads=args.threads, random_weights=args.random_weights)
     import torch
 
     print(f"{cfg.MODEL.NAME} {cfg.MODEL.IMAGE_SIZE[0]}x{cfg.MODEL.IMAGE_SIZE[1]}, "
@@ -508,6 +560,21 @@ def _bench(args: argparse.Namespace) -> int:
           "interleaved runs of crop + model + decode")
     print(format_bench_table(rows))
     return 0
+
+
+def _random_weights_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--random-weights", action="store_true",
+                        help="run an untrained network when no weights are given (timing "
+                             "only: its key points are noise); without it, no weights is an "
+                             "error")
+
+
+def _require_weights(cfg, args: argparse.Namespace) -> None:
+    """No weights and no --random-weights: the error, before anything runs."""
+    if not cfg.TEST.MODEL_FILE and not getattr(args, "random_weights", False):
+        from humanpose.inference.estimator import NO_WEIGHTS
+
+        raise HumanposeError(NO_WEIGHTS)
 
 
 def _positive_int(text: str) -> int:
@@ -659,8 +726,22 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help lines end with the option's default unless they name it already or it is
+    unset (None, an off switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False
+        if ("default" in text or unset or action.default == argparse.SUPPRESS
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _usage() -> str:
-    lines = ["usage: humanpose <command> [options]", "", "commands:"]
+    lines = ["usage: humanpose <command> [options]   (humanpose --version: the installed one)",
+             "", "commands:"]
     lines += [f"  {name:10s} {cmd.help}" for name, cmd in COMMANDS.items()]
     lines.append("\nrun 'humanpose <command> --help' for a command's options")
     return "\n".join(lines)
@@ -673,6 +754,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        from humanpose import __version__
+
+        print(f"humanpose {__version__}")
+        return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"humanpose: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
@@ -680,7 +766,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = COMMANDS[name]
     parser = argparse.ArgumentParser(prog=f"humanpose {name}", description=command.help,
                                      epilog="--debug (or HUMANPOSE_DEBUG=1): show the "
-                                            "traceback of an error")
+                                            "traceback of an error",
+                                     formatter_class=_DefaultsShown)
     command.add_args(parser)
     # Intermixed parsing lets options follow the seed-style KEY VALUE pairs.
     args = parser.parse_intermixed_args(rest)
@@ -702,7 +789,7 @@ def _run_command(name: str, command: Command, args: argparse.Namespace, debug: b
         return 2
     except KeyboardInterrupt as err:
         signum = getattr(err, "signum", None)  # a StopRequested (SIGTERM)
-        print(f"humanpose {name}: {err or 'interrupted'}", file=sys.stderr)
+        print(f"humanpose {name}: {str(err) or 'interrupted (Ctrl-C)'}", file=sys.stderr)
         return 128 + signum if signum else 130
     except HumanposeError as err:
         _report(name, f"error: {err}", debug)

@@ -640,6 +640,6 @@ def cfg_from_yaml_text(text: str, source: str, opts: Sequence[str] = ()) -> CfgN
     cfg = default_config()
     _merge(cfg, data, source)
     merge_opts(cfg, list(opts))  # paths in a dump are already joined with DATA_DIR
-    check_config(cfg, source)
+    check_config(cfg, f"{source} (or the command line)" if opts else source)
     cfg.freeze()
     return cfg

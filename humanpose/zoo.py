@@ -410,28 +410,50 @@ def fetch_weights(name: str, path: str | os.PathLike | None = None,
 
 # ---------------------------------------------------------------------------- resolution
 def resolve_model(name: str, weights: str | os.PathLike | None = None,
-                  progress: bool = True) -> tuple[str, list[str]]:
+                  progress: bool = True, task: str | None = None,
+                  fetch: bool = True) -> tuple[str, list[str]]:
     """(experiment file, config overrides) of zoo entry ``name`` with its weights fetched:
-    the same as ``--cfg <config> TEST.MODEL_FILE <weights>``."""
+    the same as ``--cfg <config> TEST.MODEL_FILE <weights>``.
+
+    ``task``: the kind of model the caller runs ("pose"); another kind is refused before
+    any download. ``fetch=False``: the config only (``info`` needs no weights), with the
+    weights file named only when given."""
     entry = get_entry(name)
+    if task is not None and entry.task != task:
+        same = [n for n, e in ENTRIES.items() if e.task == task]
+        raise ZooError(f"{entry.name} is a {entry.task} model, not a {task} model; "
+                       f"{task} models: {', '.join(same)}"
+                       + (" (a person detector goes to --detector)"
+                          if entry.task == "detection" else ""))
     from humanpose.shipped import find_config
 
     config = str(find_config(entry.config))
+    if not fetch:
+        return config, [*entry.opts, *(["TEST.MODEL_FILE", str(weights)] if weights else [])]
     file = fetch_weights(name, weights, progress=progress)
     return config, [*entry.opts, "TEST.MODEL_FILE", str(file)]
+
+
+def detector_names() -> list[str]:
+    """The zoo's person detectors (names for ``--detector``)."""
+    return [n for n, e in ENTRIES.items() if e.task == "detection"]
 
 
 def resolve_detector(spec: str | os.PathLike, progress: bool = True
                      ) -> tuple[str | os.PathLike, str | None]:
     """(weights, experiment file) for a detector spec: a zoo name becomes its fetched
-    weights and its config; anything else is returned unchanged with no config."""
+    weights and its config; an existing file is returned unchanged with no config. Neither
+    (a misspelt name, a missing file) is an error listing the zoo's detectors."""
     if not is_zoo_name(spec):
+        if not Path(spec).exists():
+            raise ZooError(f"--detector {spec}: file not found, and not a zoo detector; zoo "
+                           f"detectors: {', '.join(detector_names())} (or a .pth, .yaml, "
+                           ".onnx or detections .json file)")
         return spec, None
     entry = get_entry(str(spec))
     if entry.task != "detection":
-        detectors = [n for n, e in ENTRIES.items() if e.task == "detection"]
         raise ZooError(f"{entry.name} is a {entry.task} model, not a person detector; "
-                       f"detectors: {', '.join(detectors)}")
+                       f"detectors: {', '.join(detector_names())}")
     from humanpose.shipped import find_config
 
     config = str(find_config(entry.config))

@@ -18,7 +18,7 @@ def lpn50_cfg_path() -> Path:
 # them have run in one long-lived process beside the training tests, that process was seen
 # to crash with a segfault in native code on this machine.
 BACKEND_TEST_FILES = {"test_export.py", "test_inference.py", "test_inference_cli.py",
-                      "test_detection.py", "test_rtmdet.py", "test_zoo.py",
+                      "test_readme.py", "test_detection.py", "test_rtmdet.py", "test_zoo.py",
                       "test_rtmpose_backends.py", "test_test_backend.py", "test_runtime.py"}
 
 

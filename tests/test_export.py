@@ -129,8 +129,12 @@ def test_export_command(tmp_path, capsys):
     assert rc == 0 and out.is_file()
     assert "max |ONNX - PyTorch|" in printed
     rc = main(["export", "--cfg", str(LPN18), *SMALL, "--output", str(tmp_path / "random.onnx")])
-    assert rc == 0
-    assert "random" in capsys.readouterr().err
+    assert rc == 1 and not (tmp_path / "random.onnx").exists()
+    assert "no weights: give a weights file" in capsys.readouterr().err
+    rc = main(["export", "--cfg", str(LPN18), *SMALL, "--random-weights",
+               "--output", str(tmp_path / "random.onnx")])
+    assert rc == 0 and (tmp_path / "random.onnx").is_file()
+    assert "--random-weights: exporting untrained weights" in capsys.readouterr().err
 
 
 @needs_onnx

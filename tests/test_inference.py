@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import cv2
@@ -182,9 +181,11 @@ def test_bad_images_are_rejected(weights):
         est(np.zeros((10, 10, 3), dtype=np.uint8), [[0, 0, 5, 5]], [1.0, 1.0])
 
 
-def test_random_init_warns():
-    with pytest.warns(UserWarning, match="randomly initialised"):
+def test_no_weights_is_refused_unless_asked_for():
+    with pytest.raises(humanpose.errors.HumanposeError, match="no weights: give a weights file"):
         PoseEstimator(small_cfg(), backend="torch")
+    est = PoseEstimator(small_cfg(), backend="torch", random_weights=True)
+    assert est.weights is None
 
 
 def test_bf16_backend_runs_close_to_fp32(weights, image):
@@ -477,8 +478,6 @@ def test_fold_batchnorm_leaves_a_conv_shared_by_two_batchnorms():
 
 def test_predict_with_no_boxes_gives_no_people():
     cfg = small_cfg()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = PoseEstimator(cfg, backend="torch")
+    est = PoseEstimator(cfg, backend="torch", random_weights=True)
     out = est.predict(np.zeros((60, 80, 3), np.uint8), np.zeros((0, 4)))
     assert out.shape == (0, est.keypoint_set.num_joints, 3)

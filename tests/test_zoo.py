@@ -305,7 +305,12 @@ def test_detector_zoo_name_builds_the_detector(server, home, monkeypatch, tmp_pa
     weights, config = zoo.resolve_detector("tiny-det", progress=False)
     assert weights == home / "weights" / "tiny-det.pth"
     assert config == str(REPO / "experiments" / "detection" / "person_detector_320.yaml")
-    assert zoo.resolve_detector("boxes.json") == ("boxes.json", None)
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text("[]")
+    assert zoo.resolve_detector(boxes) == (boxes, None)
+    with pytest.raises(zoo.ZooError, match="tiny-dett: file not found, and not a zoo detector; "
+                                           "zoo detectors: tiny-det"):
+        zoo.resolve_detector("tiny-dett")
     with pytest.raises(zoo.ZooError, match="not a person detector"):
         zoo.resolve_detector("small-pose")
 

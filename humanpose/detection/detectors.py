@@ -97,7 +97,7 @@ def detector_config(weights: str | os.PathLike, cfg: CfgNode | str | os.PathLike
     if found.MODEL.NAME not in DETECTOR_NAMES + RTMDET_NAMES:
         raise HumanposeError(f"{weights}: its config is for MODEL.NAME {found.MODEL.NAME!r}, "
                              "not a person detector "
-                             f"({', '.join(DETECTOR_NAMES + RTMDET_NAMES)})")
+                             f"({', '.join(dict.fromkeys(DETECTOR_NAMES + RTMDET_NAMES))})")
     return found
 
 

@@ -76,7 +76,7 @@ def run_test(cfg, cfg_path: str | os.PathLike) -> TestResult | None:
 
     Returns the result on rank 0 and None on the other ranks.
     """
-    from humanpose.checkpoint import load_checkpoint
+    from humanpose.checkpoint import CheckpointError, load_checkpoint
     from humanpose.engine.distributed import init_distributed, shutdown
     from humanpose.engine.state import run_dirs, setup_logging
     from humanpose.engine.task import task_for
@@ -88,6 +88,10 @@ def run_test(cfg, cfg_path: str | os.PathLike) -> TestResult | None:
         task = task_for(cfg)
         dataset = task.build_dataset(cfg, is_train=False)  # fails early on a missing folder
         weights = Path(cfg.TEST.MODEL_FILE) if cfg.TEST.MODEL_FILE else out_dir / "final_state.pth"
+        if not cfg.TEST.MODEL_FILE and not weights.is_file():
+            raise CheckpointError(f"no weights: TEST.MODEL_FILE is empty and {weights} (where "
+                                  "training leaves its last weights) does not exist; give "
+                                  "--weights FILE, --model NAME or TEST.MODEL_FILE")
         model = task.build_model(cfg, channels_last=True)
         load_checkpoint(model, weights)
         logger.info("=> loaded weights %s", weights)

@@ -48,11 +48,13 @@ def compare_backends(cfg: CfgNode, weights: str | os.PathLike | None, backends: 
                      batches: Sequence[int], image: np.ndarray, runs: int = 10,
                      device: str = "cpu", flip_test: bool | None = None,
                      threads: int | None = None,
-                     cache_dir: str | os.PathLike | None = None) -> list[BenchRow]:
+                     cache_dir: str | os.PathLike | None = None,
+                     random_weights: bool = False) -> list[BenchRow]:
     """Time ``PoseEstimator`` per backend and batch size on ``image``, interleaved run by run
     (so machine noise hits every backend alike), and compare its key points with those of
     the unfolded fp32 PyTorch model. Backends that cannot run here get a note instead."""
-    common = dict(device=device, flip_test=flip_test, threads=threads, cache_dir=cache_dir)
+    common = dict(device=device, flip_test=flip_test, threads=threads, cache_dir=cache_dir,
+                  random_weights=random_weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = PoseEstimator(cfg, weights, backend="torch", **common)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,11 +42,18 @@ from humanpose.inference.lpn_form import ONNX_FORM_BACKENDS, is_lpn, lpn_inferen
 from humanpose.models import build_model
 from humanpose.predict import predict_outputs
 from humanpose.runtime.results import Person
+from humanpose.runtime.sessions import resolve_device
 from humanpose.runtime.topdown import Timing, TopDown, flip_test_outputs
 
 __all__ = ["Person", "PoseEstimator", "Timing", "keypoint_set_for", "keypoint_set_from_config"]
 
 logger = logging.getLogger("humanpose")
+
+# What a call without weights says: key points of an untrained network are noise, never a
+# result to return silently.
+NO_WEIGHTS = ("no weights: give a weights file (weights=, --weights FILE, TEST.MODEL_FILE) or "
+              "a zoo name (--model NAME); random weights only on request (random_weights=True, "
+              "--random-weights: timing an untrained network)")
 
 
 def keypoint_set_for(cfg: CfgNode, weights: str | os.PathLike | None = None) -> KeypointSet:
@@ -125,6 +131,10 @@ def keypoint_set_from_config(cfg: CfgNode) -> KeypointSet:
     return keypoint_set_from_category({}, k, source="the config", **overrides)
 
 
+# Files given as PoseEstimator's first argument that are weights, not an experiment file.
+WEIGHTS_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
+
+
 def _config_and_weights(cfg: CfgNode | str | os.PathLike | None,
                         weights: str | os.PathLike | None, opts: Sequence[str]
                         ) -> tuple[CfgNode, str | os.PathLike | None]:
@@ -142,9 +152,16 @@ def _config_and_weights(cfg: CfgNode | str | os.PathLike | None,
 
         return config_from_weights(weights, opts)[0], weights
     if is_zoo_name(str(cfg)):
-        path, zoo_opts = resolve_model(str(cfg), weights)
+        path, zoo_opts = resolve_model(str(cfg), weights, task="pose")
         built = get_cfg(path, [*zoo_opts, *opts])
         return built, built.TEST.MODEL_FILE
+    if Path(cfg).suffix.lower() in WEIGHTS_SUFFIXES:  # a weights file that carries its config
+        if weights is not None:
+            raise HumanposeError(f"PoseEstimator: {cfg} is a weights file and so is {weights}; "
+                                 "give a config (or zoo name) and weights, or one weights file")
+        from humanpose.checkpoint import config_from_weights
+
+        return config_from_weights(cfg, opts)[0], cfg
     return get_cfg(cfg, opts), weights
 
 
@@ -157,11 +174,12 @@ class PoseEstimator(TopDown):
 
     * ``cfg``: a config, the path or shipped name of an experiment YAML (with ``opts``
       overrides), or a model zoo name (``"rtmpose-m"``: its config, and its weights fetched
-      and verified unless ``weights`` is a local copy); None when ``weights`` is a file
-      humanpose trained, which carries its config.
+      and verified unless ``weights`` is a local copy); a weights file humanpose trained
+      (``"model_best.pth"``), which carries its config; or None with such a file as
+      ``weights``.
     * ``weights``: a ``.pth`` (loaded strictly through :func:`load_checkpoint`) or an
-      ``.onnx`` file (ONNX backends only); default ``TEST.MODEL_FILE``. Without any, the
-      network keeps its random initialisation (a warning says so).
+      ``.onnx`` file (ONNX backends only); default ``TEST.MODEL_FILE``. Without any it is
+      an error, unless ``random_weights=True`` (timing an untrained network).
     * ``backend``: one of :data:`~humanpose.inference.backends.BACKENDS` or ``auto``, which
       times the available ones on this machine once and caches the winner in ``cache_dir``.
       ONNX backends export the ``.pth`` into ``cache_dir`` on first use unless ``onnx_path``
@@ -178,7 +196,7 @@ class PoseEstimator(TopDown):
       name of the same argument.
     * ``rgb``: the channel order of the images passed in. They are BGR by default (OpenCV's
       ``imread`` and ``VideoCapture``); the model gets RGB or BGR as ``DATASET.COLOR_RGB``
-      says, as in the seed.
+      says, as in the seed. A call's ``rgb=`` overrides it for that image.
     * ``min_score``: people whose person score is below it are dropped.
     * ``inference_form``: run LPN in its fused inference form
       (:func:`~humanpose.inference.lpn_form.lpn_inference_form`: same outputs, faster),
@@ -196,10 +214,10 @@ class PoseEstimator(TopDown):
                  min_score: float = 0.0, threads: int | None = None,
                  cache_dir: str | os.PathLike | None = None, opts: Sequence[str] = (),
                  keypoint_set: KeypointSet | None = None, max_batch: int = 64,
-                 inference_form: bool = True):
+                 inference_form: bool = True, random_weights: bool = False):
         self.inference_form = inference_form
         self.cfg, weights = _config_and_weights(cfg, weights, opts)
-        self.device = torch.device(device)
+        self.device = torch.device(resolve_device(device))
         self.image_size = (int(self.cfg.MODEL.IMAGE_SIZE[0]), int(self.cfg.MODEL.IMAGE_SIZE[1]))
         weights = weights if weights is not None else (self.cfg.TEST.MODEL_FILE or None)
         self.keypoint_set = keypoint_set or keypoint_set_for(
@@ -232,9 +250,8 @@ class PoseEstimator(TopDown):
             self.model = build_model(self.cfg).eval()
             if weights is not None:
                 load_checkpoint(self.model, weights)
-            elif onnx_path is None:
-                warnings.warn("PoseEstimator: no weights given (TEST.MODEL_FILE is empty); the "
-                              "network is randomly initialised", stacklevel=2)
+            elif onnx_path is None and not random_weights:
+                raise HumanposeError(NO_WEIGHTS)
         self.weights = Path(weights) if weights is not None else None
         self.onnx_path = Path(onnx_path) if onnx_path is not None else None
         self._given_onnx = self.onnx_path is not None

@@ -55,29 +55,46 @@ class RunSummary:
     stopped: str | None = None  # why the run ended early (None: it ran to the end)
     latency: float = 0.0  # seconds from frame read to frame written, summed
     pipelined: bool = False
+    first_frame_seconds: float = 0.0  # from the start to the first frame done (warm-up)
+    first_stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     @property
     def fps(self) -> float:
+        """Frames per second after the first frame, whose time is mostly warm-up (the first
+        call of a backend allocates and compiles); over every frame when there is one."""
+        if self.frames > 1 and 0 < self.first_frame_seconds < self.seconds:
+            return (self.frames - 1) / (self.seconds - self.first_frame_seconds)
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def add(self, result: FrameResult) -> None:
         self.frames += 1
         self.people += len(result.people)
+        # The first frame's stages (warm-up) are kept apart, as its time is in fps.
+        stages = self.first_stages if self.frames == 1 else self.stages
         for stage, seconds in result.times.items():
-            self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+            stages[stage] = stages.get(stage, 0.0) + seconds
         self.latency += result.latency
 
+    def per_frame_ms(self) -> dict[str, float]:
+        """Milliseconds per frame in each stage, after the first frame when there are more."""
+        stages, counted = ((self.stages, self.frames - 1) if self.frames > 1 else
+                           (self.first_stages, self.frames))
+        return {k: stages.get(k, 0.0) * 1000 / max(counted, 1) for k in STAGES}
+
     def line(self) -> str:
-        """The closing line: frames/s, where each frame's time went (stages overlap when
-        pipelined) and the mean latency from a frame's reading to its writing."""
-        per = {k: v * 1000 / max(self.frames, 1) for k, v in self.stages.items()}
+        """The closing line: frames/s and where each frame's time went (stages overlap when
+        pipelined), both after the first frame when there are more, and the mean latency
+        from a frame's reading to its writing."""
+        per = self.per_frame_ms()
         parts = ", ".join(f"{k} {per[k]:.1f} ms" for k in STAGES)
         latency = self.latency * 1000 / max(self.frames, 1)
         state = "done" if self.stopped is None else f"stopped ({self.stopped})"
         mode = "pipelined" if self.pipelined else "serial"
-        return (f"{state}: {self.frames} frames, {self.people} people, {self.fps:.1f} frames/s "
-                f"({mode}; {parts} per frame; latency {latency:.1f} ms read to written) "
-                f"-> {self.output_dir}")
+        warmup = (f" after the first frame ({self.first_frame_seconds * 1000:.0f} ms, warm-up)"
+                  if self.frames > 1 and self.first_frame_seconds else "")
+        return (f"{state}: {self.frames} frames, {self.people} people, {self.fps:.1f} frames/s"
+                f"{warmup} ({mode}; {parts} per frame; latency {latency:.1f} ms read to "
+                f"written) -> {self.output_dir}")
 
     def skipped_lines(self) -> list[str]:
         """The unreadable files, for the closing output (empty when there were none)."""

@@ -32,6 +32,13 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", "
 DEFAULT_FPS = 25.0
 
 
+def _quiet_ffmpeg() -> None:
+    """FFmpeg's own log lines (``moov atom not found`` for a file that is not a video) off
+    unless the user set ``OPENCV_FFMPEG_LOGLEVEL``: the error of ours that follows names the
+    file. OpenCV reads the variable when it opens its first capture."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 class SourceError(HumanposeError):
     """An input path, folder, video or camera that cannot be read."""
 
@@ -106,6 +113,7 @@ class VideoSource(FrameSource):
     def __init__(self, spec: str | int, kind: str):
         self.kind = kind
         self.label = f"webcam {spec}" if kind == "webcam" else f"video {spec}"
+        _quiet_ffmpeg()
         self.capture = cv2.VideoCapture(spec)
         if not self.capture.isOpened():
             raise SourceError(f"cannot open {self.label}: not a video OpenCV can decode"
@@ -238,6 +246,7 @@ class StreamSource(FrameSource):
 
     def _open(self) -> cv2.VideoCapture | None:
         ms = int(self.timeout * 1000)
+        _quiet_ffmpeg()
         capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG,
                                    [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
                                     cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])

@@ -280,6 +280,8 @@ def run_on_source(estimator: TopDown, source: FrameSource, output_dir: str | os.
                     if shown is not None:
                         with contextlib.suppress(queue.Empty):
                             image = shown.get_nowait()
+                if done == 1:
+                    summary.first_frame_seconds = clock() - start
                 bar.update(1)
                 if window is not None and image is not None:
                     window.show(image, done / max(clock() - start, 1e-9))

@@ -35,8 +35,9 @@ from humanpose.runtime.sessions import (
     default_threads,
     make_session,
     onnx_metadata,
+    resolve_device,
 )
-from humanpose.runtime.topdown import Timing, TopDown, flip_test_outputs
+from humanpose.runtime.topdown import Timing, TopDown, as_bgr_uint8, flip_test_outputs
 
 __all__ = ["ModelInfo", "PoseModel", "model_info"]
 
@@ -196,7 +197,7 @@ class PoseModel(TopDown):
         if not path.is_file():
             raise HumanposeError(f"ONNX file not found: {path}")
         self.path = path
-        self.device = device
+        self.device = resolve_device(device)
         self.threads = threads or default_threads()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.backend, self.backend_timings, self.session = self._session(backend)
@@ -298,16 +299,18 @@ class PoseModel(TopDown):
     def __call__(self, image: np.ndarray | str | os.PathLike,
                  boxes: np.ndarray | Sequence | None = None,
                  box_scores: np.ndarray | Sequence | None = None, *,
-                 image_id: int | None = None, file_name: str | None = None) -> Results:
+                 image_id: int | None = None, file_name: str | None = None,
+                 rgb: bool | None = None) -> Results:
         """The people in ``image`` (a BGR uint8 array, or an image file) as
-        :class:`Results`; ``boxes`` (x, y, w, h) skip the detector."""
+        :class:`Results`; ``boxes`` (x, y, w, h) skip the detector; ``rgb``: this array's
+        channel order when it is not the one given at construction."""
         if isinstance(image, (str, os.PathLike)):
             from humanpose.data.images import read_image
 
             file_name = file_name or Path(image).name
-            image = read_image(str(image))
-            if self.rgb:
-                image = np.ascontiguousarray(image[:, :, ::-1])
+            image = read_image(str(image))  # BGR, as OpenCV reads
+            rgb = False
+        image = self._in_channel_order(as_bgr_uint8(image), rgb)
         people = super().__call__(image, boxes, box_scores, image_id=image_id,
                                   file_name=file_name)
         return Results(people, self.keypoint_set, image)

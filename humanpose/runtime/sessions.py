@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from humanpose.errors import HumanposeError
 
 __all__ = ["ONNX_BACKENDS", "BackendUnavailable", "OnnxRuntimeSession", "OpenVinoSession",
            "Session", "available_onnx_backends", "default_threads", "make_session",
-           "onnx_metadata", "require"]
+           "onnx_metadata", "require", "resolve_device"]
 
 ONNX_BACKENDS = ("onnxruntime", "openvino", "openvino-fp32")
 # OpenVINO: batch sizes up to this get their own static compilation (3 crops of RTMPose-t:
@@ -52,6 +53,19 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def resolve_device(device: str) -> str:
+    """``device`` itself, or for ``"auto"`` CUDA where this process can use it (PyTorch's
+    view once PyTorch is loaded, else ONNX Runtime's providers) and the CPU otherwise."""
+    if device != "auto":
+        return device
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    import onnxruntime
+
+    return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
 
 
 def _device_type(device: str) -> tuple[str, int]:

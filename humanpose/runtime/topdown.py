@@ -166,6 +166,12 @@ class TopDown:
         self.timing = Timing((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, len(boxes))
         return keypoints
 
+    def _in_channel_order(self, image: np.ndarray, rgb: bool | None) -> np.ndarray:
+        """``image`` in the order ``self.rgb`` says, from the order ``rgb`` says it has."""
+        if rgb is None or bool(rgb) == self.rgb:
+            return image
+        return np.ascontiguousarray(image[:, :, ::-1])
+
     def _detect(self, image: np.ndarray, image_id: int | None, file_name: str | None):
         # Detectors take BGR images, as OpenCV reads them.
         bgr = np.ascontiguousarray(image[:, :, ::-1]) if self.rgb else image
@@ -175,15 +181,17 @@ class TopDown:
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray | Sequence | None = None,
                  box_scores: np.ndarray | Sequence | None = None, *,
-                 image_id: int | None = None, file_name: str | None = None) -> list[Person]:
+                 image_id: int | None = None, file_name: str | None = None,
+                 rgb: bool | None = None) -> list[Person]:
         """The people in ``image`` (uint8 ``(H, W, 3)``, BGR unless ``rgb``).
 
         ``boxes`` ``(N, 4)`` are (x, y, w, h) in pixels, ``box_scores`` their detection
         scores (default 1); without boxes the ``detector`` finds them (``image_id`` or
-        ``file_name`` tell a detections file which image this is). No box, or an empty
+        ``file_name`` tell a detections file which image this is). ``rgb``: this image's
+        channel order when it is not the one given at construction. No box, or an empty
         image, gives an empty list.
         """
-        image = as_bgr_uint8(image)
+        image = self._in_channel_order(as_bgr_uint8(image), rgb)
         if image.size == 0:
             self.timing = Timing()
             return []
