@@ -58,7 +58,27 @@ RTMPOSE = {  # deepen, widen, input (w, h), joints
     "rtmpose-s-halpe26": ("halpe26/rtmpose/rtmpose_s_256x192", (0.33, 0.5, (192, 256), 26)),
     "rtmpose-m-halpe26": ("halpe26/rtmpose/rtmpose_m_256x192", (0.67, 0.75, (192, 256), 26)),
     "rtmpose-l-halpe26": ("halpe26/rtmpose/rtmpose_l_256x192", (1.0, 1.0, (192, 256), 26)),
+    # Whole body (DWPose's networks), hand and face: RTMPose with 133, 21 and 106 outputs.
+    "dwpose-t": ("wholebody/rtmpose/rtmpose_t_256x192", (0.167, 0.375, (192, 256), 133)),
+    "dwpose-s": ("wholebody/rtmpose/rtmpose_s_256x192", (0.33, 0.5, (192, 256), 133)),
+    "dwpose-m": ("wholebody/rtmpose/rtmpose_m_256x192", (0.67, 0.75, (192, 256), 133)),
+    "dwpose-l": ("wholebody/rtmpose/rtmpose_l_256x192", (1.0, 1.0, (192, 256), 133)),
+    "dwpose-l-384": ("wholebody/rtmpose/rtmpose_l_384x288", (1.0, 1.0, (288, 384), 133)),
+    "rtmpose-x-wholebody-384": ("wholebody/rtmpose/rtmpose_x_384x288",
+                                (1.33, 1.25, (288, 384), 133)),
+    "rtmpose-m-hand": ("hand/rtmpose/rtmpose_m_256x256", (0.67, 0.75, (256, 256), 21)),
+    "rtmpose-t-face": ("face/rtmpose/rtmpose_t_256x256", (0.167, 0.375, (256, 256), 106)),
+    "rtmpose-s-face": ("face/rtmpose/rtmpose_s_256x256", (0.33, 0.5, (256, 256), 106)),
+    "rtmpose-m-face": ("face/rtmpose/rtmpose_m_256x256", (0.67, 0.75, (256, 256), 106)),
 }
+RTMW = {  # deepen, widen, input (w, h), joints: RTMPose's backbone + mmpose's PAFPN + RTMWHead
+    "rtmw-m": ("wholebody/rtmw/rtmw_m_256x192", (0.67, 0.75, (192, 256), 133)),
+    "rtmw-l": ("wholebody/rtmw/rtmw_l_256x192", (1.0, 1.0, (192, 256), 133)),
+    "rtmw-l-384": ("wholebody/rtmw/rtmw_l_384x288", (1.0, 1.0, (288, 384), 133)),
+    "rtmw-x": ("wholebody/rtmw/rtmw_x_256x192", (1.33, 1.25, (192, 256), 133)),
+    "rtmw-x-384": ("wholebody/rtmw/rtmw_x_384x288", (1.33, 1.25, (288, 384), 133)),
+}
+TOPDOWN = {**RTMPOSE, **RTMW}  # the top-down SimCC models, compared the same way
 RTMDET = {  # deepen, widen, depthwise, neck channels, neck blocks, share conv, exp, input
     "rtmdet-nano": ("detection/rtmdet_nano_320_person",
                     (0.33, 0.25, True, 64, 1, False, False, 320)),
@@ -98,6 +118,35 @@ def _mm_rtmpose(spec):
                             label_softmax=True)),
         test_cfg=dict(flip_test=True)))
     return model, (h, w), lambda x: model.head(model.backbone(x))
+
+
+def _mm_rtmw(spec):
+    from mmpose.registry import MODELS
+    from mmpose.utils import register_all_modules
+
+    register_all_modules()
+    deepen, widen, (w, h), joints = spec
+    chans = [int(c * widen) for c in (256, 512, 1024)]
+    model = MODELS.build(dict(
+        type="TopdownPoseEstimator",
+        data_preprocessor=dict(type="PoseDataPreprocessor", mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+        backbone=dict(_scope_="mmdet", type="CSPNeXt", arch="P5", expand_ratio=0.5,
+                      deepen_factor=deepen, widen_factor=widen, channel_attention=True,
+                      norm_cfg=dict(type="BN"), act_cfg=dict(type="SiLU")),
+        neck=dict(type="CSPNeXtPAFPN", in_channels=chans, out_channels=None,
+                  out_indices=(1, 2), num_csp_blocks=2, expand_ratio=0.5,
+                  norm_cfg=dict(type="SyncBN"), act_cfg=dict(type="SiLU", inplace=True)),
+        head=dict(type="RTMWHead", in_channels=chans[-1], out_channels=joints,
+                  input_size=(w, h), in_featuremap_size=(w // 32, h // 32),
+                  simcc_split_ratio=2.0, final_layer_kernel_size=7,
+                  gau_cfg=dict(hidden_dims=256, s=128, expansion_factor=2, dropout_rate=0.0,
+                               drop_path=0.0, act_fn="SiLU", use_rel_bias=False,
+                               pos_enc=False),
+                  loss=dict(type="KLDiscretLoss", use_target_weight=True, beta=1.0,
+                            label_softmax=True, label_beta=10.0)),
+        test_cfg=dict(flip_test=True)))
+    return model, (h, w), lambda x: model.head(model.neck(model.backbone(x)))
 
 
 def _mm_rtmdet(spec):
@@ -210,6 +259,8 @@ def reference_side(folder: Path, names: list[str]) -> None:
     for name in names:
         if name in RTMPOSE:
             model, (h, w), forward = _mm_rtmpose(RTMPOSE[name][1])
+        elif name in RTMW:
+            model, (h, w), forward = _mm_rtmw(RTMW[name][1])
         else:
             model, (h, w), forward = _mm_rtmdet(RTMDET[name][1])
         model.eval()
@@ -305,7 +356,7 @@ def reference_end_to_end(folder: Path, names: list[str]) -> None:
     boxes = np.load(folder / "boxes.npy")
     for name in names:
         config = str(folder / f"{name}.py")
-        if name in RTMPOSE:
+        if name in TOPDOWN:
             from mmpose.apis import inference_topdown, init_model
 
             model = init_model(config, None, device="cpu").eval()
@@ -356,7 +407,7 @@ def compare(folder: Path, names: list[str]) -> list[dict]:
     reference = json.loads((folder / "reference.json").read_text())
     rows = []
     for name in names:
-        experiment = (RTMPOSE.get(name) or RTMDET[name])[0]
+        experiment = (TOPDOWN.get(name) or RTMDET[name])[0]
         cfg = humanpose.get_cfg(ROOT / "experiments" / f"{experiment}.yaml")
         if name in RTMDET:
             model = build_detector(cfg, channels_last=False).eval()
@@ -403,6 +454,14 @@ MM_CONFIGS = {
                  "rtmpose-m_8xb256-420e_coco-256x192.py",
     "rtmpose-l": "projects/rtmpose/rtmpose/body_2d_keypoint/"
                  "rtmpose-l_8xb256-420e_coco-256x192.py",
+    "dwpose-m": "projects/rtmpose/rtmpose/wholebody_2d_keypoint/"
+                "rtmpose-m_8xb64-270e_coco-wholebody-256x192.py",
+    "rtmw-l": "projects/rtmpose/rtmpose/wholebody_2d_keypoint/"
+              "rtmw-l_8xb1024-270e_cocktail14-256x192.py",
+    "rtmpose-m-hand": "projects/rtmpose/rtmpose/hand_2d_keypoint/"
+                      "rtmpose-m_8xb32-210e_coco-wholebody-hand-256x256.py",
+    "rtmpose-m-face": "projects/rtmpose/rtmpose/face_2d_keypoint/"
+                      "rtmpose-m_8xb256-120e_lapa-256x256.py",
     "rtmdet-nano": "projects/rtmpose/rtmdet/person/rtmdet_nano_320-8xb32_coco-person.py",
     "rtmdet-m": "projects/rtmpose/rtmdet/person/rtmdet_m_640-8xb32_coco-person.py",
 }
@@ -465,7 +524,7 @@ def compare_topdown(folder: Path, name: str) -> list[dict]:
     xyxy = np.load(folder / "boxes.npy")
     xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
     ref = np.load(folder / f"{name}.e2e.npz")
-    cfg = ROOT / "experiments" / f"{RTMPOSE[name][0]}.yaml"
+    cfg = ROOT / "experiments" / f"{TOPDOWN[name][0]}.yaml"
     rows = []
     for flip in (True, False):
         with warnings.catch_warnings():
@@ -586,7 +645,7 @@ def end_to_end(args, names: list[str]) -> bool:
                         "--models", *names], check=True, env=env)
         rows = []
         for name in names:
-            rows += (compare_topdown if name in RTMPOSE else compare_detector)(folder, name)
+            rows += (compare_topdown if name in TOPDOWN else compare_detector)(folder, name)
     ok = True
     print(f"{'model':12} {'case':22} {'compared':>20} {'max px diff':>12} "
           f"{'max score diff':>15}")
@@ -602,10 +661,241 @@ def end_to_end(args, names: list[str]) -> bool:
     return ok
 
 
+# ------------------------------------------------------------------------------- RTMO
+# name: (humanpose experiment, official config in mmpose's repository).
+RTMO = {
+    "rtmo-s": ("coco/rtmo/rtmo_s_640x640", "configs/body_2d_keypoint/rtmo/coco/"
+               "rtmo-s_8xb32-600e_coco-640x640.py"),
+    "rtmo-m": ("coco/rtmo/rtmo_m_640x640", "configs/body_2d_keypoint/rtmo/coco/"
+               "rtmo-m_16xb16-600e_coco-640x640.py"),
+    "rtmo-l": ("coco/rtmo/rtmo_l_640x640", "configs/body_2d_keypoint/rtmo/coco/"
+               "rtmo-l_16xb16-600e_coco-640x640.py"),
+}
+RTMO_PEOPLE = 40  # anchors above the score threshold once the score bias is calibrated
+RTMO_KEEP = ("dim_t", "x_bins", "y_bins", "sigmas")  # buffers that are constants, not weights
+
+
+def write_rtmo_inputs(folder: Path, names: list[str], repo: Path) -> None:
+    """A drawn 640x480 picture and the official configs, made loadable outside mmpose's
+    tree (their ``_base_`` and dataset-meta paths are relative to the repository)."""
+    import numpy as np
+
+    from humanpose.data.synthetic import SynthConfig, draw_scene
+
+    image, _ = draw_scene(np.random.default_rng(5), SynthConfig(
+        width=640, height=480, max_people=3, min_height=0.5, occluder_prob=0.0, noise=12.0))
+    np.save(folder / "rtmo_image.npy", image)
+    (folder / "default_runtime.py").write_text(
+        read_mm_config(repo, "configs/_base_/default_runtime.py"))
+    for name in names:
+        text = read_mm_config(repo, RTMO[name][1])
+        text = text.replace("'../../../_base_/default_runtime.py'",
+                            repr(str(folder / "default_runtime.py")))
+        (folder / f"{name}.py").write_text(text)
+
+
+def _randomise_rtmo(model, torch) -> None:
+    """As :func:`_randomise`, but the constant buffers (sine frequencies, DCC bins, OKS
+    sigmas) keep their values: random bins would make the DCC meaningless."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point() or name.endswith(RTMO_KEEP):
+                continue
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+            elif name.endswith(("running_mean", ".bias", ".beta")):
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+            elif t.dim() >= 2:
+                t.copy_(torch.randn(t.shape, generator=gen) / t[0].numel() ** 0.5)
+            else:
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+        # Unit-gain weights make the DCC's bin logits reach the hundreds: a softmax that is
+        # an argmax over near-tied bins, which float rounding flips either way. Scaled down,
+        # the 1-D heatmaps are soft, as a trained model's are.
+        for fc in (model.head.dcc.x_fc, model.head.dcc.y_fc):
+            fc.weight.mul_(0.02)
+            fc.bias.mul_(0.02)
+    # Likewise the box sizes are exp() of a prediction: at unit gain RTMO-l's overflow.
+    # Scaled (on the picture, in reference_rtmo) so that the largest log-size is 3.
+
+
+def reference_rtmo(folder: Path, names: list[str]) -> None:
+    """mm venv: build each official config, random weights, the score bias shifted so that
+    about RTMO_PEOPLE anchors pass the threshold on the picture; save the checkpoint, the
+    network input of mmpose's pipeline, every anchor's decoded outputs (mmpose's own
+    decode_bbox and DCC) and inference_bottomup's people."""
+    import math
+
+    import mm_stub  # noqa: F401
+    import numpy as np
+    import torch
+    from mmengine.dataset import Compose, pseudo_collate
+    from mmpose.apis import inference_bottomup, init_model
+    from mmpose.structures.bbox import bbox_xyxy2cs
+
+    image = np.load(folder / "rtmo_image.npy")
+    meta_file = Path(__import__("mmpose").__file__).parent / ".mim/configs/_base_/datasets/coco.py"
+    report = {}
+    for name in names:
+        cfg = folder / f"{name}.py"
+        cfg.write_text(cfg.read_text().replace("'configs/_base_/datasets/coco.py'",
+                                               repr(str(meta_file))))
+        model = init_model(str(cfg), None, device="cpu")
+        _randomise_rtmo(model, torch)
+        model.eval()
+        pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
+        sample = pipeline(dict(img=image, img_path="picture"))
+        data = model.data_preprocessor(pseudo_collate([sample]), False)
+        x = data["inputs"]
+        head = model.head
+
+        def anchors(x, model=model, head=head):
+            cls, box, _, vis, pose = head.forward(model.extract_feat(x))
+            sizes = [c.shape[2:] for c in cls]
+            priors = torch.cat(head.prior_generator.grid_priors(sizes, dtype=x.dtype,
+                                                                device=x.device))
+            stride = torch.cat([priors.new_full((s.numel(),), st)
+                                for s, st in zip(sizes, head.featmap_strides)])
+            logits = head._flatten_predictions(cls)[0, :, 0]
+            boxes = head.decode_bbox(head._flatten_predictions(box), priors, stride)[0]
+            pose = head._flatten_predictions(pose)[0]
+            kpts = head.dcc.forward_test(pose, torch.cat(bbox_xyxy2cs(boxes, 1.25), dim=1),
+                                         priors)
+            return (logits, boxes, kpts,
+                    head._flatten_predictions(vis)[0].sigmoid(), pose, priors)
+
+        with torch.no_grad():
+            raw = head.head_module(model.extract_feat(x))[1]
+            big = max(float(b[:, 2:].abs().max()) for b in raw)
+            for conv in head.head_module.out_bbox:
+                conv.weight.mul_(3.0 / big)
+                conv.bias.mul_(3.0 / big)
+            logits = anchors(x)[0]
+            # Logits spread to a standard deviation of 2: RTMO-l's reach sigmoid 1.0, and
+            # tied scores make the ranking (top-k, NMS order) arbitrary.
+            spread = 2.0 / float(logits.std())
+            for conv in head.head_module.out_cls:
+                conv.weight.mul_(spread)
+                conv.bias.mul_(spread)
+            logits = anchors(x)[0]
+            shift = float(logits.topk(RTMO_PEOPLE).values[-1]) - math.log(0.1 / 0.9) + 1e-3
+            for conv in head.head_module.out_cls:
+                conv.bias -= shift
+            logits, boxes, kpts, vis, pose, priors = anchors(x)
+        torch.save({"meta": {"note": "random weights"}, "state_dict": model.state_dict()},
+                   folder / f"{name}.pth")
+        result = inference_bottomup(model, image)[0].pred_instances
+        np.savez(folder / f"{name}.ref.npz", input=x.numpy(), scores=logits.sigmoid().numpy(),
+                 boxes=boxes.numpy(), keypoints=kpts.numpy(), visibility=vis.numpy(),
+                 pose=pose.numpy(), priors=priors.numpy(),
+                 people_keypoints=result.keypoints, people_scores=result.keypoint_scores,
+                 people_boxes=result.bboxes, people_box_scores=result.bbox_scores,
+                 center=sample["data_samples"].metainfo["input_center"],
+                 scale=sample["data_samples"].metainfo["input_scale"])
+        report[name] = {"params": sum(p.numel() for p in model.parameters()),
+                        "keys": len(model.state_dict())}
+    (folder / "rtmo_report.json").write_text(json.dumps(report))
+
+
+def compare_rtmo(folder: Path, names: list[str]) -> list[dict]:
+    """This side: the same checkpoint loaded strictly; the network's rows against the
+    reference's best anchors; predict_rtmo's people against inference_bottomup's; and the
+    DCC alone on mmpose's own pose vectors and boxes of every anchor (``DCC px``), which
+    separates the decoder from the float noise of the layers before it.
+
+    With random weights the boxes' ``exp`` makes boxes of thousands of pixels, over which
+    the DCC spreads its bins: float32 noise of ~1e-5 relative in the features moves such
+    key points by pixels (see RESULTS.md, RTMO)."""
+    import numpy as np
+    import torch
+
+    import humanpose
+    from humanpose.runtime.rtmo import predict_rtmo, preprocess
+
+    image = np.load(folder / "rtmo_image.npy")
+    report = json.loads((folder / "rtmo_report.json").read_text())
+    rows = []
+    for name in names:
+        ref = np.load(folder / f"{name}.ref.npz")
+        cfg = humanpose.get_cfg(str(ROOT / "experiments" / f"{RTMO[name][0]}.yaml"), [])
+        model = humanpose.build_model(cfg).eval()
+        humanpose.load_checkpoint(model, str(folder / f"{name}.pth"))
+        batch, meta = preprocess(image, tuple(cfg.MODEL.IMAGE_SIZE))
+        with torch.no_grad():
+            out = model(torch.from_numpy(ref["input"]))[0].numpy()
+            alone = model.head.dcc(*(torch.from_numpy(ref[key])
+                                     for key in ("pose", "boxes", "priors"))).numpy()
+        k = cfg.MODEL.NUM_JOINTS
+        order = np.argsort(-ref["scores"], kind="stable")[:out.shape[0]]
+        expect = np.concatenate([ref["boxes"][order], ref["scores"][order, None],
+                                 ref["keypoints"][order].reshape(len(order), -1),
+                                 ref["visibility"][order]], axis=1)
+
+        def rel(cols, out=out, expect=expect):
+            return float(np.abs(out[:, cols] - expect[:, cols]).max()
+                         / np.abs(expect[:, cols]).max())
+
+        px = slice(5, 5 + 2 * k)
+        boxes, people = predict_rtmo(lambda b, m=model: m(torch.from_numpy(b)), image,
+                                     tuple(cfg.MODEL.IMAGE_SIZE), cfg.MODEL.RTMO.SCORE_THR,
+                                     cfg.MODEL.RTMO.NMS_THR)
+        same_count = len(boxes) == len(ref["people_boxes"])
+        n = min(len(boxes), len(ref["people_boxes"]))
+        rows.append({
+            "model": name, "params": sum(p.numel() for p in model.parameters()),
+            "mm_params": report[name]["params"], "keys": len(model.state_dict()),
+            "mm_keys": report[name]["keys"],
+            "input": float(np.abs(batch - ref["input"]).max()),
+            "geometry": float(max(np.abs(np.subtract(meta.center, ref["center"])).max(),
+                                  np.abs(np.subtract(meta.scale, ref["scale"])).max())),
+            "boxes_rel": rel(slice(0, 4)), "kpts_rel": rel(px),
+            "dcc_px": float(np.abs(alone - ref["keypoints"]).max()),
+            "scores_abs": float(np.abs(out[:, 4] - expect[:, 4]).max()),
+            "vis_abs": float(np.abs(out[:, 5 + 2 * k:] - expect[:, 5 + 2 * k:]).max()),
+            "people": f"{len(boxes)}/{len(ref['people_boxes'])}", "same_count": same_count,
+            "kpt_px": float(np.abs(people[:n, :, :2] - ref["people_keypoints"][:n]).max())
+            if n else 0.0,
+            "box_px": float(np.abs(boxes[:n, :4] - ref["people_boxes"][:n]).max()) if n else 0.0,
+            "score": float(max(np.abs(people[:n, :, 2] - ref["people_scores"][:n]).max(),
+                               np.abs(boxes[:n, 4] - ref["people_box_scores"][:n]).max()))
+            if n else 0.0})
+    return rows
+
+
+def check_rtmo(args, names: list[str]) -> bool:
+    """Run both sides for RTMO and print the table; True when everything matches."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_rtmo_inputs(folder, names, Path(args.mmpose_repo))
+        env = {**os.environ, "PYTHONPATH": args.mm_path}
+        subprocess.run([args.mm_python, __file__, "--reference-side", str(folder), "--rtmo",
+                        "--models", *names], check=True, env=env)
+        rows = compare_rtmo(folder, names)
+    ok = True
+    print(f"{'model':8} {'params':>11} {'mm params':>11} {'keys':>9} {'input':>8} "
+          f"{'box rel':>9} {'kpt rel':>9} {'score':>9} {'vis':>9} {'people':>7} "
+          f"{'kpt px':>9} {'box px':>9} {'score':>9} {'DCC px':>9}")
+    for r in rows:
+        same = (r["params"] == r["mm_params"] and r["keys"] == r["mm_keys"]
+                and r["input"] == 0 and r["geometry"] == 0 and r["same_count"]
+                and max(r["boxes_rel"], r["kpts_rel"], r["scores_abs"], r["vis_abs"]) < 1e-4
+                and max(r["kpt_px"], r["box_px"]) <= 1e-3 and r["score"] <= 1e-4
+                and r["dcc_px"] <= 1e-3)
+        ok &= same
+        print(f"{r['model']:8} {r['params']:>11,} {r['mm_params']:>11,} "
+              f"{r['keys']:>4}/{r['mm_keys']:<4} {r['input']:>8.1e} {r['boxes_rel']:>9.2e} "
+              f"{r['kpts_rel']:>9.2e} {r['scores_abs']:>9.2e} {r['vis_abs']:>9.2e} "
+              f"{r['people']:>7} {r['kpt_px']:>9.2e} {r['box_px']:>9.2e} "
+              f"{r['score']:>9.2e} {r['dcc_px']:>9.2e}{'' if same else '  MISMATCH'}")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=None,
-                        choices=sorted(RTMPOSE) + sorted(RTMDET))
+                        choices=sorted(TOPDOWN) + sorted(RTMDET) + sorted(RTMO))
     parser.add_argument("--topdown", action="store_true",
                         help="end to end: PoseEstimator vs mmpose's inference_topdown")
     parser.add_argument("--detector", action="store_true",
@@ -621,9 +911,18 @@ def main() -> int:
     parser.add_argument("--keep", metavar="DIR", default=None,
                         help="end to end: write the exchanged files (weights, image, "
                              "results) to DIR and keep them")
+    parser.add_argument("--rtmo", action="store_true",
+                        help="RTMO-s/m/l: parameters, keys, raw outputs and people (end to "
+                             "end) vs mmpose's inference_bottomup")
     parser.add_argument("--reference-side", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--end-to-end", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rtmo:
+        names = [n for n in (args.models or RTMO) if n in RTMO]
+        if args.reference_side:
+            reference_rtmo(Path(args.reference_side), names)
+            return 0
+        return 0 if check_rtmo(args, names) else 1
     if args.reference_side:
         (reference_end_to_end if args.end_to_end else reference_side)(
             Path(args.reference_side), args.models)

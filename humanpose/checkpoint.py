@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +22,9 @@ from torch import nn
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["KEYPOINTS_KEY", "CheckpointError", "LoadReport", "config_from_weights",
-           "from_mmpose_layout", "load_checkpoint", "load_pretrained", "read_keypoint_set",
-           "read_state_dict", "with_keypoints"]
+__all__ = ["KEYPOINTS_KEY", "CheckpointError", "InitReport", "LoadReport", "config_from_weights",
+           "format_init_report", "from_mmpose_layout", "init_from_weights", "load_checkpoint",
+           "load_pretrained", "read_keypoint_set", "read_state_dict", "with_keypoints"]
 
 logger = logging.getLogger(__name__)
 
@@ -355,6 +355,74 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike,
     logger.info("=> loaded %d tensors from %s (%d skipped: not in the model or other shape)",
                 len(report.loaded), path, len(report.unexpected) + len(report.mismatched))
     return report
+
+
+@dataclass
+class InitReport:
+    """What :func:`init_from_weights` did: tensors loaded, tensors of the file skipped
+    (each with the reason), and the model's tensors that keep their fresh values."""
+
+    loaded: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    fresh: list[str] = field(default_factory=list)
+
+
+def init_from_weights(model: nn.Module, path: str | os.PathLike,
+                      head_prefixes: Sequence[str] = ()) -> InitReport:
+    """Start fine-tuning from ``path`` (any layout :func:`read_state_dict` reads).
+
+    Tensors with the model's names and shapes are loaded. When a tensor under
+    ``head_prefixes`` (the modules sized by the key-point count) has another shape, the
+    file's head was made for another key-point set, and the whole head keeps its fresh
+    initialisation: its joint-by-joint layers would be meaningless, and mixing them with
+    loaded attention or classifier weights of another set would start from neither.
+    """
+    state = from_mmpose_layout(model, read_state_dict(path))
+    compared = _compare(model, state)
+    heads = tuple(head_prefixes)
+    other_head = next(((k, f, m) for k, f, m in compared.mismatched
+                       if heads and k.startswith(heads)), None)
+    report = InitReport()
+    for key in compared.loaded:
+        if other_head is not None and key.startswith(heads):
+            k, f, m = other_head
+            report.skipped.append((key, f"head re-initialised: the file's head is for another "
+                                        f"key-point set ({k} {list(f)} in the file, "
+                                        f"{list(m)} in the model)"))
+        else:
+            report.loaded.append(key)
+    report.skipped += [(k, f"other shape: {list(f)} in the file, {list(m)} in the model")
+                       for k, f, m in compared.mismatched]
+    report.skipped += [(k, "not in the model") for k in compared.unexpected]
+    if not report.loaded:
+        raise CheckpointError(f"TRAIN.INIT_WEIGHTS {path}: no tensor fits the "
+                              f"{type(model).__name__} built from the config "
+                              f"({_describe(compared, limit=5)})")
+    model.load_state_dict({k: state[k] for k in report.loaded}, strict=False)
+    done = set(report.loaded)
+    report.fresh = [k for k in model.state_dict()
+                    if k not in done and not k.endswith("num_batches_tracked")]
+    return report
+
+
+def _by_module(keys: Iterable[str], depth: int = 2) -> str:
+    """``backbone.stem (12), head.gau (9)``: keys counted per leading module path."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        module = ".".join(key.split(".")[:depth])
+        counts[module] = counts.get(module, 0) + 1
+    return ", ".join(f"{m} ({n})" for m, n in counts.items())
+
+
+def format_init_report(report: InitReport, path: str | os.PathLike) -> list[str]:
+    """Log lines: loaded tensors per module, every skipped tensor with why, and the count
+    of tensors left at their fresh values."""
+    lines = [f"=> TRAIN.INIT_WEIGHTS {path}: loaded {len(report.loaded)} tensors: "
+             f"{_by_module(report.loaded)}"]
+    lines += [f"   skipped {key}: {why}" for key, why in report.skipped]
+    lines.append(f"   {len(report.fresh)} tensors of the model keep their fresh "
+                 f"initialisation" + (f": {_by_module(report.fresh)}" if report.fresh else ""))
+    return lines
 
 
 def config_from_weights(path: str | os.PathLike, opts=()) -> tuple:

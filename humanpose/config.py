@@ -172,6 +172,16 @@ def default_config() -> CfgNode:
     e.DET_PRED_KERNEL = 1
     e.DET_NUM_CLASSES = 1
     c.MODEL.EXTRA = e
+    # RTMO (MODEL.NAME rtmo; depth/width are EXTRA.DEEPEN_FACTOR/WIDEN_FACTOR): the hybrid
+    # encoder's width, its output width (= the head's input and pose-vector width: 256, 384,
+    # 512 for rtmo-s/m/l), the best-scoring anchors whose key points the network decodes,
+    # and the decoder's score threshold and NMS IoU (mmpose's test_cfg).
+    c.MODEL.RTMO = CfgNode()
+    c.MODEL.RTMO.HIDDEN_DIM = 256
+    c.MODEL.RTMO.OUT_CHANNELS = 256
+    c.MODEL.RTMO.TOPK = 300
+    c.MODEL.RTMO.SCORE_THR = 0.1
+    c.MODEL.RTMO.NMS_THR = 0.65
 
     c.LOSS = CfgNode()
     c.LOSS.USE_OHKM = False
@@ -263,6 +273,11 @@ def default_config() -> CfgNode:
     # humanpose: the path of any training checkpoint to resume from (ours, or the seed's
     # DataParallel checkpoint.pth); empty = off. The seed's True means TRAIN.CHECKPOINT.
     c.TRAIN.RESUME = ""
+    # Fine-tuning: a zoo name (rtmpose-m) or a weights file to start from. Tensors with the
+    # same name and shape are loaded; a head made for another key-point count (or any tensor
+    # of another shape) keeps its fresh initialisation. The log lists what was loaded and
+    # what was skipped, and why. Applied after MODEL.PRETRAINED, before TRAIN.RESUME.
+    c.TRAIN.INIT_WEIGHTS = ""
     c.TRAIN.CHECKPOINT = ""
     c.TRAIN.BATCH_SIZE_PER_GPU = 32
     c.TRAIN.SHUFFLE = True

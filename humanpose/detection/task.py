@@ -32,6 +32,9 @@ class DetectionTask:
 
         return build_detector(cfg, channels_last=channels_last)
 
+    def head_prefixes(self, cfg) -> tuple[str, ...]:
+        return ()  # a detector's tensors of another shape are skipped one by one
+
     def build_loss(self, cfg) -> nn.Module:
         from humanpose.detection.codec import DetectionLoss
 

@@ -28,6 +28,10 @@ class Task(Protocol):
 
     def build_loss(self, cfg) -> nn.Module: ...
 
+    def head_prefixes(self, cfg) -> tuple[str, ...]:
+        """State-dict prefixes of the modules sized by the outputs (key points, classes):
+        fine-tuning from weights made for other outputs re-initialises them."""
+
     def predict(self, model: nn.Module, dataset: Dataset, cfg, dist: Dist) -> Any:
         """Predictions for the whole ``dataset``, each rank doing a shard; gathered."""
 

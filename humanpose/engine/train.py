@@ -27,11 +27,23 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from humanpose.checkpoint import load_pretrained, read_state_dict, with_keypoints
+from humanpose.checkpoint import (
+    format_init_report,
+    init_from_weights,
+    load_pretrained,
+    read_state_dict,
+    with_keypoints,
+)
 from humanpose.data.loader import loader_workers
 from humanpose.data.normalize import normalize_batch
 from humanpose.data.prefetch import prefetch
-from humanpose.engine.distributed import Dist, broadcast_object, init_distributed, shutdown
+from humanpose.engine.distributed import (
+    Dist,
+    barrier,
+    broadcast_object,
+    init_distributed,
+    shutdown,
+)
 from humanpose.engine.ema import averaged, build_ema
 from humanpose.engine.optim import build_optimizer, build_scheduler
 from humanpose.engine.precision import PrecisionChoice, choose_train_precision
@@ -120,6 +132,27 @@ class _Schedule:
     epochs: int
     milestones: list[int]
     milestone_origin: int
+
+
+def _init_weights(model: nn.Module, spec: str, head_prefixes: tuple[str, ...],
+                  dist: Dist) -> None:
+    """TRAIN.INIT_WEIGHTS: a zoo name (fetched and verified by rank 0 first, so that ranks
+    do not download the same file at once) or a weights file."""
+    from humanpose.zoo import fetch_weights, is_zoo_name
+
+    if is_zoo_name(spec):
+        if dist.is_main:
+            fetch_weights(spec)
+        barrier()
+        path = fetch_weights(spec, progress=False)
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise HumanposeError(f"TRAIN.INIT_WEIGHTS {spec}: no such file, and not a zoo "
+                                 "name ('humanpose zoo' lists them)")
+    report = init_from_weights(model, path, head_prefixes)
+    for line in format_init_report(report, spec):
+        logger.info(line)
 
 
 def _stages(cfg) -> list[_Schedule]:
@@ -247,6 +280,8 @@ def _set_up(cfg, cfg_path: Path, dist: Dist) -> _Setup:
     model = task.build_model(cfg, channels_last=cfg.TRAIN.CHANNELS_LAST)
     if cfg.MODEL.INIT_WEIGHTS and cfg.MODEL.PRETRAINED:
         load_pretrained(model, cfg.MODEL.PRETRAINED, cfg.MODEL.EXTRA.PRETRAINED_LAYERS)
+    if cfg.TRAIN.INIT_WEIGHTS:
+        _init_weights(model, cfg.TRAIN.INIT_WEIGHTS, task.head_prefixes(cfg), dist)
     model.to(dist.device)
     if dist.distributed and cfg.MODEL.SYNC_BN:
         # nn.SyncBatchNorm is GPU-only; CPU process groups get an equivalent of our own.

@@ -13,7 +13,9 @@ from humanpose.compat import check_torch
 from .hrnet import build_pose_hrnet
 from .lpn import build_lpn
 from .resnet import build_pose_resnet
+from .rtmo import build_rtmo
 from .rtmpose import build_rtmpose
+from .rtmw import build_rtmw
 
 check_torch(torch.__version__)  # the PyTorch side's floor, named when it is not met
 
@@ -22,10 +24,22 @@ MODEL_BUILDERS: dict[str, Callable[[CfgNode], nn.Module]] = {
     "pose_hrnet": build_pose_hrnet,
     "lpn": build_lpn,
     "rtmpose": build_rtmpose,
+    "rtmw": build_rtmw,
+    "rtmo": build_rtmo,
+}
+
+# The modules of each family whose shapes follow MODEL.NUM_JOINTS (its "head"): fine-tuning
+# to another key-point set re-initialises them (humanpose.checkpoint.init_from_weights).
+HEAD_PREFIXES: dict[str, tuple[str, ...]] = {
+    "pose_resnet": ("final_layer.",),
+    "pose_hrnet": ("final_layer.",),
+    "lpn": ("final_layer.",),
+    "rtmpose": ("head.",),
+    "rtmw": ("head.",),
 }
 
 # Model families whose codec is not the heatmap one (humanpose.codecs.codec_name).
-MODEL_CODECS: dict[str, str] = {"rtmpose": "simcc"}
+MODEL_CODECS: dict[str, str] = {"rtmpose": "simcc", "rtmw": "simcc"}
 
 
 def _halve(size: int, times: int) -> int:
@@ -81,4 +95,5 @@ def build_model(cfg: CfgNode, channels_last: bool = True) -> nn.Module:
     return model
 
 
-__all__ = ["HEATMAP_SIZES", "MODEL_BUILDERS", "MODEL_CODECS", "build_model", "heatmap_size"]
+__all__ = ["HEAD_PREFIXES", "HEATMAP_SIZES", "MODEL_BUILDERS", "MODEL_CODECS", "build_model",
+           "heatmap_size"]

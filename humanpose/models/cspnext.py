@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["CSPLayer", "CSPNeXt", "CSPNeXtBlock", "ChannelAttention", "ConvBNAct",
-           "DepthwiseSeparableConv", "SPPBottleneck", "cspnext_from_cfg"]
+__all__ = ["CSPLayer", "CSPNeXt", "CSPNeXtBlock", "CSPNeXtPAFPN", "ChannelAttention",
+           "ConvBNAct", "DepthwiseSeparableConv", "SPPBottleneck", "cspnext_from_cfg"]
 
 # Stage settings of the P5 (strides 8-32) and P6 (strides 8-64) layouts, before the width
 # and depth factors: input channels, output channels, blocks, identity shortcut, SPP.
@@ -26,17 +26,22 @@ ARCH_SETTINGS: dict[str, list[tuple[int, int, int, bool, bool]]] = {
            (768, 1024, 3, False, True)],
 }
 
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
+
 
 class ConvBNAct(nn.Module):
-    """Conv (no bias), BatchNorm, SiLU: mmcv's ``ConvModule`` with the names it gives them."""
+    """Conv (no bias), BatchNorm, SiLU or ReLU: mmcv's ``ConvModule``, with its names."""
 
     def __init__(self, inplanes: int, planes: int, kernel: int, stride: int = 1,
-                 groups: int = 1, bn_eps: float = 1e-5, bn_momentum: float = 0.1) -> None:
+                 groups: int = 1, bn_eps: float = 1e-5, bn_momentum: float = 0.1,
+                 act: str = "silu") -> None:
         super().__init__()
+        if act not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {act!r}")
         self.conv = nn.Conv2d(inplanes, planes, kernel, stride, kernel // 2, groups=groups,
                               bias=False)
         self.bn = nn.BatchNorm2d(planes, eps=bn_eps, momentum=bn_momentum)
-        self.activate = nn.SiLU(inplace=True)
+        self.activate = ACTIVATIONS[act](inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.bn(self.conv(x)))
@@ -182,6 +187,63 @@ class CSPNeXt(nn.Module):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+
+class CSPNeXtPAFPN(nn.Module):
+    """Path aggregation: a top-down pass (reduce, upsample, CSP), a bottom-up pass
+    (strided conv, CSP), then a 3x3 conv per level to ``out_channels``.
+
+    mmdet's RTMDet neck has the output convs; mmpose's (RTMW) has ``out_channels=None``
+    (no output convs, each level keeps its width) and returns the levels in ``out_indices``.
+    """
+
+    def __init__(self, in_channels: Sequence[int], out_channels: int | None,
+                 num_csp_blocks: int = 3, use_depthwise: bool = False,
+                 expand_ratio: float = 0.5, out_indices: Sequence[int] | None = None,
+                 **bn: float) -> None:
+        super().__init__()
+        self.in_channels = list(in_channels)
+        levels = len(self.in_channels)
+        self.out_indices = tuple(range(levels) if out_indices is None else out_indices)
+        if not set(self.out_indices) <= set(range(levels)):
+            raise ValueError(f"CSPNeXtPAFPN out_indices must lie in 0..{levels - 1}, "
+                             f"got {list(self.out_indices)}")
+        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
+        self.reduce_layers = nn.ModuleList()
+        self.top_down_blocks = nn.ModuleList()
+        for idx in range(levels - 1, 0, -1):
+            self.reduce_layers.append(ConvBNAct(in_channels[idx], in_channels[idx - 1], 1, **bn))
+            self.top_down_blocks.append(CSPLayer(
+                in_channels[idx - 1] * 2, in_channels[idx - 1], expand_ratio, num_csp_blocks,
+                add_identity=False, depthwise=use_depthwise, channel_attention=False, **bn))
+        self.downsamples = nn.ModuleList()
+        self.bottom_up_blocks = nn.ModuleList()
+        for idx in range(levels - 1):
+            self.downsamples.append(conv_unit(in_channels[idx], in_channels[idx], 3, 2,
+                                              depthwise=use_depthwise, **bn))
+            self.bottom_up_blocks.append(CSPLayer(
+                in_channels[idx] * 2, in_channels[idx + 1], expand_ratio, num_csp_blocks,
+                add_identity=False, depthwise=use_depthwise, channel_attention=False, **bn))
+        self.out_convs = None if out_channels is None else nn.ModuleList([
+            conv_unit(c, out_channels, 3, depthwise=use_depthwise, **bn) for c in in_channels])
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        levels = len(self.in_channels)
+        if len(inputs) != levels:
+            raise ValueError(f"CSPNeXtPAFPN expects {levels} feature maps, got {len(inputs)}")
+        # Top-down: each coarser map is reduced (and kept so) before it is upsampled.
+        inner = [inputs[-1]]
+        for step, idx in enumerate(range(levels - 1, 0, -1)):
+            inner[0] = self.reduce_layers[step](inner[0])
+            merged = torch.cat([self.upsample(inner[0]), inputs[idx - 1]], 1)
+            inner.insert(0, self.top_down_blocks[step](merged))
+        outs = [inner[0]]
+        for idx in range(levels - 1):
+            merged = torch.cat([self.downsamples[idx](outs[-1]), inner[idx + 1]], 1)
+            outs.append(self.bottom_up_blocks[idx](merged))
+        if self.out_convs is not None:
+            outs = [conv(x) for conv, x in zip(self.out_convs, outs)]
+        return tuple(outs[i] for i in self.out_indices)
 
 
 def cspnext_from_cfg(cfg, out_indices: Sequence[int], family: str) -> CSPNeXt:

@@ -16,57 +16,11 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from .cspnext import ConvBNAct, CSPLayer, CSPNeXt, conv_unit, cspnext_from_cfg
+from .cspnext import CSPNeXt, CSPNeXtPAFPN, conv_unit, cspnext_from_cfg
 
 __all__ = ["CSPNeXtPAFPN", "RTMDet", "RTMDetSepBNHead", "build_rtmdet"]
 
 STRIDES = (8, 16, 32)
-
-
-class CSPNeXtPAFPN(nn.Module):
-    """Path aggregation: a top-down pass (reduce, upsample, CSP), a bottom-up pass
-    (strided conv, CSP), then a 3x3 conv per level to ``out_channels``."""
-
-    def __init__(self, in_channels: Sequence[int], out_channels: int, num_csp_blocks: int = 3,
-                 use_depthwise: bool = False, expand_ratio: float = 0.5,
-                 **bn: float) -> None:
-        super().__init__()
-        self.in_channels = list(in_channels)
-        levels = len(self.in_channels)
-        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
-        self.reduce_layers = nn.ModuleList()
-        self.top_down_blocks = nn.ModuleList()
-        for idx in range(levels - 1, 0, -1):
-            self.reduce_layers.append(ConvBNAct(in_channels[idx], in_channels[idx - 1], 1, **bn))
-            self.top_down_blocks.append(CSPLayer(
-                in_channels[idx - 1] * 2, in_channels[idx - 1], expand_ratio, num_csp_blocks,
-                add_identity=False, depthwise=use_depthwise, channel_attention=False, **bn))
-        self.downsamples = nn.ModuleList()
-        self.bottom_up_blocks = nn.ModuleList()
-        for idx in range(levels - 1):
-            self.downsamples.append(conv_unit(in_channels[idx], in_channels[idx], 3, 2,
-                                              depthwise=use_depthwise, **bn))
-            self.bottom_up_blocks.append(CSPLayer(
-                in_channels[idx] * 2, in_channels[idx + 1], expand_ratio, num_csp_blocks,
-                add_identity=False, depthwise=use_depthwise, channel_attention=False, **bn))
-        self.out_convs = nn.ModuleList([
-            conv_unit(c, out_channels, 3, depthwise=use_depthwise, **bn) for c in in_channels])
-
-    def forward(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        levels = len(self.in_channels)
-        if len(inputs) != levels:
-            raise ValueError(f"CSPNeXtPAFPN expects {levels} feature maps, got {len(inputs)}")
-        # Top-down: each coarser map is reduced (and kept so) before it is upsampled.
-        inner = [inputs[-1]]
-        for step, idx in enumerate(range(levels - 1, 0, -1)):
-            inner[0] = self.reduce_layers[step](inner[0])
-            merged = torch.cat([self.upsample(inner[0]), inputs[idx - 1]], 1)
-            inner.insert(0, self.top_down_blocks[step](merged))
-        outs = [inner[0]]
-        for idx in range(levels - 1):
-            merged = torch.cat([self.downsamples[idx](outs[-1]), inner[idx + 1]], 1)
-            outs.append(self.bottom_up_blocks[idx](merged))
-        return tuple(conv(x) for conv, x in zip(self.out_convs, outs))
 
 
 class RTMDetSepBNHead(nn.Module):

@@ -10,7 +10,7 @@ from humanpose.engine.task import register_task
 from humanpose.pose.task import PoseTask
 
 # The model families (humanpose.models.MODEL_BUILDERS) that this task trains and tests.
-POSE_MODELS = ("pose_resnet", "pose_hrnet", "lpn", "rtmpose")
+POSE_MODELS = ("pose_resnet", "pose_hrnet", "lpn", "rtmpose", "rtmw")
 register_task(PoseTask(), POSE_MODELS)
 
 __all__ = ["POSE_MODELS", "PoseTask"]

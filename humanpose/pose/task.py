@@ -28,6 +28,11 @@ class PoseTask:
 
         return build_model(cfg, channels_last=channels_last)
 
+    def head_prefixes(self, cfg) -> tuple[str, ...]:
+        from humanpose.models import HEAD_PREFIXES
+
+        return HEAD_PREFIXES.get(cfg.MODEL.NAME, ())
+
     def build_loss(self, cfg) -> nn.Module:
         from humanpose.pose.loss import build_loss
 
