@@ -55,13 +55,13 @@ class ZooError(HumanposeError, RuntimeError):
 @dataclass(frozen=True)
 class ZooEntry:
     """One named model. ``input_size`` is (width, height) like ``MODEL.IMAGE_SIZE``;
-    ``sha256`` is the full digest (64 hex digits) or the 8-hex prefix of the file name;
+    ``sha256`` is the full digest (64 hex digits) or the hex prefix of the file name;
     ``url`` is empty for files with no stable address (then ``download`` says where to get
     them and ``file_name`` what they are called, "" where no source names them)."""
 
     name: str
     task: str  # "pose" or "detection"
-    keypoints: str  # "coco17", "halpe26"; "person" for detectors
+    keypoints: str  # "coco17", "halpe26", "wholebody133", "hand21", "face106"; detectors: "person"
     input_size: tuple[int, int]
     params_m: float | None
     gflops: float | None
@@ -89,11 +89,13 @@ class ZooEntry:
 
 def _openmmlab(name: str, task: str, keypoints: str, size: tuple[int, int], params: float | None,
                gflops: float | None, ap: float | None, ap_on: str, config: str, url: str,
-               source: str) -> ZooEntry:
-    """An OpenMMLab entry; the digest prefix is read from the URL's file name."""
+               source: str, digest: bool = True) -> ZooEntry:
+    """An OpenMMLab entry; the digest prefix is read from the URL's file name (8 hex digits
+    as publish_model.py writes them; one file has 7). ``digest=False``: a file published
+    without one (``...-256x192-20231122.pth``: a date, not a digest), used unverified."""
     stem = Path(url).stem  # ...-63eb25f7_20230126 or ...-05d8511e
-    prefix = stem.rsplit("-", 1)[1].split("_")[0]
-    if len(prefix) != 8 or any(c not in "0123456789abcdef" for c in prefix):
+    prefix = stem.rsplit("-", 1)[1].split("_")[0] if digest else ""
+    if digest and (len(prefix) not in (7, 8) or any(c not in "0123456789abcdef" for c in prefix)):
         raise ValueError(f"{name}: no 8-hex digest in {url}")
     return ZooEntry(name, task, keypoints, size, params, gflops, ap, ap_on, config,
                     OPENMMLAB_LICENCE, url=url, sha256=prefix, source=source)
@@ -111,6 +113,9 @@ _RP = _MMPOSE_V1 + "projects/rtmposev1/"
 _TD = _MMPOSE_V1 + "body_2d_keypoint/topdown_heatmap/coco/"
 _COCO = "COCO val"
 _BODY8 = "Body8 PCK@0.1"
+_WB = "COCO-WholeBody val (whole)"
+_LAPA = "LaPa NME (lower is better)"
+_RTMW = _MMPOSE_V1 + "projects/rtmw/"
 _ENTRIES = (
     # RTMPose trained on AIC + COCO: projects/rtmpose/README.md, "Body 2d (17 Keypoints)".
     _openmmlab("rtmpose-t", "pose", "coco17", (192, 256), 3.34, 0.36, 68.5, _COCO,
@@ -178,6 +183,68 @@ _ENTRIES = (
     _openmmlab("rtmpose-l-halpe26", "pose", "halpe26", (192, 256), 28.11, 4.19, 95.37, _BODY8,
                "halpe26/rtmpose/rtmpose_l_256x192",
                _RP + "rtmpose-l_simcc-body7_pt-body7-halpe26_700e-256x192-2abb7558_20230605.pth",
+               _RTMPOSE_DOC),
+    # Whole body, COCO-WholeBody's 133 key points: "WholeBody 2d" tables (Whole AP on
+    # COCO-WholeBody val). DWPose: RTMPose networks distilled on UBody + COCO-WholeBody.
+    _openmmlab("dwpose-t", "pose", "wholebody133", (192, 256), 5.52, 0.5, 48.5, _WB,
+               "wholebody/rtmpose/rtmpose_t_256x192",
+               _RP + "rtmpose-t_simcc-ucoco_dw-ucoco_270e-256x192-dcf277bf_20230728.pth",
+               _RTMPOSE_DOC),
+    _openmmlab("dwpose-s", "pose", "wholebody133", (192, 256), 8.38, 0.9, 53.8, _WB,
+               "wholebody/rtmpose/rtmpose_s_256x192",
+               _RP + "rtmpose-s_simcc-ucoco_dw-ucoco_270e-256x192-3fd922c8_20230728.pth",
+               _RTMPOSE_DOC),
+    _openmmlab("dwpose-m", "pose", "wholebody133", (192, 256), 17.95, 2.22, 60.6, _WB,
+               "wholebody/rtmpose/rtmpose_m_256x192",
+               _RP + "rtmpose-m_simcc-ucoco_dw-ucoco_270e-256x192-c8b76419_20230728.pth",
+               _RTMPOSE_DOC),
+    _openmmlab("dwpose-l", "pose", "wholebody133", (192, 256), 33.48, 4.52, 63.1, _WB,
+               "wholebody/rtmpose/rtmpose_l_256x192",
+               _RP + "rtmpose-l_simcc-ucoco_dw-ucoco_270e-256x192-4d6dfc62_20230728.pth",
+               _RTMPOSE_DOC),
+    _openmmlab("dwpose-l-384", "pose", "wholebody133", (288, 384), 33.61, 10.07, 66.5, _WB,
+               "wholebody/rtmpose/rtmpose_l_384x288",
+               _RP + "rtmpose-l_simcc-ucoco_dw-ucoco_270e-384x288-2438fd99_20230728.pth",
+               _RTMPOSE_DOC),
+    # RTMW (Cocktail14 table). m and l are distilled (dw-l-m: l into m; dw-x-l: x into l)
+    # and were published without a digest in their names.
+    _openmmlab("rtmw-m", "pose", "wholebody133", (192, 256), 32.26, 4.3, 58.2, _WB,
+               "wholebody/rtmw/rtmw_m_256x192",
+               _RTMW + "rtmw-dw-l-m_simcc-cocktail14_270e-256x192-20231122.pth", _RTMPOSE_DOC,
+               digest=False),
+    _openmmlab("rtmw-l", "pose", "wholebody133", (192, 256), 57.20, 7.9, 66.0, _WB,
+               "wholebody/rtmw/rtmw_l_256x192",
+               _RTMW + "rtmw-dw-x-l_simcc-cocktail14_270e-256x192-20231122.pth", _RTMPOSE_DOC,
+               digest=False),
+    _openmmlab("rtmw-x", "pose", "wholebody133", (192, 256), 92.04, 13.1, 67.2, _WB,
+               "wholebody/rtmw/rtmw_x_256x192",
+               _RTMW + "rtmw-x_simcc-cocktail14_pt-ucoco_270e-256x192-13a2546d_20231208.pth",
+               _RTMPOSE_DOC),
+    _openmmlab("rtmw-l-384", "pose", "wholebody133", (288, 384), 57.35, 17.7, 70.1, _WB,
+               "wholebody/rtmw/rtmw_l_384x288",
+               _RTMW + "rtmw-dw-x-l_simcc-cocktail14_270e-384x288-20231122.pth", _RTMPOSE_DOC,
+               digest=False),
+    _openmmlab("rtmw-x-384", "pose", "wholebody133", (288, 384), 92.19, 29.3, 70.2, _WB,
+               "wholebody/rtmw/rtmw_x_384x288",
+               _RTMW + "rtmw-x_simcc-cocktail14_pt-ucoco_270e-384x288-f840f204_20231122.pth",
+               _RTMPOSE_DOC),
+    # Hand (21 key points, "Hand 2d": PCK@0.2 on COCO-WholeBody-Hand) and face (LaPa's 106,
+    # "Face 2d": NME on LaPa, lower is better). Their crops come from hand / face boxes.
+    _openmmlab("rtmpose-m-hand", "pose", "hand21", (256, 256), 13.78, 2.581, 81.5,
+               "COCO-WholeBody-Hand PCK@0.2", "hand/rtmpose/rtmpose_m_256x256",
+               _RP + "rtmpose-m_simcc-hand5_pt-aic-coco_210e-256x256-74fb594_20230320.pth",
+               _RTMPOSE_DOC),
+    _openmmlab("rtmpose-t-face", "pose", "face106", (256, 256), 5.05, 0.652, 1.67, _LAPA,
+               "face/rtmpose/rtmpose_t_256x256",
+               _RP + "rtmpose-t_simcc-face6_pt-in1k_120e-256x256-df79d9a5_20230529.pth",
+               _RTMPOSE_DOC),
+    _openmmlab("rtmpose-s-face", "pose", "face106", (256, 256), 7.74, 1.119, 1.59, _LAPA,
+               "face/rtmpose/rtmpose_s_256x256",
+               _RP + "rtmpose-s_simcc-face6_pt-in1k_120e-256x256-d779fdef_20230529.pth",
+               _RTMPOSE_DOC),
+    _openmmlab("rtmpose-m-face", "pose", "face106", (256, 256), 16.97, 2.852, 1.44, _LAPA,
+               "face/rtmpose/rtmpose_m_256x256",
+               _RP + "rtmpose-m_simcc-face6_pt-in1k_120e-256x256-72a37400_20230529.pth",
                _RTMPOSE_DOC),
     # Person detectors. nano and m: "RTMPose + RTMDet" pipeline table (COCO + Objects365
     # person, AP on COCO val person); tiny: the Human-Art table (AP on Human-Art).
