@@ -120,6 +120,30 @@ def test_openvino_backend_runs_the_onnx_model(exported):
 
 
 @needs_onnx
+@needs_openvino
+@pytest.mark.parametrize("forced,computes,tolerance", [("bf16", "bf16", 0.05),
+                                                       ("fp32", "f32", 1e-3)])
+def test_openvino_default_precision_emulates_either_cpu_kind(exported, monkeypatch, forced,
+                                                             computes, tolerance):
+    """$HUMANPOSE_OPENVINO_PRECISION makes the plain ``openvino`` backend compute as an AMX /
+    AVX512-BF16 CPU (bf16) or any other CPU (fp32) would: the raw outputs stay within the
+    tolerance of that precision, and the crop count is kept."""
+    cfg, _, weights, path, _ = exported
+    image, boxes = stick_figure(), np.array([[120, 30, 80, 190]])
+    reference = PoseEstimator(cfg, weights, backend="torch", flip_test=False)
+    expected = reference.outputs(reference.crop(image, boxes)[0])
+    monkeypatch.setenv("HUMANPOSE_OPENVINO_PRECISION", forced)
+    est = PoseEstimator(cfg, weights, backend="openvino", onnx_path=path, flip_test=False)
+    assert est.runner.inference_precision == computes
+    got = est.outputs(est.crop(image, boxes)[0])
+    assert (got - expected).abs().max().item() <= tolerance * expected.abs().max().item()
+    assert len(est(image, np.tile(boxes, (2, 1)))) == 2
+    monkeypatch.setenv("HUMANPOSE_OPENVINO_PRECISION", "int4")
+    with pytest.raises(humanpose.errors.HumanposeError, match="HUMANPOSE_OPENVINO_PRECISION"):
+        PoseEstimator(cfg, weights, backend="openvino", onnx_path=path, flip_test=False)
+
+
+@needs_onnx
 def test_export_command(tmp_path, capsys):
     weights = write_weights(tmp_path / "w.pth", seed=4)
     out = tmp_path / "exported.onnx"

@@ -47,6 +47,7 @@ from humanpose.runtime.sessions import (
     BackendUnavailable,
     OnnxRuntimeSession,
     OpenVinoSession,
+    default_openvino_precision,
     require,
 )
 
@@ -288,7 +289,8 @@ class AutoChoiceCache(ChoiceCache):
     def key(model_signature: str, device: torch.device, batch: int,
             candidates: Sequence[str]) -> str:
         return ChoiceCache.make_key(model_signature, str(device), str(torch.get_num_threads()),
-                                    str(batch), ",".join(candidates))
+                                    str(batch), ",".join(candidates),
+                                    f"openvino={default_openvino_precision() or 'default'}")
 
     def get(self, key: str) -> str | None:
         entry = self.get_entry(key)

@@ -32,6 +32,7 @@ from humanpose.runtime.sessions import (
     BackendUnavailable,
     Session,
     available_onnx_backends,
+    default_openvino_precision,
     default_threads,
     make_session,
     onnx_metadata,
@@ -233,7 +234,8 @@ class PoseModel(TopDown):
             return candidates[0], {}, self._make(candidates[0])
         cache = ChoiceCache(self.cache_dir / "auto_backend.json")
         key = cache.make_key("runtime", file_digest(self.path), self.device,
-                             str(self.threads), ",".join(candidates))
+                             str(self.threads), ",".join(candidates),
+                             f"openvino={default_openvino_precision() or 'default'}")
         entry = cache.get_entry(key)
         if entry and entry.get("backend") in candidates:
             return entry["backend"], {}, self._make(entry["backend"])

@@ -9,6 +9,10 @@ numbers whether torch is installed or not.
 ``openvino``       OpenVINO on the CPU at its default precision (bf16 on CPUs with bf16
                    support, else fp32).
 ``openvino-fp32``  OpenVINO with fp32 inference forced.
+
+``$HUMANPOSE_OPENVINO_PRECISION`` (``bf16``, ``fp32`` or ``fp16``) replaces OpenVINO's own
+default for the ``openvino`` backend: a machine then runs what another CPU kind would pick
+(bf16 where the CPU has AMX or AVX512-BF16, fp32 elsewhere), e.g. to run the tests both ways.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import numpy as np
 
 from humanpose.errors import HumanposeError
 
-__all__ = ["ONNX_BACKENDS", "BackendUnavailable", "OnnxRuntimeSession", "OpenVinoSession",
-           "Session", "available_onnx_backends", "default_threads", "make_session",
-           "onnx_metadata", "require", "resolve_device"]
+__all__ = ["ONNX_BACKENDS", "OPENVINO_PRECISION_ENV", "BackendUnavailable", "OnnxRuntimeSession",
+           "OpenVinoSession", "Session", "available_onnx_backends", "default_openvino_precision",
+           "default_threads", "make_session", "onnx_metadata", "require", "resolve_device"]
 
 ONNX_BACKENDS = ("onnxruntime", "openvino", "openvino-fp32")
+OPENVINO_PRECISION_ENV = "HUMANPOSE_OPENVINO_PRECISION"
+_OV_PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 # OpenVINO: batch sizes up to this get their own static compilation (3 crops of RTMPose-t:
 # 10 % faster than the dynamic-batch model, benchmarks/RESULTS.md); larger ones share one.
 STATIC_BATCHES = 8
@@ -128,6 +134,18 @@ class OnnxRuntimeSession:
         return tuple(self.session.run(None, {self.input_name: _batch(inputs)}))
 
 
+def default_openvino_precision() -> str | None:
+    """The ``openvino`` backend's precision: ``$HUMANPOSE_OPENVINO_PRECISION`` when set,
+    else None (OpenVINO's own choice for this CPU)."""
+    value = os.environ.get(OPENVINO_PRECISION_ENV, "").strip().lower()
+    if not value:
+        return None
+    if value not in _OV_PRECISIONS:
+        raise HumanposeError(f"${OPENVINO_PRECISION_ENV} must be one of "
+                             f"{sorted(_OV_PRECISIONS)}, got {value!r}")
+    return value
+
+
 class OpenVinoSession:
     """An ONNX model compiled by OpenVINO for the CPU, tuned for latency.
 
@@ -156,9 +174,10 @@ class OpenVinoSession:
         }
         if cache_dir is not None:  # compiled blobs, keyed by OpenVINO on the model's content
             self.config["CACHE_DIR"] = str(Path(cache_dir) / "openvino")
+        if precision is None:
+            precision = default_openvino_precision()
         if precision is not None:
-            self.config["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16",
-                                                       "fp16": "f16"}[precision]
+            self.config["INFERENCE_PRECISION_HINT"] = _OV_PRECISIONS[precision]
         self._requests: dict[str, object] = {}
         self._lock = threading.Lock()
 
@@ -177,7 +196,8 @@ class OpenVinoSession:
     def inference_precision(self) -> str:
         """The element type OpenVINO actually computes in (e.g. ``bf16``, ``f32``)."""
         request = self._request(1)
-        return str(request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT"))
+        kind = request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT")
+        return kind.get_type_name() if hasattr(kind, "get_type_name") else str(kind)
 
     def __call__(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         x = _batch(inputs)
