@@ -60,7 +60,7 @@ class ZooEntry:
     them and ``file_name`` what they are called, "" where no source names them)."""
 
     name: str
-    task: str  # "pose" or "detection"
+    task: str  # "pose", "pose-one-stage" (RTMO: no detector) or "detection"
     keypoints: str  # "coco17", "halpe26", "wholebody133", "hand21", "face106"; detectors: "person"
     input_size: tuple[int, int]
     params_m: float | None
@@ -116,6 +116,8 @@ _BODY8 = "Body8 PCK@0.1"
 _WB = "COCO-WholeBody val (whole)"
 _LAPA = "LaPa NME (lower is better)"
 _RTMW = _MMPOSE_V1 + "projects/rtmw/"
+_RTMO = _MMPOSE_V1 + "projects/rtmo/"
+_RTMO_DOC = "mmpose configs/body_2d_keypoint/rtmo/{body7,coco}/*.md"
 _ENTRIES = (
     # RTMPose trained on AIC + COCO: projects/rtmpose/README.md, "Body 2d (17 Keypoints)".
     _openmmlab("rtmpose-t", "pose", "coco17", (192, 256), 3.34, 0.36, 68.5, _COCO,
@@ -246,6 +248,27 @@ _ENTRIES = (
                "face/rtmpose/rtmpose_m_256x256",
                _RP + "rtmpose-m_simcc-face6_pt-in1k_120e-256x256-72a37400_20230529.pth",
                _RTMPOSE_DOC),
+    # RTMO, one stage (boxes and COCO's 17 key points from the whole 640x640 frame, no
+    # person detector): configs/body_2d_keypoint/rtmo, COCO val AP. rtmo-s/m/l: trained on
+    # Body7 (the files rtmlib runs); *-coco: on COCO alone.
+    _openmmlab("rtmo-s", "pose-one-stage", "coco17", (640, 640), 9.87, None, 68.6, _COCO,
+               "coco/rtmo/rtmo_s_640x640",
+               _RTMO + "rtmo-s_8xb32-600e_body7-640x640-dac2bf74_20231211.pth", _RTMO_DOC),
+    _openmmlab("rtmo-m", "pose-one-stage", "coco17", (640, 640), 22.53, None, 72.6, _COCO,
+               "coco/rtmo/rtmo_m_640x640",
+               _RTMO + "rtmo-m_16xb16-600e_body7-640x640-39e78cc4_20231211.pth", _RTMO_DOC),
+    _openmmlab("rtmo-l", "pose-one-stage", "coco17", (640, 640), 44.69, None, 74.8, _COCO,
+               "coco/rtmo/rtmo_l_640x640",
+               _RTMO + "rtmo-l_16xb16-600e_body7-640x640-b37118ce_20231211.pth", _RTMO_DOC),
+    _openmmlab("rtmo-s-coco", "pose-one-stage", "coco17", (640, 640), 9.87, None, 67.7, _COCO,
+               "coco/rtmo/rtmo_s_640x640",
+               _RTMO + "rtmo-s_8xb32-600e_coco-640x640-8db55a59_20231211.pth", _RTMO_DOC),
+    _openmmlab("rtmo-m-coco", "pose-one-stage", "coco17", (640, 640), 22.53, None, 70.9, _COCO,
+               "coco/rtmo/rtmo_m_640x640",
+               _RTMO + "rtmo-m_16xb16-600e_coco-640x640-6f4e0306_20231211.pth", _RTMO_DOC),
+    _openmmlab("rtmo-l-coco", "pose-one-stage", "coco17", (640, 640), 44.69, None, 72.4, _COCO,
+               "coco/rtmo/rtmo_l_640x640",
+               _RTMO + "rtmo-l_16xb16-600e_coco-640x640-516a421f_20231211.pth", _RTMO_DOC),
     # Person detectors. nano and m: "RTMPose + RTMDet" pipeline table (COCO + Objects365
     # person, AP on COCO val person); tiny: the Human-Art table (AP on Human-Art).
     _openmmlab("rtmdet-nano", "detection", "person", (320, 320), 0.99, 0.31, 40.3,
@@ -491,7 +514,11 @@ def resolve_model(name: str, weights: str | os.PathLike | None = None,
         raise ZooError(f"{entry.name} is a {entry.task} model, not a {task} model; "
                        f"{task} models: {', '.join(same)}"
                        + (" (a person detector goes to --detector)"
-                          if entry.task == "detection" else ""))
+                          if entry.task == "detection" else "")
+                       + (" (one-stage RTMO: build it with --cfg "
+                          f"{entry.config} and run it with humanpose.runtime.rtmo.predict_rtmo;"
+                          " the top-down commands do not run it)"
+                          if entry.task == "pose-one-stage" else ""))
     from humanpose.shipped import find_config
 
     config = str(find_config(entry.config))

@@ -209,7 +209,7 @@ def test_zoo_entries_carry_their_digest_prefix_and_licence():
             assert e.licence == "Apache-2.0"
         else:
             assert e.download and "drive.google.com" in e.download
-        assert e.task in ("pose", "detection")
+        assert e.task in ("pose", "pose-one-stage", "detection")
         assert not e.config.endswith(".yaml") and not Path(e.config).is_absolute()
 
 
@@ -476,8 +476,9 @@ def test_new_zoo_entries_name_configs_whose_networks_have_the_listed_size():
 
     joints = {"wholebody133": 133, "hand21": 21, "face106": 106}
     for e in zoo.ENTRIES.values():
-        if e.keypoints not in joints:
+        if e.keypoints not in joints and e.task != "pose-one-stage":
             continue
+        joints.setdefault(e.keypoints, 17)
         cfg = humanpose.get_cfg(find_config(e.config))
         assert tuple(cfg.MODEL.IMAGE_SIZE) == e.input_size, e.name
         assert cfg.MODEL.NUM_JOINTS == joints[e.keypoints], e.name
