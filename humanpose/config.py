@@ -225,7 +225,8 @@ def default_config() -> CfgNode:
     # ("person", "3"); empty = the one named "person", else the only one with key points.
     c.DATASET.CATEGORY = ""
     # The model's joints when no annotation file says (inference from a bare config):
-    # "coco", "halpe26" or "mpii" (humanpose.data.keypoints.KEYPOINT_SETS); empty: derive.
+    # "coco", "halpe26", "mpii", "coco_wholebody" (133), "hand21", "face68", "face106"
+    # (humanpose.data.keypoints.KEYPOINT_SETS); empty: derive from the data.
     c.DATASET.KEYPOINT_SET = ""
     # Joints used by half-body augmentation as the upper body; empty = derived from names.
     c.DATASET.UPPER_BODY_IDS = []

@@ -13,13 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from humanpose.data import keypoint_tables as tables
 from humanpose.errors import HumanposeError
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "COCO",
+    "COCO_WHOLEBODY",
+    "FACE68",
+    "FACE106",
+    "HAND21",
     "HALPE26",
+    "PARTS",
     "KEYPOINT_SETS",
     "MPII",
     "KeypointSet",
@@ -142,6 +148,15 @@ class KeypointSet:
     sigmas: tuple[float, ...] = ()  # OKS sigmas; empty: not evaluable with OKS
     upper_body_ids: tuple[int, ...] = ()  # for half-body augmentation
     joints_weight: tuple[float, ...] = ()  # empty: all ones
+    parts: tuple[str, ...] = ()  # per joint, one of PARTS; empty: all "body"
+
+    def part_of(self, joint: int) -> str:
+        """The part a joint belongs to (drawing colours, per-part evaluation)."""
+        return self.parts[joint] if self.parts else "body"
+
+    def part_ids(self, part: str) -> tuple[int, ...]:
+        """The joints of one part, in set order (the slice a per-part field holds)."""
+        return tuple(i for i in range(self.num_joints) if self.part_of(i) == part)
 
     @property
     def num_joints(self) -> int:
@@ -194,6 +209,41 @@ HALPE26 = KeypointSet(
     joints_weight=COCO_JOINTS_WEIGHT + (1.0, 1.0, 1.2, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5),
 )
 
+# Parts of a joint, for colours and per-part evaluation (COCO-WholeBody's fields, in order).
+PARTS = ("body", "foot", "face", "left_hand", "right_hand")
+
+
+def _tenfold(sigmas: Sequence[float]) -> tuple[float, ...]:
+    """pycocotools' sigmas (mmpose's tables) in KeypointSet units."""
+    return tuple(round(10.0 * s, 12) for s in sigmas)
+
+
+# COCO-WholeBody (mmpose's order): COCO's 17 body joints, 6 foot, 68 face, 21 left hand and
+# 21 right hand joints. Face and hand names carry no side: flip pairs are mmpose's "swap".
+COCO_WHOLEBODY = KeypointSet(
+    names=tables.WHOLEBODY_NAMES,
+    flip_pairs=tables.WHOLEBODY_FLIP_PAIRS,
+    skeleton=tables.WHOLEBODY_SKELETON,
+    sigmas=_tenfold(tables.WHOLEBODY_SIGMAS),
+    upper_body_ids=tuple(range(11)) + tuple(range(23, 133)),
+    parts=("body",) * 17 + ("foot",) * 6 + ("face",) * 68 + ("left_hand",) * 21
+    + ("right_hand",) * 21,
+)
+# One hand (mmpose's coco_wholebody_hand): no left/right joints, so no flip pairs.
+HAND21 = KeypointSet(
+    names=tables.HAND21_NAMES, flip_pairs=(), skeleton=tables.HAND21_SKELETON,
+    sigmas=_tenfold(tables.HAND21_SIGMAS), upper_body_ids=tuple(range(21)),
+    parts=("left_hand",) * 21)
+# COCO-WholeBody's 68 face points (mmpose's coco_wholebody_face).
+FACE68 = KeypointSet(
+    names=tables.FACE68_NAMES, flip_pairs=tables.FACE68_FLIP_PAIRS,
+    sigmas=_tenfold(tables.FACE68_SIGMAS), upper_body_ids=tuple(range(68)),
+    parts=("face",) * 68)
+# LaPa's 106 face points (mmpose's lapa): mmpose gives no OKS sigmas for them.
+FACE106 = KeypointSet(
+    names=tables.FACE106_NAMES, flip_pairs=tables.FACE106_FLIP_PAIRS,
+    upper_body_ids=tuple(range(106)), parts=("face",) * 106)
+
 # Name fragments of joints that count as upper body for half-body augmentation.
 UPPER_BODY_WORDS = ("nose", "eye", "ear", "mouth", "head", "neck", "thorax", "shoulder",
                     "elbow", "wrist", "hand")
@@ -245,7 +295,8 @@ def custom_keypoint_set(names: Sequence[str], skeleton: Sequence[Sequence[int]] 
     overridden where given.
     """
     names = tuple(str(n) for n in names)
-    base = {COCO_NAMES: COCO, HALPE26_NAMES: HALPE26}.get(names)
+    base = {known.names: known for known in (COCO, HALPE26, COCO_WHOLEBODY, HAND21, FACE68,
+                                             FACE106)}.get(names)
     if (sigmas is None or len(sigmas) == 0) and base is not None:
         sigmas = base.sigmas
     if sigmas is None or len(sigmas) == 0:
@@ -262,6 +313,7 @@ def custom_keypoint_set(names: Sequence[str], skeleton: Sequence[Sequence[int]] 
         upper_body_ids=(tuple(int(i) for i in upper_body_ids)
                         or (base.upper_body_ids if base else upper_body_ids_from_names(names))),
         joints_weight=base.joints_weight if base else (),
+        parts=base.parts if base else (),
     )
 
 
@@ -296,7 +348,7 @@ def keypoint_set_from_dict(data: dict, source: str = "") -> KeypointSet:
     if bad or (sigmas and len(sigmas) != k):
         raise KeypointSetError(f"{source or 'key-point set'}: pairs {bad} out of 0..{k - 1} or "
                                f"{len(sigmas)} sigmas for {k} joints")
-    for known in (COCO, MPII):
+    for known in (COCO, MPII, COCO_WHOLEBODY, HAND21, FACE68, FACE106):
         if names == known.names and pairs == known.flip_pairs and skeleton == known.skeleton \
                 and (not sigmas or np.allclose(sigmas, known.sigmas or sigmas)):
             return known
@@ -305,4 +357,7 @@ def keypoint_set_from_dict(data: dict, source: str = "") -> KeypointSet:
 
 
 # Named key-point sets (DATASET.KEYPOINT_SET), for configs whose data is not at hand.
-KEYPOINT_SETS: dict[str, KeypointSet] = {"coco": COCO, "mpii": MPII, "halpe26": HALPE26}
+KEYPOINT_SETS: dict[str, KeypointSet] = {
+    "coco": COCO, "mpii": MPII, "halpe26": HALPE26, "coco_wholebody": COCO_WHOLEBODY,
+    "hand21": HAND21, "face68": FACE68, "face106": FACE106,
+}
