@@ -155,10 +155,28 @@ def _train(args: argparse.Namespace) -> int:
     cfg = _cfg_with_seed_flags(args, ["TRAIN.SEED", str(args.seed)] if args.seed is not None
                                else None)
     _set_threads(args.threads)
+    _fetch_init_weights(cfg)
     result = train(cfg, args.cfg)
     if result.last_metrics:
         print(f"{result.metric_name} {result.best_metric:.4f}")
     return 0
+
+
+def _fetch_init_weights(cfg) -> None:
+    """TRAIN.INIT_WEIGHTS given as a zoo name becomes its verified file in the cache. Under
+    torchrun every process fetches (each download goes to its own temporary file, moved into
+    place once verified); only local rank 0 shows the progress bar."""
+    from humanpose.zoo import fetch_weights, is_zoo_name
+
+    spec = cfg.TRAIN.INIT_WEIGHTS
+    if not is_zoo_name(spec):
+        return
+    path = fetch_weights(spec, progress=os.environ.get("LOCAL_RANK", "0") == "0")
+    frozen = cfg.is_frozen()
+    cfg.defrost()
+    cfg.TRAIN.INIT_WEIGHTS = str(path)
+    if frozen:
+        cfg.freeze()
 
 
 def _test_args(parser: argparse.ArgumentParser) -> None:

@@ -161,19 +161,35 @@ def test_fine_tuning_from_an_unrelated_file_says_nothing_fits(tmp_path):
 def test_train_init_weights_logs_what_it_loaded_and_skipped(tmp_path, caplog, monkeypatch):
     """TRAIN.INIT_WEIGHTS in a real (tiny) training run: the log names the loaded modules
     and every skipped tensor with its reason; a missing file is named."""
-    from humanpose.engine.distributed import Dist
     from humanpose.engine.train import _init_weights
 
     source = _rtmpose_t(17)
     path = tmp_path / "body17.pth"
     torch.save(source.state_dict(), path)
-    dist = Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
     monkeypatch.setattr(logging.getLogger("humanpose"), "propagate", True)  # training's own
     with caplog.at_level(logging.INFO, logger="humanpose"):
-        _init_weights(_rtmpose_t(21), str(path), HEAD_PREFIXES["rtmpose"], dist)
+        _init_weights(_rtmpose_t(21), str(path), HEAD_PREFIXES["rtmpose"])
     text = caplog.text
     assert f"TRAIN.INIT_WEIGHTS {path}: loaded" in text and "backbone.stem" in text
     assert "skipped head.final_layer.weight: other shape" in text
     assert "skipped head.gau.uv.weight: head re-initialised" in text
     with pytest.raises(humanpose.errors.HumanposeError, match="missing.pth: no such file"):
-        _init_weights(_rtmpose_t(21), str(tmp_path / "missing.pth"), (), dist)
+        _init_weights(_rtmpose_t(21), str(tmp_path / "missing.pth"), ())
+
+
+def test_a_zoo_name_as_init_weights_is_fetched_before_training(tmp_path, monkeypatch):
+    """``TRAIN.INIT_WEIGHTS rtmpose-t``: the command line replaces the name with the
+    verified file that the zoo fetches (the engine itself never reaches the network)."""
+    from humanpose import cli, zoo
+
+    fetched = tmp_path / "rtmpose-t.pth"
+    fetched.write_bytes(b"")
+    calls = []
+    monkeypatch.setattr(zoo, "fetch_weights",
+                        lambda name, progress=True: calls.append(name) or fetched)
+    cfg = _cfg("coco/rtmpose/rtmpose_t_256x192", "TRAIN.INIT_WEIGHTS", "rtmpose-t")
+    cli._fetch_init_weights(cfg)
+    assert calls == ["rtmpose-t"] and cfg.TRAIN.INIT_WEIGHTS == str(fetched)
+    cfg = _cfg("coco/rtmpose/rtmpose_t_256x192", "TRAIN.INIT_WEIGHTS", str(fetched))
+    cli._fetch_init_weights(cfg)  # a file stays as it is
+    assert calls == ["rtmpose-t"] and cfg.TRAIN.INIT_WEIGHTS == str(fetched)

@@ -39,7 +39,6 @@ from humanpose.data.normalize import normalize_batch
 from humanpose.data.prefetch import prefetch
 from humanpose.engine.distributed import (
     Dist,
-    barrier,
     broadcast_object,
     init_distributed,
     shutdown,
@@ -134,22 +133,13 @@ class _Schedule:
     milestone_origin: int
 
 
-def _init_weights(model: nn.Module, spec: str, head_prefixes: tuple[str, ...],
-                  dist: Dist) -> None:
-    """TRAIN.INIT_WEIGHTS: a zoo name (fetched and verified by rank 0 first, so that ranks
-    do not download the same file at once) or a weights file."""
-    from humanpose.zoo import fetch_weights, is_zoo_name
-
-    if is_zoo_name(spec):
-        if dist.is_main:
-            fetch_weights(spec)
-        barrier()
-        path = fetch_weights(spec, progress=False)
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise HumanposeError(f"TRAIN.INIT_WEIGHTS {spec}: no such file, and not a zoo "
-                                 "name ('humanpose zoo' lists them)")
+def _init_weights(model: nn.Module, spec: str, head_prefixes: tuple[str, ...]) -> None:
+    """TRAIN.INIT_WEIGHTS: a weights file (the command line has turned a zoo name into the
+    verified file in the cache)."""
+    path = Path(spec)
+    if not path.is_file():
+        raise HumanposeError(f"TRAIN.INIT_WEIGHTS {spec}: no such file, and not a zoo "
+                             "name ('humanpose zoo' lists them)")
     report = init_from_weights(model, path, head_prefixes)
     for line in format_init_report(report, spec):
         logger.info(line)
@@ -281,7 +271,7 @@ def _set_up(cfg, cfg_path: Path, dist: Dist) -> _Setup:
     if cfg.MODEL.INIT_WEIGHTS and cfg.MODEL.PRETRAINED:
         load_pretrained(model, cfg.MODEL.PRETRAINED, cfg.MODEL.EXTRA.PRETRAINED_LAYERS)
     if cfg.TRAIN.INIT_WEIGHTS:
-        _init_weights(model, cfg.TRAIN.INIT_WEIGHTS, task.head_prefixes(cfg), dist)
+        _init_weights(model, cfg.TRAIN.INIT_WEIGHTS, task.head_prefixes(cfg))
     model.to(dist.device)
     if dist.distributed and cfg.MODEL.SYNC_BN:
         # nn.SyncBatchNorm is GPU-only; CPU process groups get an equivalent of our own.
