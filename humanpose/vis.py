@@ -35,6 +35,11 @@ LEFT_LEG: Color = (243, 176, 252)
 RIGHT_LEG: Color = (240, 176, 0)
 CENTRE: Color = (142, 209, 169)
 BOX: Color = (0, 200, 0)
+# Parts beyond the body (KeypointSet.parts: COCO-WholeBody, hands, faces).
+PART_COLORS: dict[str, Color] = {"foot": (0, 140, 255), "face": (255, 255, 255),
+                                 "left_hand": (255, 128, 0), "right_hand": (0, 215, 255)}
+# Parts whose many close points are drawn as small dots with thin lines (a face's 68).
+_FINE_PARTS = ("face", "left_hand", "right_hand")
 _FACE_WORDS = ("nose", "eye", "ear", "mouth", "head", "neck", "chin")
 _LEG_WORDS = ("hip", "knee", "ankle", "foot", "heel", "toe", "pelvis")
 
@@ -81,20 +86,31 @@ class SkeletonStyle:
     limb_colors: tuple[Color, ...]
     joint_colors: tuple[Color, ...]
     thin_limbs: tuple[bool, ...]  # face lines, drawn one pixel wide as in the seed
+    small_joints: tuple[bool, ...] = ()  # face and hand points: small dots, no ring
 
 
 def style_for(keypoints: KeypointSet) -> SkeletonStyle:
-    """The colouring of a key-point set's skeleton (COCO's gives the seed's colours)."""
+    """The colouring of a key-point set's skeleton (COCO's gives the seed's colours). Sets
+    with parts (whole body, hands, faces) colour feet, face and each hand apart, and draw
+    face and hand points as small dots joined by thin lines."""
     names = keypoints.names
     k = keypoints.num_joints
     limbs = tuple((a - 1, b - 1) for a, b in keypoints.skeleton
                   if 0 < a <= k and 0 < b <= k)
+    part = [keypoints.part_of(i) for i in range(k)]
+
+    def limb_part(a: int, b: int) -> str:
+        return part[a] if part[a] != "body" else part[b]
+
     return SkeletonStyle(
         limbs=limbs,
-        limb_colors=tuple(_limb_color(names[a], names[b]) for a, b in limbs),
-        joint_colors=tuple(_joint_color(n) for n in names),
-        thin_limbs=tuple(_part(names[a]) == "face" and _part(names[b]) == "face"
-                         for a, b in limbs),
+        limb_colors=tuple(PART_COLORS[limb_part(a, b)] if limb_part(a, b) != "body"
+                          else _limb_color(names[a], names[b]) for a, b in limbs),
+        joint_colors=tuple(PART_COLORS.get(part[i]) or _joint_color(n)
+                           for i, n in enumerate(names)),
+        thin_limbs=tuple((_part(names[a]) == "face" and _part(names[b]) == "face")
+                         or limb_part(a, b) in _FINE_PARTS for a, b in limbs),
+        small_joints=tuple(p in _FINE_PARTS for p in part),
     )
 
 
@@ -132,6 +148,9 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle
     for k in np.flatnonzero(shown):
         center = tuple(points[k].tolist())
         color = style.joint_colors[k] if k < len(style.joint_colors) else CENTRE
+        if k < len(style.small_joints) and style.small_joints[k]:
+            cv2.circle(image, center, 1, color, -1, cv2.LINE_AA)
+            continue
         cv2.circle(image, center, radius, color, -1, cv2.LINE_AA)
         cv2.circle(image, center, radius, (0, 0, 0), 1, cv2.LINE_AA)  # the seed's black ring
     return image

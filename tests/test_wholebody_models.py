@@ -12,6 +12,7 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -193,3 +194,58 @@ def test_a_zoo_name_as_init_weights_is_fetched_before_training(tmp_path, monkeyp
     cfg = _cfg("coco/rtmpose/rtmpose_t_256x192", "TRAIN.INIT_WEIGHTS", str(fetched))
     cli._fetch_init_weights(cfg)  # a file stays as it is
     assert calls == ["rtmpose-t"] and cfg.TRAIN.INIT_WEIGHTS == str(fetched)
+
+
+def _spread(k: int, size: int) -> np.ndarray:
+    """``k`` visible points on a grid over a ``size`` x ``size`` canvas, 12 px apart."""
+    side = int(np.ceil(np.sqrt(k)))
+    kp = np.zeros((k, 3), np.float32)
+    kp[:, 0] = 20 + 12 * (np.arange(k) % side)
+    kp[:, 1] = 20 + 12 * (np.arange(k) // side)
+    kp[:, 2] = 1.0
+    return kp
+
+
+def test_drawing_133_points_colours_each_part_and_dots_the_face():
+    from humanpose.data.keypoints import COCO_WHOLEBODY
+    from humanpose.vis import PART_COLORS, draw_skeleton, style_for
+
+    style = style_for(COCO_WHOLEBODY)
+    assert len(style.joint_colors) == 133 and len(style.small_joints) == 133
+    face = COCO_WHOLEBODY.part_ids("face")
+    hand = COCO_WHOLEBODY.part_ids("left_hand")
+    assert all(style.small_joints[i] for i in face + hand)
+    assert not any(style.small_joints[i] for i in COCO_WHOLEBODY.part_ids("body"))
+    assert {style.joint_colors[i] for i in hand} == {PART_COLORS["left_hand"]}
+    assert {style.joint_colors[i] for i in COCO_WHOLEBODY.part_ids("foot")} == \
+        {PART_COLORS["foot"]}
+    canvas = np.zeros((220, 220, 3), np.uint8)
+    kp = _spread(133, 220)
+    draw_skeleton(canvas, kp, style, thickness=2)
+    x, y = (int(v) for v in kp[face[10], :2])
+    assert tuple(canvas[y, x]) == PART_COLORS["face"]
+    # A small dot: 3 px from a face point is background (a body joint's disc reaches 3 px).
+    assert not canvas[y, x + 3].any()
+    bx, by = (int(v) for v in kp[5, :2])  # left shoulder: a ringed disc of radius 3
+    assert tuple(canvas[by, bx]) == style.joint_colors[5]
+    assert not (canvas[by, bx + 3] == style.joint_colors[5]).all()  # the black ring
+
+
+def test_drawing_21_hand_points_uses_the_hand_colour_for_bones():
+    from humanpose.data.keypoints import HAND21
+    from humanpose.vis import PART_COLORS, draw_skeleton, style_for
+
+    style = style_for(HAND21)
+    assert style.limbs and set(style.limb_colors) == {PART_COLORS["left_hand"]}
+    assert all(style.thin_limbs)
+    canvas = np.zeros((120, 120, 3), np.uint8)
+    kp = np.zeros((21, 3), np.float32)
+    kp[:, 0] = np.linspace(10, 110, 21)
+    kp[:, 1] = 60.0
+    kp[:, 2] = 1.0
+    a, b = style.limbs[0]
+    kp[a, :2], kp[b, :2] = (20, 20), (100, 20)  # one long bone along y = 20
+    draw_skeleton(canvas, kp, style, thickness=3)
+    mid = canvas[19:22, 60].astype(int).max(axis=0)  # the bone, anti-aliased
+    assert np.abs(mid - np.array(PART_COLORS["left_hand"])).max() <= 40
+    assert not canvas[23, 60].any()  # thin: one pixel wide, whatever the thickness
