@@ -28,6 +28,7 @@ from yacs.config import CfgNode
 from .cspdarknet import CSPDarknet
 from .cspnext import ConvBNAct
 from .hybrid_encoder import HybridEncoder, SinePositionalEncoding
+from .rtmpose import Scale, ScaleNorm
 
 __all__ = ["DCC", "GAUEncoder", "RTMO", "RTMOHead", "RTMOHeadModule", "build_rtmo"]
 
@@ -85,27 +86,6 @@ class RTMOHeadModule(nn.Module):
         return scores, boxes, vis, pose
 
 
-class _ScaleNorm(nn.Module):
-    def __init__(self, dims: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.scale = dims ** -0.5
-        self.eps = eps
-        self.g = nn.Parameter(torch.ones(1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True) * self.scale
-        return x / norm.clamp(min=self.eps) * self.g
-
-
-class _ChannelScale(nn.Module):
-    def __init__(self, dims: int) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(dims))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
-
-
 class _Scale(nn.Module):
     def __init__(self, value: float) -> None:
         super().__init__()
@@ -127,9 +107,9 @@ class GAUEncoder(nn.Module):
         self.uv = nn.Linear(dims, 2 * self.e + s, bias=False)
         self.gamma = nn.Parameter(torch.rand(2, s))
         self.beta = nn.Parameter(torch.rand(2, s))
-        self.ln = _ScaleNorm(dims)
+        self.ln = ScaleNorm(dims)
         self.act_fn = nn.SiLU(inplace=True)
-        self.res_scale = _ChannelScale(dims)
+        self.res_scale = Scale(dims)
         nn.init.xavier_uniform_(self.uv.weight)
 
     def forward(self, x: torch.Tensor, pos_enc: torch.Tensor) -> torch.Tensor:
