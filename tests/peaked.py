@@ -91,3 +91,27 @@ def decision_margin(outputs) -> float:
 def decision_margin_1d(vectors: torch.Tensor) -> float:
     top = vectors.topk(2, dim=-1).values
     return float((top[..., 0] - top[..., 1]).min())
+
+
+def detector_decision_margin(output, min_score: float) -> float:
+    """The smallest gap on which our box detector's decode decisions rest, for its raw
+    output maps ``(N, 5, h, w)``: whether a cell is a peak (its centre score against its
+    highest neighbour's) and whether a peak is kept (its score against ``min_score``).
+    Only cells that could become a kept peak count (score above half the threshold)."""
+    import numpy as np
+
+    logits = np.asarray(output, dtype=np.float64)[:, 0]
+    heat = 1.0 / (1.0 + np.exp(-logits))
+    padded = np.pad(heat, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    h, w = heat.shape[1:]
+    shifts = [padded[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+              for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    neighbour = np.max(shifts, axis=0)
+    candidates = heat > min_score / 2
+    if not candidates.any():
+        return float("inf")
+    margin = np.abs(heat - neighbour)[candidates].min()
+    peaks = candidates & (heat > neighbour)
+    if peaks.any():
+        margin = min(margin, np.abs(heat[peaks] - min_score).min())
+    return float(margin)

@@ -10,6 +10,8 @@ import torch
 
 import humanpose
 from humanpose.cli import main
+from humanpose.codecs import build_codec
+from humanpose.data.normalize import normalize_crops
 from humanpose.export import (
     check_onnx,
     export_pose_onnx,
@@ -18,6 +20,8 @@ from humanpose.export import (
     weights_digest,
 )
 from humanpose.inference import PoseEstimator
+from humanpose.predict import predict_outputs
+from tests.peaked import CLEAR_MARGIN, decision_margin, train_to_peak
 from tests.test_inference import (
     LPN18,
     SMALL,
@@ -35,11 +39,31 @@ needs_openvino = pytest.mark.skipif(importlib.util.find_spec("openvino") is None
                                            "(pip install 'humanpose[openvino]')")
 
 
+# The boxes the backend tests decode key points in (one person drawn, one box on background).
+BOXES = np.array([[120, 30, 80, 190], [20, 20, 100, 150]])
+
+
+def peaked_on_boxes(model, cfg):
+    """``model`` trained to peak on the crops of :data:`BOXES`: the key points the backends
+    decode from it rest on decisions well above float (and bf16) rounding, on every CPU."""
+    est = PoseEstimator(cfg, None, backend="torch", random_weights=True)  # for its crops
+    flip_pairs = [list(p) for p in est.keypoint_set.flip_pairs]
+    inputs = torch.from_numpy(normalize_crops(est.crop(stick_figure(), BOXES)[0]))
+    codec = build_codec(cfg)
+    train_to_peak(model, inputs, codec, flip_pairs)
+    with torch.no_grad():
+        for pairs in (None, flip_pairs):
+            margin = decision_margin(predict_outputs(model, inputs, codec, pairs))
+            assert margin > CLEAR_MARGIN, f"weights not peaked enough: margin {margin:.2e}"
+    return model
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     cfg = small_cfg()
-    model = nontrivial_model(cfg, seed=5)
+    torch.manual_seed(5)
+    model = peaked_on_boxes(humanpose.build_model(cfg), cfg)
     weights = folder / "model.pth"
     torch.save(model.state_dict(), weights)
     path = folder / "model.onnx"
@@ -63,15 +87,14 @@ def test_onnx_round_trip_within_1e4(exported):
     (got,) = run_onnx(path, x.numpy())
     assert got.shape == (3, 17, 32, 24)
     assert np.abs(got - expected).max() <= 1e-4
-    assert expected.std() > 0.05  # the comparison is not between near-zero maps
+    assert expected.std() > 0.02  # the comparison is not between near-zero maps
     assert check_onnx(path, model, cfg, batch=1) <= 1e-4
 
 
 @needs_onnx
 def test_onnxruntime_backend_matches_torch(exported):
     cfg, _, weights, path, _ = exported
-    image = stick_figure()
-    boxes = np.array([[120, 30, 80, 190], [20, 20, 100, 150]])
+    image, boxes = stick_figure(), BOXES
     reference = PoseEstimator(cfg, weights, backend="torch")(image, boxes)
     est = PoseEstimator(cfg, weights, backend="onnxruntime", onnx_path=path)
     people = est(image, boxes)
