@@ -224,9 +224,10 @@ def default_config() -> CfgNode:
     # Which category of the annotation file holds the people: its name or id as a string
     # ("person", "3"); empty = the one named "person", else the only one with key points.
     c.DATASET.CATEGORY = ""
-    # The model's joints when no annotation file says (inference from a bare config):
-    # "coco", "halpe26", "mpii", "coco_wholebody" (133), "hand21", "face68", "face106"
-    # (humanpose.data.keypoints.KEYPOINT_SETS); empty: derive from the data.
+    # The model's joints when no annotation file says (inference from a bare config, a file
+    # whose category names no joints): "coco", "halpe26", "mpii", "coco_wholebody" (133; its
+    # official files' part fields are joined, humanpose.data.wholebody), "hand21", "face68",
+    # "face106" (humanpose.data.keypoints.KEYPOINT_SETS); empty: derive from the data.
     c.DATASET.KEYPOINT_SET = ""
     # Joints used by half-body augmentation as the upper body; empty = derived from names.
     c.DATASET.UPPER_BODY_IDS = []

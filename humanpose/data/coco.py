@@ -2,7 +2,9 @@
 
 Layout (the seed's, with each image's own ``file_name`` instead of ``%012d.jpg``)::
 
-    ROOT/annotations/person_keypoints_{SET}.json   (image_info_{SET}.json for test sets)
+    ROOT/annotations/person_keypoints_{SET}.json   (image_info_{SET}.json for test sets;
+                                                   coco_wholebody_{train,val}_v1.0.json first
+                                                   for DATASET.KEYPOINT_SET coco_wholebody)
     ROOT/images/{SET}/<file_name>                  (test sets: ROOT/images/test2017/)
     ROOT/images/{SET}.zip holding <file_name>      (DATASET.DATA_FORMAT zip, the seed's)
 
@@ -11,6 +13,10 @@ degenerate boxes and people without labelled key points dropped (and counted in 
 Testing uses those boxes (``TEST.USE_GT_BBOX``) or the person detections of
 ``TEST.COCO_BBOX_FILE`` with a score of at least ``TEST.IMAGE_THRE``. The seed never reads
 ``TEST.BBOX_THRE``, and neither does this module.
+
+``DATASET.KEYPOINT_SET`` names the joints where the file does not: a category without joint
+names, or COCO-WholeBody's files, whose category names only the 17 body points; their part
+fields are joined into 133 joints (:mod:`humanpose.data.wholebody`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Sequence
 from numbers import Real
 
 import numpy as np
@@ -27,7 +34,7 @@ from pycocotools.coco import COCO
 
 from humanpose.data.geometry import box_to_center_scale
 from humanpose.data.keypoints import COCO as COCO_KEYPOINTS
-from humanpose.data.keypoints import KeypointSet, custom_keypoint_set
+from humanpose.data.keypoints import KEYPOINT_SETS, KeypointSet, custom_keypoint_set
 from humanpose.data.topdown import Records, SampleOptions, TopDownDataset, select_data
 from humanpose.errors import HumanposeError
 
@@ -36,6 +43,7 @@ __all__ = [
     "DatasetError",
     "annotation_file",
     "are_numbers",
+    "dataset_keypoints",
     "field_error",
     "image_folder",
     "is_number",
@@ -55,7 +63,16 @@ class DatasetError(HumanposeError, ValueError):
 
 
 # ----------------------------------------------------------------------------- paths
-def annotation_file(root: str, image_set: str) -> str:
+def annotation_file(root: str, image_set: str, keypoint_set: str = "") -> str:
+    """The annotation file of ``image_set``; for ``keypoint_set`` ``coco_wholebody`` the
+    official ``coco_wholebody_{train,val}_v1.0.json`` when it is there (mmpose's layout, next
+    to COCO's own files, which lack the whole-body fields)."""
+    if keypoint_set == "coco_wholebody":
+        from humanpose.data.wholebody import official_annotation_file
+
+        official = official_annotation_file(root, image_set)
+        if os.path.isfile(official):
+            return official
     prefix = "image_info" if "test" in image_set else "person_keypoints"
     return os.path.join(root, "annotations", f"{prefix}_{image_set}.json")
 
@@ -289,10 +306,15 @@ def _clean_box(bbox, width: float, height: float):
 
 
 def load_gt_records(coco: COCO, category_id: int, num_joints: int, image_dir: str,
-                    aspect_ratio: float) -> Records:
+                    aspect_ratio: float, fields: Sequence[str] = ("keypoints",)) -> Records:
     """One record per ground-truth person, as the seed's ``_load_coco_keypoint_annotations``:
     non-crowd people of ``category_id`` with a positive area, a box left after clipping
-    and at least one labelled key point."""
+    and at least one labelled key point.
+
+    ``fields`` are the annotation fields joined, in order, into a person's joints (COCO-
+    WholeBody's five, :data:`~humanpose.data.wholebody.WHOLEBODY_FIELDS`). A joined person's
+    joint counts as visible where v > 0, mmpose's rule (those files hold float scores such as
+    0.9 in some parts); one field keeps the seed's min(v, 1)."""
     files, ids, centers, scales, joints, sizes = [], [], [], [], [], []
     dropped_box = dropped_kpts = 0
     for image_id in coco.getImgIds():
@@ -305,7 +327,8 @@ def load_gt_records(coco: COCO, category_id: int, num_joints: int, image_dir: st
             if ann["area"] <= 0 or box is None:
                 dropped_box += 1
                 continue
-            kpts = ann.get("keypoints")
+            kpts = ann.get("keypoints") if len(fields) == 1 else \
+                [x for field in fields for x in ann[field]]
             if not kpts or max(kpts) == 0:
                 dropped_kpts += 1
                 continue
@@ -321,7 +344,8 @@ def load_gt_records(coco: COCO, category_id: int, num_joints: int, image_dir: st
     kpts = np.asarray(joints, dtype=np.float64).reshape(len(ids), num_joints, 3)
     joints_3d = np.zeros_like(kpts)
     joints_3d[:, :, :2] = kpts[:, :, :2]
-    vis = np.minimum(kpts[:, :, 2], 1.0)
+    vis = np.minimum(kpts[:, :, 2], 1.0) if len(fields) == 1 else \
+        (kpts[:, :, 2] > 0).astype(np.float64)
     joints_vis = np.stack([vis, vis, np.zeros_like(vis)], axis=2)
     return Records.from_rows(files, ids, centers, scales, joints_3d, joints_vis,
                              np.ones(len(ids)), sizes)
@@ -379,29 +403,76 @@ def load_detection_records(path: str, coco: COCO, num_joints: int, image_dir: st
                              sizes)
 
 
+def dataset_keypoints(cfg, data: dict, category: dict, num_joints: int,
+                      path: str) -> tuple[KeypointSet, tuple[str, ...]]:
+    """The joints of a loaded COCO-format file and the annotation fields that hold them.
+
+    The file's joint names win where it has them (``num_joints`` of them); otherwise
+    ``DATASET.KEYPOINT_SET`` names them. With ``coco_wholebody`` and a file of 17 body points
+    (the official layout) the five part fields are checked and joined into 133
+    (:func:`humanpose.data.wholebody.check_part_fields`; this fills, in ``data``, the fields
+    single annotations lack). The config's flip pairs, sigmas, skeleton and upper body apply,
+    and the count must be ``MODEL.NUM_JOINTS``.
+    """
+    from humanpose.data.wholebody import WHOLEBODY_FIELDS, check_part_fields
+
+    d = cfg.DATASET
+    fields: tuple[str, ...] = ("keypoints",)
+    if d.KEYPOINT_SET and d.KEYPOINT_SET not in KEYPOINT_SETS:
+        raise DatasetError(f"DATASET.KEYPOINT_SET {d.KEYPOINT_SET!r} is not one of "
+                           f"{sorted(KEYPOINT_SETS)}")
+    named = KEYPOINT_SETS[d.KEYPOINT_SET] if d.KEYPOINT_SET else None
+    if d.KEYPOINT_SET == "coco_wholebody" and num_joints == 17:
+        check_part_fields(data, path, category["id"])
+        fields = tuple(f for f, _ in WHOLEBODY_FIELDS)
+        num_joints = named.num_joints
+        category = {**category, "keypoints": list(named.names), "skeleton": None}
+    elif named is not None and not category.get("keypoints") \
+            and num_joints == named.num_joints:
+        category = {**category, "keypoints": list(named.names)}
+    if num_joints != cfg.MODEL.NUM_JOINTS:
+        hint = ""
+        if d.KEYPOINT_SET != "coco_wholebody" and data["annotations"] \
+                and "foot_kpts" in data["annotations"][0]:
+            hint = " (a COCO-WholeBody file: DATASET.KEYPOINT_SET coco_wholebody joins its " \
+                   "parts into 133 points)"
+        raise DatasetError(f"{path} has {num_joints} key points per person but "
+                           f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS}{hint}")
+    keypoints = keypoint_set_from_category(
+        category, num_joints, d.FLIP_PAIRS, d.SIGMAS, d.UPPER_BODY_IDS, source=path,
+        skeleton=d.SKELETON)
+    return keypoints, fields
+
+
 # ----------------------------------------------------------------------------- dataset
 class COCODataset(TopDownDataset):
     """A COCO-format key-point set under ``root`` (see the module docstring for the layout).
 
     ``coco`` is the pycocotools index of the ground truth, for evaluation (test sets only;
-    None for training sets); ``keypoints`` describes the joints (COCO's 17 or the file's).
+    None for training sets); ``keypoints`` describes the joints (COCO's 17, the file's, or
+    those ``DATASET.KEYPOINT_SET`` names: :func:`dataset_keypoints`).
     """
 
     def __init__(self, cfg, root: str, image_set: str, is_train: bool) -> None:
         if not os.path.isdir(root):
             raise DatasetError(f"data folder not found: {root!r} (DATASET.ROOT)")
-        ann_file = annotation_file(root, image_set)
+        named = cfg.DATASET.KEYPOINT_SET
+        ann_file = annotation_file(root, image_set, named)
         key = "DATASET.TRAIN_SET" if is_train else "DATASET.TEST_SET"
+        if named == "coco_wholebody" and not os.path.isfile(ann_file):
+            from humanpose.data.wholebody import official_annotation_file
+
+            raise DatasetError(f"annotation file not found: "
+                               f"{official_annotation_file(root, image_set)} (COCO-WholeBody's "
+                               f"name) nor {ann_file} (check DATASET.ROOT/{key})")
         coco, num_joints, category = load_coco_json(ann_file, config_key=f"DATASET.ROOT/{key}",
                                                     category=cfg.DATASET.CATEGORY)
-        if num_joints != cfg.MODEL.NUM_JOINTS:
-            raise DatasetError(f"{ann_file} has {num_joints} key points per person but "
-                               f"MODEL.NUM_JOINTS is {cfg.MODEL.NUM_JOINTS}")
-        keypoints = keypoint_set_from_category(
-            category, num_joints, cfg.DATASET.FLIP_PAIRS, cfg.DATASET.SIGMAS,
-            cfg.DATASET.UPPER_BODY_IDS, source=ann_file, skeleton=cfg.DATASET.SKELETON)
+        keypoints, fields = dataset_keypoints(cfg, coco.dataset, category, num_joints,
+                                              ann_file)
+        num_joints = keypoints.num_joints
         if is_train and cfg.DATASET.FLIP and not keypoints.flip_pairs \
-                and cfg.DATASET.FLIP_PAIRS is None:
+                and cfg.DATASET.FLIP_PAIRS is None \
+                and not any(keypoints.names == s.names for s in KEYPOINT_SETS.values()):
             raise DatasetError(
                 f"{ann_file}: DATASET.FLIP is on but no flip pairs could be derived from the "
                 f"joint names {list(keypoints.names)}: mirrored images would keep left and "
@@ -419,7 +490,7 @@ class COCODataset(TopDownDataset):
         options = SampleOptions.from_cfg(cfg)
         if is_train or cfg.TEST.USE_GT_BBOX:
             records = load_gt_records(coco, category["id"], num_joints, image_dir,
-                                      options.aspect_ratio)
+                                      options.aspect_ratio, fields)
         else:
             records = load_detection_records(cfg.TEST.COCO_BBOX_FILE, coco, num_joints,
                                              image_dir, options.aspect_ratio,
@@ -436,3 +507,6 @@ class COCODataset(TopDownDataset):
         self.category_id = category["id"]  # results and detection files use this id
         self.annotation_file = ann_file
         self.root = root
+        # The annotation fields that make the joints: more than one for COCO-WholeBody, whose
+        # test sets are then scored part by part (humanpose.pose.evaluate).
+        self.fields = fields

@@ -19,13 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from humanpose.evaluation.coco import COCO_STATS_NAMES
+from humanpose.data.wholebody import WHOLEBODY_FIELDS
+from humanpose.evaluation.coco import COCO_STATS_NAMES, format_table
 
-__all__ = ["WHOLEBODY_FIELDS", "WHOLEBODY_PARTS", "evaluate_wholebody", "split_wholebody"]
+__all__ = ["WHOLEBODY_FIELDS", "WHOLEBODY_PARTS", "evaluate_wholebody", "format_parts_table",
+           "split_wholebody", "wholebody_records"]
 
-# The annotation fields of COCO-WholeBody, in mmpose's joint order, and their joint counts.
-WHOLEBODY_FIELDS = (("keypoints", 17), ("foot_kpts", 6), ("face_kpts", 68),
-                    ("lefthand_kpts", 21), ("righthand_kpts", 21))
 # Part names as mmpose prints them, with the fields each one is scored on.
 WHOLEBODY_PARTS = (("body", ("keypoints",)), ("foot", ("foot_kpts",)), ("face", ("face_kpts",)),
                    ("lefthand", ("lefthand_kpts",)), ("righthand", ("righthand_kpts",)),
@@ -45,6 +44,28 @@ def split_wholebody(keypoints: Sequence[float]) -> dict[str, list[float]]:
     return out
 
 
+def wholebody_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Result records of 133 joints (:func:`~humanpose.evaluation.coco.select_people`'s) in
+    the official results layout: ``keypoints`` (17 body points), ``foot_kpts``,
+    ``face_kpts``, ``lefthand_kpts``, ``righthand_kpts``; the other keys kept."""
+    return [{**r, **split_wholebody(r["keypoints"])} for r in records]
+
+
+def format_parts_table(values: Mapping[str, float], arch_name: str) -> str:
+    """The seed's metrics table with a Part column, one row per part of
+    :func:`evaluate_wholebody`'s ``values`` (body, foot, face, lefthand, righthand,
+    wholebody): the same columns and number format as the body table above it."""
+    lines: list[str] = []
+    for part, _ in WHOLEBODY_PARTS:
+        header, separator, row = format_table(
+            OrderedDict((name, values[f"{part} {name}"]) for name in COCO_STATS_NAMES),
+            arch_name).splitlines()
+        if not lines:
+            lines = [header.replace("| Arch ", "| Arch | Part ", 1), "|---" + separator]
+        lines.append(row.replace(" | ", f" | {part} | ", 1))  # after the Arch cell
+    return "\n".join(lines)
+
+
 def _joined(record: Mapping[str, Any], fields: Sequence[str]) -> list[float]:
     return [x for f in fields for x in record[f]]
 
@@ -61,13 +82,22 @@ def _part_gt(dataset: dict, fields: Sequence[str]) -> dict:
 
 
 def evaluate_wholebody(gt_dataset: dict, results: Sequence[Mapping[str, Any]],
-                       sigmas: np.ndarray) -> OrderedDict[str, float]:
+                       sigmas: np.ndarray, *,
+                       category_id: int | None = None) -> OrderedDict[str, float]:
     """``"<part> AP"``-style metrics (each part's ten COCOeval statistics) of results in
     COCO-WholeBody layout against a COCO-WholeBody annotation dict; ``sigmas`` are the 133
-    official ones in pycocotools' scale."""
+    official ones in pycocotools' scale. ``category_id`` limits both to the person category
+    (other categories' annotations have no part fields)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    if category_id is not None:
+        gt_dataset = {**gt_dataset,
+                      "annotations": [a for a in gt_dataset["annotations"]
+                                      if a["category_id"] == category_id],
+                      "categories": [c for c in gt_dataset["categories"]
+                                     if c["id"] == category_id]}
+        results = [r for r in results if r["category_id"] == category_id]
     sigmas = np.asarray(sigmas, dtype=np.float64)
     offsets = np.cumsum([0] + [n for _, n in WHOLEBODY_FIELDS])
     part_slices = {f: slice(a, b) for (f, _), a, b in zip(WHOLEBODY_FIELDS, offsets, offsets[1:])}

@@ -114,14 +114,27 @@ def predict_dataset(model: torch.nn.Module, dataset, cfg, dist: Dist,
     return Predictions.concatenate(all_gather_objects(local))
 
 
+def _body_first(parts: OrderedDict) -> OrderedDict:
+    """Whole-body metrics with the body's under COCO's plain names ("AP", "AR", ...), so that
+    the body table, ``metrics.json`` and the logs read as for COCO; the other parts keep
+    their prefix ("foot AP", ..., "wholebody AP")."""
+    return OrderedDict((k.removeprefix("body "), v) for k, v in parts.items())
+
+
 def score_predictions(cfg, dataset, preds: Predictions, output_dir: str | os.PathLike,
                       arch_name: str) -> tuple[OrderedDict, float, str]:
     """Evaluate gathered predictions; returns (named metrics, main metric, its name).
 
-    Writes the results file (COCO) and ``metrics.json`` into ``output_dir``.
+    Writes the results file (COCO) and ``metrics.json`` into ``output_dir``. COCO-WholeBody
+    sets (the dataset joins several annotation fields) are scored part by part with the
+    set's sigmas (the official ones unless ``DATASET.SIGMAS`` says otherwise), the results
+    file is in the official per-part layout, the log shows the body table as for COCO and
+    then one row per part, and the main metric is the whole-body AP (mmpose's choice for the
+    best checkpoint).
     """
     output_dir = Path(output_dir)
     (output_dir / "results").mkdir(parents=True, exist_ok=True)
+    parts = None  # COCO-WholeBody's per-part metrics
     if cfg.DATASET.DATASET.lower() == "mpii":
         from humanpose.evaluation import evaluate_pckh
 
@@ -131,6 +144,7 @@ def score_predictions(cfg, dataset, preds: Predictions, output_dir: str | os.Pat
     else:
         from humanpose.evaluation import evaluate_keypoints, select_people, write_results
         from humanpose.evaluation.nms import oks_sigmas
+        from humanpose.evaluation.wholebody import evaluate_wholebody, wholebody_records
 
         sigmas = oks_sigmas(dataset.keypoints)
         found = ~np.isnan(preds.keypoints).any(axis=(1, 2))  # unreadable images: no result
@@ -143,17 +157,34 @@ def score_predictions(cfg, dataset, preds: Predictions, output_dir: str | os.Pat
             preds.keypoints, preds.centers, preds.scales, preds.areas, preds.scores,
             preds.image_ids, in_vis_thre=cfg.TEST.IN_VIS_THRE, oks_thre=cfg.TEST.OKS_THRE,
             soft_nms=cfg.TEST.SOFT_NMS, sigmas=sigmas, category_id=category_id)
+        wholebody = len(getattr(dataset, "fields", ())) > 1  # COCO-WholeBody's part fields
+        if wholebody:
+            people = wholebody_records(people)  # the official results layout
         results_file = output_dir / "results" / f"keypoints_{cfg.DATASET.TEST_SET}_results_0.json"
         write_results(people, results_file)
         logger.info("=> results written to %s", results_file)
         # The records themselves, not the file read back: the same numbers, without parsing.
-        values = evaluate_keypoints(dataset.coco, people, sigmas=sigmas, quiet=True,
-                                    category_id=category_id)
-        main_name, main = "AP", float(values["AP"])
-    from humanpose.evaluation import format_table
+        if wholebody:
+            parts = evaluate_wholebody(dataset.coco.dataset, people, sigmas,
+                                       category_id=category_id)
+            values = _body_first(parts)
+            main_name, main = "wholebody AP", float(values["wholebody AP"])
+        else:
+            values = evaluate_keypoints(dataset.coco, people, sigmas=sigmas, quiet=True,
+                                        category_id=category_id)
+            main_name, main = "AP", float(values["AP"])
+    from humanpose.evaluation import COCO_STATS_NAMES, format_table
 
-    for line in format_table(values, arch_name).splitlines():
+    # The body's table first, as for COCO; then, for COCO-WholeBody, one row per part.
+    body = values if parts is None else \
+        OrderedDict((k, v) for k, v in values.items() if k in COCO_STATS_NAMES)
+    for line in format_table(body, arch_name).splitlines():
         logger.info(line)
+    if parts is not None:
+        from humanpose.evaluation.wholebody import format_parts_table
+
+        for line in format_parts_table(parts, arch_name).splitlines():
+            logger.info(line)
     metrics = {"dataset": cfg.DATASET.DATASET, "test_set": cfg.DATASET.TEST_SET,
                "metric": main_name, "value": main, **{k: float(v) for k, v in values.items()}}
     tmp = output_dir / "metrics.json.tmp"
