@@ -18,15 +18,29 @@ humanpose.evaluation.tracking), and how often the detector ran.
     python benchmarks/bench_tracking.py [--frames 150] [--noise 3] [--detect-every 5]
     python benchmarks/bench_tracking.py --cfg experiments/...yaml --weights model.pth \
         [--detector FILE | --truth-boxes]
+
+``--noisy-seeds N``: instead, N generated scenarios (humanpose.data.synthetic_detections:
+15/25/30 frames/s, 120-300 frames, boxes jittered 8 %, 10-20 % dropped, merged at the
+crossing, one person missed 10 frames, low-score clutter) given as per-frame detections
+files, as ``infer --track --boxes`` gets them; with ``--peers PYTHON`` (a venv with
+trackers 2.6.1, see benchmarks/tracking_peers.py) SORT, ByteTrack, OC-SORT and BoT-SORT
+run on the same detections beside it.
+
+    python benchmarks/bench_tracking.py --noisy-seeds 6 --peers /tmp/peers/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+from humanpose.data.synthetic_detections import NoisyDetections, noisy_scenario
 from humanpose.data.synthetic_video import VideoTruth, make_walking_video, noisy_people
 from humanpose.evaluation.tracking import keypoint_jitter, tracking_scores
 from humanpose.inference.detector import Detections
@@ -109,6 +123,59 @@ def run(truth: VideoTruth, tracker: PoseTracker, scene: Scene) -> dict[str, list
     return out
 
 
+def run_on_detections(truth: VideoTruth, dets: NoisyDetections, tracker: PoseTracker,
+                      seed: int) -> tuple[list, list, float]:
+    """The ``--boxes`` loop: each frame's given detections through the noisy-truth pose
+    model and :func:`follow_people`; the written people's ids and boxes per frame, and the
+    tracker's mean seconds per frame."""
+    scene = Scene(truth, 3.0, seed)
+    ids, boxes, spent = [], [], 0.0
+    for frame in range(len(truth)):
+        scene.frame = frame
+        times: dict[str, float] = {}
+        given = Detections(dets.boxes[frame], dets.scores[frame])
+        people = follow_people(tracker, scene.estimate, scene.image(),
+                               lambda given=given: given, given, frame, times)
+        spent += times["tracking"]
+        people = [p for p in people if p.track_id >= 0]
+        ids.append(np.array([p.track_id for p in people], dtype=np.int64))
+        boxes.append(np.array([p.box for p in people], dtype=np.float64).reshape(-1, 4))
+    return ids, boxes, spent / max(len(truth), 1)
+
+
+def noisy_benchmark(seeds: int, peers_python: str | None, fill_missed: int = 0) -> None:
+    """Ours beside the peers on ``seeds`` noisy scenarios: IDF1 / ID switches / ids."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tracking_peers import PEERS, write_input
+
+    for seed in range(seeds):
+        truth, dets = noisy_scenario(seed, render=True)
+        tracker = PoseTracker(fps=truth.fps, fill_missed=fill_missed)
+        ids, boxes, per_frame = run_on_detections(truth, dets, tracker, seed)
+        results = {"humanpose": (ids, boxes)}
+        if peers_python:
+            with tempfile.TemporaryDirectory() as tmp:
+                write_input(Path(tmp) / "in.npz", dets.boxes, dets.scores, truth.fps,
+                            truth.width, truth.height, frames=truth.frames)
+                subprocess.run([peers_python, str(Path(__file__).parent / "tracking_peers.py"),
+                                "--input", str(Path(tmp) / "in.npz"), "--output",
+                                str(Path(tmp) / "out.json")], check=True)
+                out = json.loads((Path(tmp) / "out.json").read_text())
+            for name in PEERS:
+                results[name] = ([np.array(f[0], dtype=np.int64) for f in out[name]],
+                                 [np.array(f[1], dtype=np.float64).reshape(-1, 4)
+                                  for f in out[name]])
+        cells = []
+        for name, (hyp_ids, hyp_boxes) in results.items():
+            s = tracking_scores(truth.ids, truth.boxes, hyp_ids, hyp_boxes)
+            count = len({i for f in hyp_ids for i in f.tolist()})
+            cells.append(f"{name} {s.idf1:.3f}/{s.id_switches}/{count}")
+        print(f"seed {seed} ({truth.fps:g} fps, {len(truth)} frames; IDF1/switches/ids): "
+              + ", ".join(cells) + f"; tracking {1000 * per_frame:.2f} ms/frame")
+
+
 def smooth(truth: VideoTruth, result: dict[str, list], **kwargs) -> list[np.ndarray]:
     """The tracked key points through a One-Euro filter per track (time from the fps)."""
     smoother = KeypointSmoother(fps=truth.fps, **kwargs)
@@ -128,7 +195,15 @@ def main() -> None:
     parser.add_argument("--detector", help="person detector for the real mode")
     parser.add_argument("--truth-boxes", action="store_true",
                         help="real mode: ground-truth boxes on the detector's frames")
+    parser.add_argument("--noisy-seeds", type=int, default=0,
+                        help="score on this many noisy detections scenarios instead")
+    parser.add_argument("--peers", help="python of a venv with trackers 2.6.1")
+    parser.add_argument("--fill-missed", type=int, default=0,
+                        help="PoseTracker(fill_missed=): crops for missed people")
     args = parser.parse_args()
+    if args.noisy_seeds:
+        noisy_benchmark(args.noisy_seeds, args.peers, args.fill_missed)
+        return
 
     start = time.perf_counter()
     truth = make_walking_video(args.frames, render=args.cfg is not None, seed=args.seed)

@@ -82,7 +82,7 @@ class FrameStep:
                  annotations: str | os.PathLike | None = None, detect_every: int = 0,
                  track_confidence: float = 0.2, track: bool = False,
                  smoother: KeypointSmoother | None = None,
-                 tracker: PoseTracker | None = None):
+                 tracker: PoseTracker | None = None, fps: float = 25.0):
         names = coco_image_ids(annotations) if annotations else None
         if boxes_file:
             dets: DetectionsFile | None = DetectionsFile(boxes_file, file_ids=names)
@@ -100,7 +100,8 @@ class FrameStep:
         if is_video:
             self.tracker = tracker or PoseTracker(oks_sigmas(estimator.keypoint_set),
                                                   detect_every=detect_every,
-                                                  keypoint_threshold=track_confidence)
+                                                  keypoint_threshold=track_confidence,
+                                                  fps=fps)
         self.frames_file = dets if is_video else None
         self.image_id_of = _Ids(names, dets, str(annotations) if annotations else None)
 

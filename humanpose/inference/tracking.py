@@ -24,83 +24,26 @@ next frame's crops in between (:meth:`PoseTracker.predicted_boxes`).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from humanpose.evaluation.nms import check_sigmas
 from humanpose.evaluation.tracking import box_iou
-from humanpose.inference.detector import Detections
+from humanpose.inference.follow import clip_boxes, follow_people, smooth_people
+from humanpose.runtime.appearance import histogram_similarity, torso_histogram
 from humanpose.runtime.assignment import linear_sum_assignment
+from humanpose.runtime.kalman import BoxKalman
+from humanpose.runtime.pose_similarity import (
+    covered,
+    keypoint_boxes,
+    mean_confidence,
+    oks_matrix,
+)
 
 __all__ = ["PoseTracker", "Track", "box_iou", "clip_boxes", "follow_people", "keypoint_boxes",
            "mean_confidence", "oks_matrix", "smooth_people"]
-
-
-def keypoint_boxes(keypoints: np.ndarray, min_confidence: float = 0.2, min_points: int = 3,
-                   expand: float = 1.15) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes (x, y, w, h) around the confident key points of each person ``(N, K, 3)``,
-    grown by ``expand`` about their centre (key points lie inside a person, a detector's box
-    goes around them); and a mask of the people with at least ``min_points`` such points.
-    (The crops placed between detections in a video.)"""
-    keypoints = np.asarray(keypoints, dtype=np.float64)
-    if keypoints.size == 0:
-        return np.zeros((0, 4)), np.zeros(0, dtype=bool)
-    confident = keypoints[..., 2] >= min_confidence
-    valid = confident.sum(axis=1) >= min_points
-    big = np.where(confident, 0.0, np.inf)
-    x0 = np.min(keypoints[..., 0] + big, axis=1)
-    y0 = np.min(keypoints[..., 1] + big, axis=1)
-    x1 = np.max(keypoints[..., 0] - big, axis=1)
-    y1 = np.max(keypoints[..., 1] - big, axis=1)
-    with np.errstate(invalid="ignore"):
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        w, h = (x1 - x0) * expand, (y1 - y0) * expand
-    boxes = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
-    boxes[~valid] = 0.0
-    return boxes, valid
-
-
-def mean_confidence(keypoints: np.ndarray, threshold: float = 0.2) -> np.ndarray:
-    """Mean confidence of each person's visible key points (those at or above
-    ``threshold``), 0 for a person with none: how sure the pose model is of a person, not
-    diluted by joints that are simply out of sight."""
-    conf = np.asarray(keypoints, dtype=np.float64)[..., 2]
-    visible = conf >= threshold
-    count = visible.sum(axis=-1)
-    total = np.where(visible, conf, 0.0).sum(axis=-1)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
-
-
-def oks_matrix(a: np.ndarray, b: np.ndarray, areas: np.ndarray, sigmas: np.ndarray,
-               threshold: float = 0.2) -> np.ndarray:
-    """OKS of every person of ``a`` ``(N, K, 3)`` with every person of ``b`` ``(M, K, 3)``,
-    over the joints confident (>= ``threshold``) in both; ``areas`` ``(N,)`` are the scales
-    of ``a``'s people (COCO's object area) and ``sigmas`` pycocotools' per-joint values. A
-    pair without a joint in common scores 0."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    var = (2 * sigmas) ** 2  # (K,)
-    d2 = ((a[:, None, :, :2] - b[None, :, :, :2]) ** 2).sum(-1)  # (N, M, K)
-    e = d2 / (var[None, None] * np.maximum(areas, 1.0)[:, None, None] * 2)
-    both = (a[:, None, :, 2] >= threshold) & (b[None, :, :, 2] >= threshold)
-    count = both.sum(-1)
-    total = np.where(both, np.exp(-e), 0.0).sum(-1)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
-
-
-def _covered(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Share of each box of ``a`` ``(N, 4)`` (x, y, w, h) inside each box of ``b`` ``(M, 4)``:
-    ``(N, M)``."""
-    ax0, ay0, ax1, ay1 = a[:, 0], a[:, 1], a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    w = np.clip(np.minimum(ax1[:, None], bx1[None]) - np.maximum(ax0[:, None], bx0[None]), 0, None)
-    h = np.clip(np.minimum(ay1[:, None], by1[None]) - np.maximum(ay0[:, None], by0[None]), 0, None)
-    return w * h / np.maximum(a[:, 2] * a[:, 3], 1e-9)[:, None]
 
 
 @dataclass
@@ -122,12 +65,37 @@ class Track:
     velocity: np.ndarray
     hits: int = 1
     detector_box: bool = False
+    confirmed: bool = False
+    kalman: BoxKalman | None = None
+    appearance: np.ndarray | None = None
+    _kalman_frame: int = 0
+    fills: int = 0  # frames in a row followed on a crop the detector did not give
+
+    def observe(self, frame: int, image: np.ndarray | None, keypoints_seen: bool) -> None:
+        """Feed this frame's box to the Kalman filter and the torso colours to the
+        appearance (a running mean: one odd frame does not replace it)."""
+        if self.kalman is None:
+            self.kalman = BoxKalman(self.box)
+        else:
+            self.kalman.predict(max(frame - self._kalman_frame, 1))
+            self.kalman.update(self.box)
+        self._kalman_frame = frame
+        if image is not None and keypoints_seen:
+            hist = torso_histogram(image, self.box, self.keypoints)
+            if hist is not None:
+                self.appearance = (hist if self.appearance is None
+                                   else 0.8 * self.appearance + 0.2 * hist)
 
     def predict(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Box and remembered key points expected at ``frame`` (constant velocity)."""
         shift = self.velocity * (frame - self.last_frame)
-        box = self.box.copy()
-        box[:2] += shift
+        if self.kalman is not None and self.detector_box:
+            # Boxes from the detector carry the person's own motion, even where the crop
+            # shows a neighbour's joints: the filter on them predicts the box.
+            box = self.kalman.box_at(frame - self._kalman_frame)
+        else:
+            box = self.box.copy()
+            box[:2] += shift
         memory = self.memory.copy()
         memory[:, :2] += shift
         return box, memory
@@ -150,8 +118,9 @@ class PoseTracker:
     ``keep_confidence``: needed to continue one (a crop with nobody left in it gives a
     low-confidence "person" that must not keep the track alive).
     ``uncertain_confidence``: a matched track below this asks for the detector.
-    ``max_age``: frames a track is remembered without being seen (30: 1.2 s at 25 frames/s,
-    as long as two walking people take to cross).
+    ``max_age``: frames a track is remembered without being seen (default:
+    ``reid_seconds`` x ``fps``, 50 at 25 frames/s: longer than two walking people take to
+    cross, or one to pass behind a pillar).
     ``search_frames``: a lost track asks for the detector on every frame this long (for
     all of ``max_age`` when ``detect_every`` is 0).
     ``detect_every``: the detector runs at least every that many frames (0: only when
@@ -169,6 +138,18 @@ class PoseTracker:
     height from a left-over track's prediction is that person (0: off); the share grows
     by a tenth for every frame the track was not seen, up to 1.5x, for 10 frames.
 
+    ``high_score``: boxes scoring at least this are matched first and may start tracks;
+    lower ones only continue a track left unmatched (ByteTrack's two stages), never start
+    one. ``min_hits``: frames a new track must be seen in a row before its id is written
+    (tentative until then, ``-1``; tracks of the first frame are confirmed at once).
+    ``fps`` and ``reid_seconds``: a lost track is remembered ``reid_seconds`` of video
+    (or ``max_age`` frames) and found again by where its Kalman filter
+    says it went and, when :meth:`update` gets the image, by its torso colours
+    (``min_appearance``: the Bhattacharyya coefficient needed).
+    ``fill_missed``: on a detector's frame, a followed person the detector missed is
+    looked for in a crop where the track predicts them, this many frames in a row at most
+    (0: off; :meth:`missed_boxes`).
+
     After each :meth:`update`, ``copies`` marks the people whose key points repeat another
     person's, and ``box_only`` those followed by their detector box alone.
     """
@@ -177,14 +158,18 @@ class PoseTracker:
                  oks_weight: float = 0.5, min_similarity: float = 0.2,
                  keypoint_threshold: float = 0.2, start_confidence: float = 0.4,
                  keep_confidence: float = 0.25, uncertain_confidence: float = 0.35,
-                 max_age: int = 30, search_frames: int = 5, detect_every: int = 5,
+                 max_age: int | None = None, search_frames: int = 5, detect_every: int = 5,
                  min_points: int = 3,
                  expand: float = 1.15, velocity_smoothing: float = 0.3,
                  oks_scale: float = 1.0, duplicate_oks: float = 0.8,
                  min_box_iou: float = 0.3, crowd_overlap: float = 0.3,
-                 lost_reach: float = 0.5):
+                 lost_reach: float = 0.5, high_score: float = 0.5, min_hits: int = 3,
+                 fps: float = 25.0, reid_seconds: float = 2.0,
+                 min_appearance: float = 0.6, fill_missed: int = 0):
         if not 0.0 <= oks_weight <= 1.0:
             raise ValueError(f"oks_weight must be in [0, 1], got {oks_weight}")
+        if max_age is None:
+            max_age = int(round(reid_seconds * fps))
         if max_age < 0 or detect_every < 0:
             raise ValueError(f"max_age and detect_every must be >= 0, got {max_age}, "
                              f"{detect_every}")
@@ -202,6 +187,10 @@ class PoseTracker:
         self.keep_confidence = keep_confidence
         self.uncertain_confidence = uncertain_confidence
         self.max_age = max_age
+        self.high_score = high_score
+        self.min_hits = min_hits
+        self.min_appearance = min_appearance
+        self.fill_missed = fill_missed
         self.search_frames = search_frames
         self.detect_every = detect_every
         self.min_points = min_points
@@ -213,6 +202,7 @@ class PoseTracker:
         """Forget every track (e.g. at a scene cut); ids keep counting up."""
         self.tracks: list[Track] = []
         self.frame = -1  # index of the last frame given to update()
+        self._first_frame: int | None = None
         self._since_detection: int | None = None
         self._uncertain = False
         self.copies = np.zeros(0, dtype=bool)
@@ -258,10 +248,68 @@ class PoseTracker:
         return (np.array([t.track_id for t in tracks], dtype=np.int64), boxes,
                 np.array([t.score for t in tracks]))
 
+    def missed_boxes(self, boxes: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """After :meth:`update` on a detector's frame: track ids ``(M,)``, boxes ``(M, 4)``
+        predicted for this frame and scores of the confirmed tracks seen in the frame before
+        that this frame's people did not continue and that none of the detector's ``boxes``
+        lies near (centres within half the person's height: a person found there whom the
+        association did not give the track is not missed). A detector misses a person now and then;
+        a crop where the person should be (:meth:`follow_missed`) keeps the person, for
+        ``fill_missed`` frames in a row at most (a track living on its own predictions
+        drifts)."""
+        tracks = [t for t in self.tracks if t.confirmed and t.last_frame == self.frame - 1
+                  and t.fills < self.fill_missed]
+        predicted = np.stack([t.predict(self.frame)[0] for t in tracks]) if tracks else None
+        if predicted is not None and boxes is not None and len(boxes):
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            gap = (predicted[:, None, :2] + predicted[:, None, 2:] / 2
+                   - boxes[None, :, :2] - boxes[None, :, 2:] / 2)
+            far = (np.hypot(gap[..., 0], gap[..., 1]) > 0.5 * predicted[:, None, 3]).all(1)
+            tracks, predicted = [t for t, f in zip(tracks, far) if f], predicted[far]
+        if not tracks:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros(0)
+        return (np.array([t.track_id for t in tracks], dtype=np.int64), predicted,
+                np.array([t.score for t in tracks]))
+
+    def follow_missed(self, track_ids: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray,
+                      image: np.ndarray | None = None) -> np.ndarray:
+        """The people found in the crops of :meth:`missed_boxes` continue their tracks when
+        sure enough (``keep_confidence``) and not a copy of someone followed in this frame
+        (a crop drifting onto a neighbour); returns the ids kept (-1: dropped)."""
+        kpts = np.asarray(keypoints, dtype=np.float64).reshape(len(track_ids), -1, 3)
+        out = np.full(len(track_ids), -1, dtype=np.int64)
+        if not len(kpts):
+            return out
+        if self.sigmas is None:
+            self.sigmas = check_sigmas(None if self._sigmas_arg is None
+                                       else np.asarray(self._sigmas_arg), kpts.shape[1])
+        conf = mean_confidence(kpts, self.keypoint_threshold)
+        by_id = {t.track_id: t for t in self.tracks}
+        for i, track_id in enumerate(np.asarray(track_ids).tolist()):
+            track = by_id.get(track_id)
+            if track is None or track.last_frame == self.frame or conf[i] < self.keep_confidence:
+                continue
+            others = [t for t in self.tracks if t.last_frame == self.frame]
+            if others:
+                box = np.asarray(boxes[i], dtype=np.float64)
+                oks = oks_matrix(kpts[i][None], np.stack([t.keypoints for t in others]),
+                                 np.array([max(box[2] * box[3] * self.oks_scale, 1.0)]),
+                                 self.sigmas, self.keypoint_threshold)
+                if oks.max() > self.duplicate_oks:
+                    continue
+            self._advance(track, np.asarray(boxes[i], dtype=np.float64), kpts[i],
+                          track.score, float(conf[i]), np.asarray(boxes[i], dtype=np.float64))
+            track.fills += 1
+            track.observe(self.frame, image, True)
+            out[i] = track_id
+        return out
+
     # ------------------------------------------------------------------ update
     def update(self, keypoints: np.ndarray | Sequence[np.ndarray],
                boxes: np.ndarray | None = None, scores: np.ndarray | None = None,
-               detected: bool = False, frame: int | None = None) -> np.ndarray:
+               detected: bool = False, frame: int | None = None,
+               image: np.ndarray | None = None) -> np.ndarray:
         """Link this frame's people to the tracks; returns their track ids ``(N,)``
         (``-1`` for people not followed).
 
@@ -271,6 +319,7 @@ class PoseTracker:
         joints. ``scores``: their box scores. ``detected``: the boxes came from the detector
         in this frame (restarts the ``detect_every`` count; tracks take these boxes). ``frame``:
         the frame index, to tell the tracker about skipped frames (default: the next one).
+        ``image``: the BGR frame, for the torso colours that find lost people again.
         """
         kpts = np.asarray(keypoints, dtype=np.float64)
         if kpts.size == 0:
@@ -280,6 +329,8 @@ class PoseTracker:
             self.sigmas = check_sigmas(None if self._sigmas_arg is None
                                        else np.asarray(self._sigmas_arg), kpts.shape[1])
         self.frame = self.frame + 1 if frame is None else int(frame)
+        if self._first_frame is None:
+            self._first_frame = self.frame
         if detected:
             self._since_detection = 1
         elif self._since_detection is not None:
@@ -310,8 +361,17 @@ class PoseTracker:
         predicted = (np.stack([t.predict(self.frame)[0] for t in self.tracks]) if self.tracks
                      else np.zeros((0, 4)))
         crowded, in_front = self._crowding(predicted)
-        if self.tracks and usable.any():
-            cand = np.flatnonzero(usable)
+        # ByteTrack's two stages: confident boxes first, then the others for what is left.
+        high = person_scores >= self.high_score
+        # A box around two followed people (a detector merging a crossing) is no one's box.
+        merged = ((covered(predicted, person_boxes) > 0.6).sum(axis=0) >= 2 if len(predicted)
+                  else np.zeros(n, dtype=bool))
+        for stage in (usable & high, usable & ~high):
+            if not self.tracks or not stage.any():
+                continue
+            cand = np.flatnonzero(stage & (ids < 0))
+            if not len(cand):
+                continue
             sim = self.similarity(kpts[cand], person_boxes[cand])
             if crowded.any() and boxes is not None:
                 # Crops on overlapping people show both: their joints may blend, their
@@ -320,29 +380,45 @@ class PoseTracker:
                 # in front, and the one a box around both of them shows.
                 sim[crowded] = box_iou(predicted[crowded], person_boxes[cand])
                 sim[crowded & in_front] += 0.1
+            sim[list(matched_tracks)] = -1.0
             rows, cols = linear_sum_assignment(-sim)
             for r, c in zip(rows, cols):
                 if sim[r, c] < self.min_similarity:
                     continue
                 person = cand[c]
-                self._advance(self.tracks[r], person_boxes[person], kpts[person],
+                own_box = from_detector and not merged[person]
+                self._advance(self.tracks[r], kp_boxes[person] if merged[person] and
+                              valid[person] else person_boxes[person], kpts[person],
                               person_scores[person], conf[person],
-                              given[person] if from_detector else None, crowded[r])
+                              given[person] if own_box else None, crowded[r])
                 ids[person] = self.tracks[r].track_id
                 matched_tracks.add(r)
         self._uncertain = any(self.tracks[r].confidence < self.uncertain_confidence
                               for r in matched_tracks)
         self.box_only = np.zeros(n, dtype=bool)
         if from_detector:
-            self._match_boxes(given, person_scores, ids, matched_tracks, predicted)
+            self._reidentify(person_boxes, kpts, person_scores, conf, given, ids,
+                             matched_tracks, usable & high & ~merged, image)
+            self._match_boxes(given, person_scores, ids, matched_tracks, predicted,
+                              people=~merged)
         elif boxes is not None and crowded.any():
             # Between detections, a crowded track whose crop gave a copy of its neighbour
             # goes on with its crop (its predicted box) rather than being lost.
             self._match_boxes(given, person_scores, ids, matched_tracks, predicted,
                               people=self.copies, tracks=crowded)
-        # People left over start tracks, unless they sit on a person already followed.
-        taken = [self.tracks[r].box for r in matched_tracks]
-        for person in np.flatnonzero((ids < 0) & usable & (conf >= self.start_confidence)):
+        for r in matched_tracks:
+            track = self.tracks[r]
+            track.fills = 0
+            track.observe(self.frame, image, not self.box_only[ids == track.track_id].any())
+            track.confirmed |= track.hits >= self.min_hits
+        # A tentative track missed once was clutter; confirmed ones are kept while lost.
+        self.tracks = [t for r, t in enumerate(self.tracks)
+                       if t.confirmed or r in matched_tracks]
+        # People left over start tracks (from confident boxes only), unless they sit on a
+        # person already followed.
+        taken = [t.box for t in self.tracks if t.last_frame == self.frame]
+        starting = (ids < 0) & usable & (conf >= self.start_confidence) & high & ~merged
+        for person in np.flatnonzero(starting):
             if person_boxes[person][2] <= 0 or person_boxes[person][3] <= 0:
                 continue
             if taken and box_iou(person_boxes[person], np.stack(taken)).max() > 0.7:
@@ -353,23 +429,30 @@ class PoseTracker:
                    else self._figure_box(memory, person_boxes[person]))
             track = Track(self._next_id, box, kpts[person].copy(), memory,
                           float(person_scores[person]), float(conf[person]), self.frame,
-                          np.zeros(2), detector_box=from_detector)
+                          np.zeros(2), detector_box=from_detector,
+                          confirmed=self.frame == self._first_frame or self.min_hits <= 1)
+            track.observe(self.frame, image, True)
             self._next_id += 1
             self.tracks.append(track)
             taken.append(track.box)
             ids[person] = track.track_id
+        # Only confirmed tracks are written; tentative ones are followed, unnamed.
+        tentative = {t.track_id for t in self.tracks if not t.confirmed}
+        ids[np.isin(ids, list(tentative))] = -1
         return ids
 
     def update_people(self, people: Sequence, detected: bool = False,
-                      frame: int | None = None) -> np.ndarray:
+                      frame: int | None = None, image: np.ndarray | None = None
+                      ) -> np.ndarray:
         """:meth:`update` with :class:`~humanpose.inference.estimator.Person` objects
         (their ``keypoints``, ``box`` and ``box_score``); returns ids aligned with them."""
         if not people:
-            return self.update(np.zeros((0, 0, 3)), detected=detected, frame=frame)
+            return self.update(np.zeros((0, 0, 3)), detected=detected, frame=frame,
+                               image=image)
         return self.update(np.stack([p.keypoints for p in people]),
                            np.array([p.box for p in people], dtype=np.float64),
                            np.array([p.box_score for p in people], dtype=np.float64),
-                           detected=detected, frame=frame)
+                           detected=detected, frame=frame, image=image)
 
     def similarity(self, keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Similarity ``(tracks, people)`` of the remembered tracks' predictions for the
@@ -382,6 +465,51 @@ class PoseTracker:
         areas = pboxes[:, 2] * pboxes[:, 3] * self.oks_scale
         oks = oks_matrix(pkpts, keypoints, areas, self.sigmas, self.keypoint_threshold)
         return self.oks_weight * oks + (1.0 - self.oks_weight) * iou
+
+    def _reidentify(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+                    confidence: np.ndarray, given: np.ndarray, ids: np.ndarray,
+                    matched_tracks: set[int], people: np.ndarray,
+                    image: np.ndarray | None) -> None:
+        """Lost tracks (confirmed, not seen last frame) found again among the people left
+        over (mask ``people``): near where their Kalman filter puts them now (within half
+        the person's height, plus a twentieth for every frame unseen: a hidden person's
+        path is known less and less), of about their height, and, with the ``image``,
+        dressed alike (torso colours). ``ids`` and ``matched_tracks`` are filled in place."""
+        lost = [r for r, t in enumerate(self.tracks) if r not in matched_tracks
+                and t.confirmed and t.last_frame < self.frame - 1 and t.kalman is not None]
+        left = np.flatnonzero(people & (ids < 0))
+        if not lost or not len(left):
+            return
+        value = np.full((len(lost), len(left)), -np.inf)
+        for i, r in enumerate(lost):
+            track = self.tracks[r]
+            unseen = self.frame - track.last_frame
+            box = track.kalman.box_at(unseen)
+            centre = box[:2] + box[2:] / 2
+            reach = box[3] * min(0.5 + 0.05 * unseen, 3.0)
+            for j, person in enumerate(left):
+                b = boxes[person]
+                distance = np.hypot(*(b[:2] + b[2:] / 2 - centre)) / reach
+                ratio = b[3] / max(box[3], 1.0)
+                if distance >= 1.0 or not 0.67 <= ratio <= 1.5:
+                    continue
+                look = 0.5
+                if image is not None and track.appearance is not None:
+                    look = histogram_similarity(
+                        track.appearance, torso_histogram(image, b, keypoints[person]))
+                    if look < self.min_appearance:
+                        continue
+                value[i, j] = look - 0.3 * distance
+        if not np.isfinite(value).any():
+            return
+        for i, j in zip(*linear_sum_assignment(-np.where(np.isfinite(value), value, -1e3))):
+            if not np.isfinite(value[i, j]):
+                continue
+            person = left[j]
+            self._advance(self.tracks[lost[i]], boxes[person], keypoints[person],
+                          scores[person], confidence[person], given[person])
+            ids[person] = self.tracks[lost[i]].track_id
+            matched_tracks.add(lost[i])
 
     def _duplicates(self, keypoints: np.ndarray, boxes: np.ndarray, rank: np.ndarray
                     ) -> np.ndarray:
@@ -429,7 +557,7 @@ class PoseTracker:
         # A person coming out from behind something is boxed by a sliver at first: a box
         # mostly inside the prediction counts as well as a box overlapping it.
         iou = np.maximum(box_iou(predicted, boxes[left_people]),
-                         _covered(boxes[left_people], predicted).T - 0.5)
+                         covered(boxes[left_people], predicted).T - 0.5)
         # A person coming out from behind a pillar may show up on its far side, where a
         # prediction from joints guessed behind it does not reach: a box left over within
         # ``lost_reach`` x the person's height of the prediction passes the gate (last);
@@ -469,10 +597,10 @@ class PoseTracker:
         way: nearer the camera)."""
         if len(predicted) < 2:
             return np.zeros(len(predicted), dtype=bool), np.ones(len(predicted), dtype=bool)
-        covered = _covered(predicted, predicted)
-        np.fill_diagonal(covered, 0.0)
-        crowded = covered.max(axis=1) > self.crowd_overlap
-        overlap = np.maximum(covered, covered.T) > self.crowd_overlap
+        share = covered(predicted, predicted)
+        np.fill_diagonal(share, 0.0)
+        crowded = share.max(axis=1) > self.crowd_overlap
+        overlap = np.maximum(share, share.T) > self.crowd_overlap
         bottom = predicted[:, 1] + predicted[:, 3]
         in_front = ~(overlap & (bottom[None, :] > bottom[:, None])).any(axis=1)
         return crowded, in_front
@@ -522,68 +650,3 @@ class PoseTracker:
         track.hits += 1
 
 
-# ----------------------------------------------------------------------------- the video loop
-def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Boxes (x, y, w, h) cut to the image; the crop's padding still reaches outside where
-    needed."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    x0 = np.clip(boxes[:, 0], 0, width)
-    y0 = np.clip(boxes[:, 1], 0, height)
-    x1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, width)
-    y1 = np.clip(boxes[:, 1] + boxes[:, 3], 0, height)
-    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
-
-
-def follow_people(tracker: PoseTracker, estimate: Callable, image: np.ndarray,
-                  detect: Callable[[], Detections], given: Detections | None = None,
-                  frame: int | None = None, times: dict[str, float] | None = None) -> list:
-    """One video frame through detector (when due), pose model and tracker; returns the
-    people, each with its ``track_id`` set (-1: not followed).
-
-    ``estimate(image, boxes, scores)`` gives the people of the boxes (a
-    :class:`~humanpose.inference.PoseEstimator`); ``detect()`` this frame's detections,
-    called only when :meth:`PoseTracker.needs_detection` says so. ``given``: boxes known for
-    this frame (a detections file): used when it has any, else the tracked boxes (a frame
-    the file skips is tracked on). ``times`` receives the seconds of ``detection``, ``pose``
-    and ``tracking``. A person followed by its box alone whose crop gave another person's
-    joints (two people crossing) keeps its box and id, its key points at confidence 0.
-    """
-    clock = time.perf_counter
-    t0 = clock()
-    index = tracker.frame + 1 if frame is None else int(frame)
-    if given is not None and len(given):
-        found, detected = given, True
-    elif given is None and tracker.needs_detection():
-        found, detected = detect(), True
-    else:
-        h, w = image.shape[:2]
-        _, boxes, scores = tracker.predicted_boxes(index)
-        boxes = clip_boxes(boxes, w, h)
-        keep = (boxes[:, 2] >= 2) & (boxes[:, 3] >= 2)  # people who left the picture
-        found, detected = Detections(boxes[keep], scores[keep]), False
-    t1 = clock()
-    people = list(estimate(image, found.boxes, found.scores)) if len(found) else []
-    t2 = clock()
-    ids = tracker.update_people(people, detected=detected, frame=index)
-    borrowed = tracker.box_only & tracker.copies
-    for person, track_id, copy in zip(people, ids.tolist(), borrowed.tolist()):
-        person.track_id = int(track_id)
-        if copy:  # followed by its box; the joints found in its crop are another person's
-            person.keypoints = np.array(person.keypoints, dtype=np.float32)
-            person.keypoints[:, 2] = 0.0
-    if times is not None:
-        times.update(detection=t1 - t0, pose=t2 - t1, tracking=clock() - t2)
-    return people
-
-
-def smooth_people(smoother: Callable, people: Sequence, timestamp: float | None) -> None:
-    """Key points of the followed people (``track_id`` >= 0) through ``smoother`` (a
-    :class:`~humanpose.inference.smoothing.KeypointSmoother`), in place."""
-    if not people:
-        smoother([], np.zeros((0, 0, 3)), timestamp)
-        return
-    ids = np.array([-1 if p.track_id is None else p.track_id for p in people])
-    smoothed = smoother(ids, np.stack([p.keypoints for p in people]), timestamp)
-    for person, track_id, keypoints in zip(people, ids, smoothed):
-        if track_id >= 0:
-            person.keypoints = keypoints.astype(np.float32)

@@ -216,7 +216,8 @@ def run_on_source(estimator: TopDown, source: FrameSource, output_dir: str | os.
     smoother = (KeypointSmoother(smooth_min_cutoff, smooth_beta, fps=source.fps)
                 if smooth and is_video else None)
     step = FrameStep(estimator, is_video, boxes_file, annotations, detect_every,
-                     track_confidence, track=track, smoother=smoother, tracker=tracker)
+                     track_confidence, track=track, smoother=smoother, tracker=tracker,
+                     fps=source.fps if is_video else 25.0)
     window = LiveWindow() if show else None
     video = (getattr(source, "stem", "video"), source.fps) if is_video else None
     total = len(source) or None

@@ -335,7 +335,7 @@ class PoseModel(TopDown):
 
         frames = source if isinstance(source, FrameSource) else open_source(source)
         step = FrameStep(self, frames.kind != "images", track=True,
-                         smoother=KeypointSmoother())
+                         smoother=KeypointSmoother(), fps=frames.fps)
         try:
             for frame in frames:
                 result = step(frame)
