@@ -17,6 +17,14 @@ is followed by its box (``box_only``) until the people part. On a detector's fra
 left over take the boxes left over that overlap their prediction or lie near it (a person
 coming out from behind a pillar).
 
+Against a real detector's noise (ByteTrack's, OC-SORT's lessons): boxes are matched in two
+stages by score, the confident first, and only confident boxes start a track; a new track
+is tentative (its people get ``-1``) until seen ``min_hits`` frames in a row, and dropped if
+missed before; a Kalman filter on the detector's boxes (:mod:`humanpose.runtime.kalman`)
+predicts them; a lost track is remembered ``reid_seconds`` of video and found again near
+where its filter puts it, by its torso colours when the image is given
+(:mod:`humanpose.runtime.appearance`).
+
 The tracker also decides when the costly person detector must run (every ``detect_every``
 frames, and at once when a track is lost or uncertain) and gives the boxes that place the
 next frame's crops in between (:meth:`PoseTracker.predicted_boxes`).
