@@ -10,7 +10,7 @@ opencv-python-headless, so it lives in its own venv that sees the main site-pack
 
 (motmetrics 1.4.0 and trackeval 1.3.0 come along for scoring; torch is not touched.)
 The main benchmark, in the main Python, writes its detections with :func:`write_input`
-(numpy only) and runs this file as a subprocess:
+(NumPy and humanpose's box helpers, which the venv sees too) and runs this file as a subprocess:
 
     /tmp/peers/bin/python benchmarks/tracking_peers.py --input dets.npz --output peers.json
 
@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from humanpose.runtime.boxes import xywh_to_xyxy, xyxy_to_xywh
+
 PEERS = ("sort", "bytetrack", "ocsort", "botsort")
 TRACKERS_VERSION = "2.6.1"
 
@@ -48,16 +50,6 @@ _CLASSES = {
     "botsort": "BoTSORTTracker",
 }
 _NEEDS_FRAME = {"botsort"}
-
-
-def _xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-
-
-def _xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
 
 
 def run_peer(
@@ -84,7 +76,7 @@ def run_peer(
     out: list[tuple[np.ndarray, np.ndarray]] = []
     for i, (frame_boxes, frame_scores) in enumerate(zip(boxes, scores, strict=True)):
         dets = sv.Detections(
-            xyxy=_xywh_to_xyxy(frame_boxes),
+            xyxy=xywh_to_xyxy(frame_boxes),
             confidence=np.asarray(frame_scores, dtype=np.float32).reshape(-1),
         )
         if name in _NEEDS_FRAME:
@@ -95,7 +87,7 @@ def run_peer(
         ids = np.asarray(result.tracker_id if result.tracker_id is not None else [], np.int64)
         keep = ids >= 0
         order = np.argsort(ids[keep], kind="stable")
-        out.append((ids[keep][order], _xyxy_to_xywh(result.xyxy[keep])[order]))
+        out.append((ids[keep][order], xyxy_to_xywh(result.xyxy[keep])[order]))
     return out
 
 

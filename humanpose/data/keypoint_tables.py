@@ -5,31 +5,26 @@ lapa}.py): names, 0-based flip pairs, 1-based skeletons and OKS sigmas (pycocoto
 
 # ruff: noqa: E501
 
+# mmpose names the face points by their number.
+FACE68_NAMES = tuple(f"face-{i}" for i in range(68))
+
 WHOLEBODY_NAMES = (
     'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
     'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip',
     'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle', 'left_big_toe',
-    'left_small_toe', 'left_heel', 'right_big_toe', 'right_small_toe', 'right_heel',
-    'face-0', 'face-1', 'face-2', 'face-3', 'face-4', 'face-5', 'face-6', 'face-7',
-    'face-8', 'face-9', 'face-10', 'face-11', 'face-12', 'face-13', 'face-14', 'face-15',
-    'face-16', 'face-17', 'face-18', 'face-19', 'face-20', 'face-21', 'face-22', 'face-23',
-    'face-24', 'face-25', 'face-26', 'face-27', 'face-28', 'face-29', 'face-30', 'face-31',
-    'face-32', 'face-33', 'face-34', 'face-35', 'face-36', 'face-37', 'face-38', 'face-39',
-    'face-40', 'face-41', 'face-42', 'face-43', 'face-44', 'face-45', 'face-46', 'face-47',
-    'face-48', 'face-49', 'face-50', 'face-51', 'face-52', 'face-53', 'face-54', 'face-55',
-    'face-56', 'face-57', 'face-58', 'face-59', 'face-60', 'face-61', 'face-62', 'face-63',
-    'face-64', 'face-65', 'face-66', 'face-67', 'left_hand_root', 'left_thumb1',
-    'left_thumb2', 'left_thumb3', 'left_thumb4', 'left_forefinger1', 'left_forefinger2',
-    'left_forefinger3', 'left_forefinger4', 'left_middle_finger1', 'left_middle_finger2',
-    'left_middle_finger3', 'left_middle_finger4', 'left_ring_finger1', 'left_ring_finger2',
-    'left_ring_finger3', 'left_ring_finger4', 'left_pinky_finger1', 'left_pinky_finger2',
-    'left_pinky_finger3', 'left_pinky_finger4', 'right_hand_root', 'right_thumb1',
-    'right_thumb2', 'right_thumb3', 'right_thumb4', 'right_forefinger1',
-    'right_forefinger2', 'right_forefinger3', 'right_forefinger4', 'right_middle_finger1',
-    'right_middle_finger2', 'right_middle_finger3', 'right_middle_finger4',
-    'right_ring_finger1', 'right_ring_finger2', 'right_ring_finger3', 'right_ring_finger4',
-    'right_pinky_finger1', 'right_pinky_finger2', 'right_pinky_finger3',
-    'right_pinky_finger4'
+    'left_small_toe', 'left_heel', 'right_big_toe', 'right_small_toe', 'right_heel'
+) + FACE68_NAMES + (
+    'left_hand_root', 'left_thumb1', 'left_thumb2', 'left_thumb3', 'left_thumb4',
+    'left_forefinger1', 'left_forefinger2', 'left_forefinger3', 'left_forefinger4',
+    'left_middle_finger1', 'left_middle_finger2', 'left_middle_finger3',
+    'left_middle_finger4', 'left_ring_finger1', 'left_ring_finger2', 'left_ring_finger3',
+    'left_ring_finger4', 'left_pinky_finger1', 'left_pinky_finger2', 'left_pinky_finger3',
+    'left_pinky_finger4', 'right_hand_root', 'right_thumb1', 'right_thumb2', 'right_thumb3',
+    'right_thumb4', 'right_forefinger1', 'right_forefinger2', 'right_forefinger3',
+    'right_forefinger4', 'right_middle_finger1', 'right_middle_finger2',
+    'right_middle_finger3', 'right_middle_finger4', 'right_ring_finger1',
+    'right_ring_finger2', 'right_ring_finger3', 'right_ring_finger4', 'right_pinky_finger1',
+    'right_pinky_finger2', 'right_pinky_finger3', 'right_pinky_finger4'
 )
 WHOLEBODY_FLIP_PAIRS = (
     (1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 20), (18,
@@ -82,17 +77,6 @@ HAND21_SIGMAS = (
     0.026, 0.017, 0.021, 0.021, 0.032, 0.02, 0.019, 0.022, 0.031
 )
 
-FACE68_NAMES = (
-    'face-0', 'face-1', 'face-2', 'face-3', 'face-4', 'face-5', 'face-6', 'face-7',
-    'face-8', 'face-9', 'face-10', 'face-11', 'face-12', 'face-13', 'face-14', 'face-15',
-    'face-16', 'face-17', 'face-18', 'face-19', 'face-20', 'face-21', 'face-22', 'face-23',
-    'face-24', 'face-25', 'face-26', 'face-27', 'face-28', 'face-29', 'face-30', 'face-31',
-    'face-32', 'face-33', 'face-34', 'face-35', 'face-36', 'face-37', 'face-38', 'face-39',
-    'face-40', 'face-41', 'face-42', 'face-43', 'face-44', 'face-45', 'face-46', 'face-47',
-    'face-48', 'face-49', 'face-50', 'face-51', 'face-52', 'face-53', 'face-54', 'face-55',
-    'face-56', 'face-57', 'face-58', 'face-59', 'face-60', 'face-61', 'face-62', 'face-63',
-    'face-64', 'face-65', 'face-66', 'face-67'
-)
 FACE68_FLIP_PAIRS = (
     (0, 16), (1, 15), (2, 14), (3, 13), (4, 12), (5, 11), (6, 10), (7, 9), (17, 26), (18,
     25), (19, 24), (20, 23), (21, 22), (31, 35), (32, 34), (36, 45), (37, 44), (38, 43),
