@@ -34,7 +34,7 @@ from humanpose.detection.data import PersonBoxDataset, letterbox
 from humanpose.detection.onnx import parse_yolo_output, yolo_layout, yolo_metadata
 from humanpose.errors import HumanposeError
 from humanpose.inference.detector import DetectionsFile
-from humanpose.runtime.boxes import box_iou, nms
+from humanpose.runtime.boxes import box_iou, nms, xywh_to_xyxy
 from tests.peaked import CLEAR_MARGIN, detector_decision_margin
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,8 +351,7 @@ def peaked_detector(synth, tmp_path_factory):
     ann = json.loads((synth / "annotations" / "person_keypoints_val2017.json").read_text())
     xywh = np.array([a["bbox"] for a in ann["annotations"] if a["image_id"] == image_id])
     canvas, scale, offset = letterbox(image, (128, 128))
-    boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1) * np.tile(scale, 2)
-    boxes += np.tile(offset, 2)
+    boxes = xywh_to_xyxy(xywh) * np.tile(scale, 2) + np.tile(offset, 2)
     targets = {k: torch.from_numpy(v)[None] for k, v in encode_boxes(boxes, (32, 32), 4).items()}
     x = torch.from_numpy(normalize_crops(np.ascontiguousarray(canvas[None, :, :, ::-1])))
     torch.manual_seed(0)
@@ -655,11 +654,7 @@ def assert_clear_decisions(detector, image: np.ndarray, min_score: float) -> Non
     of the detector on ``image`` is close enough to be left to float rounding (which differs
     between PyTorch, ONNX Runtime and CPUs)."""
     canvas, _, _ = letterbox(image, detector.input_size)
-    x = normalize_crops(np.ascontiguousarray(canvas[None, :, :, ::-1]))
-    output = detector.runner(x)
-    if isinstance(output, torch.Tensor):
-        output = output.detach().numpy()
-    margin = detector_decision_margin(output, min_score)
+    margin = detector_decision_margin(detector.outputs(canvas), min_score)
     assert margin > CLEAR_MARGIN, f"detector decisions too close to call: margin {margin:.2e}"
 
 

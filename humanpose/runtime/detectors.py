@@ -125,13 +125,18 @@ class HeatmapBoxDetector:
     def backend(self) -> str:
         return getattr(self.runner, "name", type(self.runner).__name__)
 
-    def detect_input(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (x1, y1, x2, y2, input pixels) and scores of a letterboxed BGR input."""
+    def outputs(self, canvas: np.ndarray) -> np.ndarray:
+        """The network's output maps ``(1, 5, h, w)`` (NumPy) for a letterboxed BGR input."""
         x = normalize_crops(np.ascontiguousarray(canvas[None, :, :, ::-1]))
         output = self.runner(x)
         if type(output).__module__.startswith("torch"):  # a runner of the PyTorch side
             output = output.detach().float().cpu().numpy()
-        boxes, scores = decode_peaks(output, self.params.stride, self.params.max_detections)
+        return output
+
+    def detect_input(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (x1, y1, x2, y2, input pixels) and scores of a letterboxed BGR input."""
+        boxes, scores = decode_peaks(self.outputs(canvas), self.params.stride,
+                                     self.params.max_detections)
         return boxes[0], scores[0]
 
     def __call__(self, image: np.ndarray, image_id: int | None = None,
