@@ -366,7 +366,10 @@ class PoseTracker:
 
         ids = np.full(n, -1, dtype=np.int64)
         matched_tracks: set[int] = set()
-        predicted = (np.stack([t.predict(self.frame)[0] for t in self.tracks]) if self.tracks
+        # Each track's box and joints expected now, made once for every stage below (the
+        # tracks a stage moves take no part in the next).
+        predictions = [t.predict(self.frame) for t in self.tracks]
+        predicted = (np.stack([p[0] for p in predictions]) if predictions
                      else np.zeros((0, 4)))
         crowded, in_front = self._crowding(predicted)
         # ByteTrack's two stages: confident boxes first, then the others for what is left.
@@ -380,7 +383,7 @@ class PoseTracker:
             cand = np.flatnonzero(stage & (ids < 0))
             if not len(cand):
                 continue
-            sim = self.similarity(kpts[cand], person_boxes[cand])
+            sim = self.similarity(kpts[cand], person_boxes[cand], predictions)
             if crowded.any() and boxes is not None:
                 # Crops on overlapping people show both: their joints may blend, their
                 # boxes do not (between detections, a crowded track's crop is its own).
@@ -462,10 +465,14 @@ class PoseTracker:
                            np.array([p.box_score for p in people], dtype=np.float64),
                            detected=detected, frame=frame, image=image)
 
-    def similarity(self, keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def similarity(self, keypoints: np.ndarray, boxes: np.ndarray,
+                   predictions: Sequence[tuple[np.ndarray, np.ndarray]] | None = None
+                   ) -> np.ndarray:
         """Similarity ``(tracks, people)`` of the remembered tracks' predictions for the
-        current frame with these people: ``oks_weight`` x OKS + (1 - ``oks_weight``) x IoU."""
-        predicted = [t.predict(self.frame) for t in self.tracks]
+        current frame with these people: ``oks_weight`` x OKS + (1 - ``oks_weight``) x IoU.
+        ``predictions``: the tracks' :meth:`Track.predict` for this frame, when made."""
+        predicted = (predictions if predictions is not None
+                     else [t.predict(self.frame) for t in self.tracks])
         pboxes = np.stack([p[0] for p in predicted])
         pkpts = np.stack([p[1] for p in predicted])
         iou = box_iou(pboxes, boxes)
