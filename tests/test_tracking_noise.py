@@ -19,19 +19,7 @@ from humanpose.inference.tracking import PoseTracker
 from humanpose.runtime.appearance import histogram_similarity, torso_histogram
 from humanpose.runtime.kalman import BoxKalman
 from humanpose.runtime.results import Person
-
-
-def _person(x: float, y: float, conf: float = 0.9) -> np.ndarray:
-    """A 17-joint stick person (40 x 100 px) at (x, y)."""
-    k = np.zeros((17, 3))
-    k[:, 0] = x + np.linspace(0, 40, 17)
-    k[:, 1] = y + np.linspace(0, 100, 17)
-    k[:, 2] = conf
-    return k
-
-
-def _box(k: np.ndarray) -> np.ndarray:
-    return np.array([k[:, 0].min(), k[:, 1].min(), np.ptp(k[:, 0]), np.ptp(k[:, 1])])
+from tests.test_tracking import _box, _person
 
 
 def test_the_generator_makes_a_detectors_mistakes_reproducibly(tmp_path):
