@@ -115,3 +115,16 @@ def detector_decision_margin(output, min_score: float) -> float:
     if peaks.any():
         margin = min(margin, np.abs(heat[peaks] - min_score).min())
     return float(margin)
+
+
+def clear_detector_threshold(output, thresholds=None) -> tuple[float, float]:
+    """The score threshold, of ``thresholds`` (default 0.05 to 0.6), whose decisions on the
+    detector's raw output maps rest on the widest gap, and that gap: a barely trained map
+    has background cells near any fixed threshold, and which CPU rounds them over it varies."""
+    import numpy as np
+
+    if thresholds is None:
+        thresholds = np.round(np.arange(0.05, 0.6001, 0.01), 2)
+    margins = [detector_decision_margin(output, float(t)) for t in thresholds]
+    best = int(np.argmax(margins))
+    return float(thresholds[best]), float(margins[best])
