@@ -319,3 +319,17 @@ def test_nan_weights_are_never_saved_as_the_last_good_checkpoint(synthetic_root,
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values()
                if v.is_floating_point())
     assert not (out / "final_state.pth").exists()
+
+
+def test_the_engine_finds_the_tasks_without_the_task_packages_imported_first():
+    """``engine.train.train(cfg)`` from a script that imported only the engine: the pose and
+    detector tasks load on the first look-up (it said 'the models that can: []')."""
+    code = ("from humanpose.config import get_cfg\n"
+            "from humanpose.engine.task import task_for\n"
+            "cfg = get_cfg(); cfg.defrost()\n"
+            "for name in ('lpn', 'pose_hrnet', 'person_detector'):\n"
+            "    cfg.MODEL.NAME = name; print(type(task_for(cfg)).__name__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["PoseTask", "PoseTask", "DetectionTask"]

@@ -51,8 +51,13 @@ def register_task(task: Task, model_names) -> None:
 
 
 def task_for(cfg) -> Task:
-    """The task registered for ``cfg.MODEL.NAME``."""
+    """The task registered for ``cfg.MODEL.NAME`` (the package's own tasks are loaded on
+    the first miss, so ``engine.train.train(cfg)`` works without importing them first)."""
     name = cfg.MODEL.NAME
+    if name not in TASKS:  # called before anything imported the task packages
+        from humanpose import load_torch_side
+
+        load_torch_side()
     if name not in TASKS:
         raise ValueError(f"MODEL.NAME {name!r} cannot be trained or tested by humanpose (it "
                          f"runs at inference only); the models that can: {sorted(TASKS)}")
