@@ -144,13 +144,22 @@ def make_trained_like(model: torch.nn.Module, cfg, samples) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- timing
-def interleaved(fns: dict[str, callable], runs: int, warmup: int) -> dict[str, float]:
+def interleaved(fns: dict[str, callable], runs: int, warmup: int, block: int = 5
+                ) -> dict[str, float]:
+    """Median ms of each function, in rounds of ``block`` consecutive calls per function:
+    side by side in time, yet each call follows a call of its own kind (a call right after
+    another backend's pays for that backend's threads still spinning: OpenVINO after ONNX
+    Runtime ran 2x slower on 2 cores)."""
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for i in range(warmup + runs):
-        for name, fn in fns.items():
-            start = time.perf_counter()
+    for fn in fns.values():
+        for _ in range(warmup):
             fn()
-            if i >= warmup:
+    for _ in range(-(-runs // block)):
+        for name, fn in fns.items():
+            fn()  # the thread pool's first call after another backend's
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
                 times[name].append((time.perf_counter() - start) * 1000)
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -397,7 +406,8 @@ def main() -> None:
     print(machine())
     print(f"\n{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f} "
           f"(other jobs share these cores); threads {args.threads}; median of {args.runs} "
-          "interleaved runs; batch 1; flip test off; denormals flushed on every side\n")
+          "runs in interleaved blocks of 5; batch 1; flip test off; denormals flushed on "
+          "every side\n")
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmpdir:
         tmp = Path(tmpdir)
         cache_dir = tmp / "cache"
