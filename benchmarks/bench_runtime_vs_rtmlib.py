@@ -8,8 +8,8 @@ The ONNX file is an RTMPose export written here (random weights with BatchNorm s
 that make the outputs vary; real checkpoints cannot be downloaded on this machine); both
 sides run it in ONNX Runtime with the same thread count. rtmlib normalises the BGR image
 with mmpose's RGB-order statistics and does not swap channels, so humanpose is given
-``rgb=True`` (no swap) to run the same arithmetic. Timing: interleaved runs, median, warm-up
-excluded. Prints a JSON object for benchmarks/RESULTS.md.
+``rgb=True`` (no swap) to run the same arithmetic. Timing: interleaved rounds of 5 calls a
+side, median, warm-up excluded. Prints a JSON object for benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -92,14 +92,19 @@ def main() -> int:
     deviation = float(np.abs(got.keypoints - want).max())
     score_deviation = float(np.abs(got.keypoint_scores - want_scores).max())
 
-    timings: dict[str, list[float]] = {"rtmlib": [], "humanpose": []}
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        peer(image, bboxes=xyxy.tolist())
-        timings["rtmlib"].append((time.perf_counter() - start) * 1000)
-        start = time.perf_counter()
-        ours(image, xywh)
-        timings["humanpose"].append((time.perf_counter() - start) * 1000)
+    # Rounds of 5 calls per side: each timed call follows a call of its own side, so that
+    # neither pays for the other's thread pool still spinning (ONNX Runtime's workers spin
+    # after a call; OpenVINO right after it ran 2x slower on 2 cores).
+    calls = {"rtmlib": lambda: peer(image, bboxes=xyxy.tolist()),
+             "humanpose": lambda: ours(image, xywh)}
+    timings: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(-(-args.runs // 5)):
+        for name, call in calls.items():
+            call()
+            for _ in range(5):
+                start = time.perf_counter()
+                call()
+                timings[name].append((time.perf_counter() - start) * 1000)
     medians = {k: statistics.median(v) for k, v in timings.items()}
     print(json.dumps({
         "model": f"rtmpose-{args.model} 256x192 (random weights)", "people": args.people,

@@ -146,3 +146,26 @@ def test_training_with_the_prefetch_thread_trains_the_same_weights(synthetic_roo
     assert a.keys() == b.keys()
     for k in a:  # augmentations (random flips, rotations) drawn in the same order
         assert torch.equal(a[k], b[k]), k
+
+
+def test_backend_auto_times_each_candidate_after_a_call_of_its_own():
+    """A backend whose thread pool slows the next call of another (ONNX Runtime's spinning
+    workers made OpenVINO 2x slower right after it) must not make `auto` pick wrongly: the
+    timed call of each candidate follows an untimed call of the same candidate."""
+    from humanpose.inference.backends import select_fastest
+
+    last = {"name": None}
+
+    def runner(name: str, own_ms: float, after_other_ms: float):
+        def call(x):
+            ms = own_ms if last["name"] in (name, None) else after_other_ms
+            time.sleep(ms / 1000)
+            last["name"] = name
+            return x
+        return lambda: call
+
+    sample = torch.zeros(1)
+    chosen, medians = select_fastest({"spinner": runner("spinner", 6.0, 6.0),
+                                      "fast": runner("fast", 2.0, 15.0)}, sample, runs=5)
+    assert chosen == "fast", medians
+    assert medians["fast"] < 5.0 < medians["spinner"]

@@ -243,7 +243,10 @@ def select_fastest(factories: Mapping[str, Callable[[], Runner]], sample: torch.
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(runs):
         for name, runner in runners.items():
-            times[name].append(time_runner(runner, sample, runs=1, warmup=0))
+            # One untimed call first: the timed one then follows a call of its own backend,
+            # not another's thread pool still spinning (ONNX Runtime's workers spin after a
+            # call, and OpenVINO right after it measured 2x slower on 2 cores).
+            times[name].append(time_runner(runner, sample, runs=1, warmup=1))
     medians = {name: statistics.median(t) for name, t in times.items()}
     return min(medians, key=medians.__getitem__), medians
 
