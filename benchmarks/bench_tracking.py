@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import tempfile
 import time
@@ -182,6 +183,34 @@ def smooth(truth: VideoTruth, result: dict[str, list], **kwargs) -> list[np.ndar
     return [smoother(ids, k) for ids, k in zip(result["ids"], result["keypoints"])]
 
 
+def cost_benchmark(people: int, frames: int = 180) -> None:
+    """Milliseconds per frame of ``PoseTracker.update`` alone for ``people`` walking people
+    with detector boxes on every frame, without and with the image (torso histograms)."""
+    rng = np.random.default_rng(0)
+    template = rng.uniform([-0.25, -0.5], [0.25, 0.5], (17, 2))  # joints in a 1x2 box
+    starts = np.stack([np.linspace(40, 560, people), rng.uniform(150, 330, people)], 1)
+    speeds = rng.uniform(-3, 3, (people, 2)) * [1, 0.2]
+    heights = rng.uniform(120, 200, people)
+    image = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    for with_image in (False, True):
+        tracker = PoseTracker()
+        times = []
+        for f in range(frames):
+            centres = starts + speeds * f
+            xy = centres[:, None] + template[None] * heights[:, None, None]
+            kpts = np.concatenate([xy + rng.normal(0, 1.5, xy.shape),
+                                   np.full((people, 17, 1), 0.9)], axis=2)
+            lo, hi = xy.min(1), xy.max(1)
+            boxes = np.concatenate([lo - 5, hi - lo + 10], axis=1)
+            start = time.perf_counter()
+            tracker.update(kpts, boxes, np.full(people, 0.9), detected=True,
+                           image=image if with_image else None)
+            times.append((time.perf_counter() - start) * 1000)
+        print(f"{people} people, {frames} frames, detector boxes every frame, "
+              f"{'with' if with_image else 'without'} the image: "
+              f"{statistics.median(times[10:]):.2f} ms/frame (median)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=150)
@@ -200,7 +229,12 @@ def main() -> None:
     parser.add_argument("--peers", help="python of a venv with trackers 2.6.1")
     parser.add_argument("--fill-missed", type=int, default=0,
                         help="PoseTracker(fill_missed=): crops for missed people")
+    parser.add_argument("--cost-people", type=int, default=0,
+                        help="time PoseTracker.update alone for this many people")
     args = parser.parse_args()
+    if args.cost_people:
+        cost_benchmark(args.cost_people)
+        return
     if args.noisy_seeds:
         noisy_benchmark(args.noisy_seeds, args.peers, args.fill_missed)
         return

@@ -18,6 +18,16 @@ __all__ = ["BoxKalman", "xywh_to_cxcyah", "cxcyah_to_xywh"]
 POSITION_STD = 1.0 / 20
 VELOCITY_STD = 1.0 / 160
 
+# Built once: a tracker runs these small matrices for every person on every frame, and
+# making them anew (np.eye, np.diag) cost more than the arithmetic.
+_IDENTITY = np.eye(8)
+_VELOCITY_INTO_POSITION = np.eye(8, k=4)  # F = I + steps x this
+_NOISE_PER_HEIGHT = np.array([POSITION_STD, POSITION_STD, 0.0, POSITION_STD,
+                              VELOCITY_STD, VELOCITY_STD, 0.0, VELOCITY_STD])
+_NOISE_FIXED = np.array([0.0, 0.0, 1e-2, 0.0, 0.0, 0.0, 1e-5, 0.0])  # aspect, its velocity
+_OBSERVATION_PER_HEIGHT = np.array([POSITION_STD, POSITION_STD, 0.0, POSITION_STD])
+_OBSERVATION_FIXED = np.array([0.0, 0.0, 1e-1, 0.0])
+
 
 def xywh_to_cxcyah(box: np.ndarray) -> np.ndarray:
     x, y, w, h = np.asarray(box, dtype=np.float64)
@@ -47,28 +57,25 @@ class BoxKalman:
 
     @staticmethod
     def _motion(steps: float) -> np.ndarray:
-        f = np.eye(8)
-        f[:4, 4:] = np.eye(4) * steps
-        return f
+        return _IDENTITY + steps * _VELOCITY_INTO_POSITION
 
-    def _process_noise(self, steps: float) -> np.ndarray:
-        h = self.mean[3]
-        std = np.array([POSITION_STD * h, POSITION_STD * h, 1e-2, POSITION_STD * h,
-                        VELOCITY_STD * h, VELOCITY_STD * h, 1e-5, VELOCITY_STD * h])
-        return np.diag(std ** 2) * max(steps, 1.0)
+    def _process_variance(self, steps: float) -> np.ndarray:
+        """The diagonal of the process noise for ``steps`` frames."""
+        std = _NOISE_PER_HEIGHT * self.mean[3] + _NOISE_FIXED
+        return std ** 2 * max(steps, 1.0)
 
     def predict(self, steps: float = 1.0) -> None:
         """Advance the state ``steps`` frames."""
         f = self._motion(steps)
         self.mean = f @ self.mean
         self.mean[3] = max(self.mean[3], 1.0)
-        self.covariance = f @ self.covariance @ f.T + self._process_noise(steps)
+        self.covariance = f @ self.covariance @ f.T
+        self.covariance.flat[::9] += self._process_variance(steps)
 
     def _projected(self) -> tuple[np.ndarray, np.ndarray]:
-        h = self.mean[3]
-        r = np.diag(np.array([POSITION_STD * h, POSITION_STD * h, 1e-1,
-                              POSITION_STD * h]) ** 2)
-        return self.mean[:4], self.covariance[:4, :4] + r
+        s = self.covariance[:4, :4].copy()
+        s.flat[::5] += (_OBSERVATION_PER_HEIGHT * self.mean[3] + _OBSERVATION_FIXED) ** 2
+        return self.mean[:4], s
 
     def update(self, box: np.ndarray) -> None:
         """Correct the state with an observed box (x, y, w, h)."""
