@@ -17,26 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import median_ms  # the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["rtmpose-t", "rtmpose-m", "dwpose-m", "rtmw-l", "rtmpose-m-hand"]
-
-
-def median_ms(fn, runs: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def mm_side(folder: Path, names: list[str], runs: int, threads: int) -> None:

@@ -33,6 +33,7 @@ from humanpose.models import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_flags  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 EXP = REPO / "experiments"
@@ -57,17 +58,6 @@ def random_weights(cfg_path: Path, folder: Path) -> Path:
     path = folder / f"{cfg_path.stem}.pth"
     torch.save(model.state_dict(), path)
     return path
-
-
-def median_ms(fn, runs: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def backends() -> list[str]:

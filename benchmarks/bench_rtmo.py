@@ -15,26 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import median_ms  # the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "configs/body_2d_keypoint/rtmo/coco/rtmo-s_8xb32-600e_coco-640x640.py"
-
-
-def _median_ms(fn, runs: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def mm_side(folder: Path, runs: int) -> None:
@@ -51,8 +40,8 @@ def mm_side(folder: Path, runs: int) -> None:
                                           input_center=np.array([320.0, 320.0]),
                                           input_scale=np.array([640.0, 640.0])))
     with torch.no_grad():
-        forward = _median_ms(lambda: model._forward(x), runs)
-        predict = _median_ms(lambda: model.predict(x, [sample]), runs)
+        forward = median_ms(lambda: model._forward(x), runs)
+        predict = median_ms(lambda: model.predict(x, [sample]), runs)
     (folder / "mm.json").write_text(json.dumps({"forward": forward, "predict": predict}))
 
 
@@ -99,8 +88,8 @@ def main() -> int:
         session = OpenVinoSession(folder / "rtmo-s.onnx")
         image = np.load(folder / "rtmo_image.npy")
         batch, meta = preprocess(image)
-        graph = _median_ms(lambda: session(batch), args.runs)
-        whole = _median_ms(lambda: decode(session(batch)[0][0], meta), args.runs)
+        graph = median_ms(lambda: session(batch), args.runs)
+        whole = median_ms(lambda: decode(session(batch)[0][0], meta), args.runs)
     print(f"CPU: {os.cpu_count()} cores, {cpu_flags()}; precision "
           f"{session.inference_precision}; median of {args.runs} runs, batch 1, 640x640")
     print(f"{'mmpose eager _forward (no DCC/NMS)':44} {mm['forward']:8.1f} ms")
