@@ -10,7 +10,8 @@ from torch import nn
 
 import humanpose
 from humanpose.inference.backends import TorchRunner
-from humanpose.inference.lpn_form import FastDeconv, is_lpn, lpn_inference_form
+from humanpose.inference.fused_conv import FastDeconv
+from humanpose.inference.lpn_form import is_lpn, lpn_inference_form
 
 REPO = Path(__file__).resolve().parents[1]
 LPN = REPO / "experiments" / "coco" / "lpn"
