@@ -33,16 +33,21 @@ next frame's crops in between (:meth:`PoseTracker.predicted_boxes`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from humanpose.evaluation.nms import check_sigmas
 from humanpose.evaluation.tracking import box_iou
+from humanpose.inference.association import (
+    box_takeover_scores,
+    crowding,
+    duplicate_people,
+    pose_box_similarity,
+    reidentification_scores,
+)
 from humanpose.inference.follow import clip_boxes, follow_people, smooth_people
-from humanpose.runtime.appearance import histogram_similarity, torso_histogram
+from humanpose.inference.track import Motion, Track
 from humanpose.runtime.assignment import linear_sum_assignment
-from humanpose.runtime.kalman import BoxKalman
 from humanpose.runtime.pose_similarity import (
     covered,
     keypoint_boxes,
@@ -52,61 +57,6 @@ from humanpose.runtime.pose_similarity import (
 
 __all__ = ["PoseTracker", "Track", "box_iou", "clip_boxes", "follow_people", "keypoint_boxes",
            "mean_confidence", "oks_matrix", "smooth_people"]
-
-
-@dataclass
-class Track:
-    """One followed person at the last frame it was seen: ``box`` (x, y, w, h) where it is,
-    ``keypoints`` ``(K, 3)`` as observed, ``memory`` ``(K, 3)``: every joint
-    seen so far at its latest position (joints out of sight move with the person), and
-    ``velocity``: the person's displacement per frame (x, y). ``detector_box``: ``box`` is
-    the detector's last box for the person, moved with the joints since (else the box
-    around the joints)."""
-
-    track_id: int
-    box: np.ndarray
-    keypoints: np.ndarray
-    memory: np.ndarray
-    score: float
-    confidence: float
-    last_frame: int
-    velocity: np.ndarray
-    hits: int = 1
-    detector_box: bool = False
-    confirmed: bool = False
-    kalman: BoxKalman | None = None
-    appearance: np.ndarray | None = None
-    _kalman_frame: int = 0
-    fills: int = 0  # frames in a row followed on a crop the detector did not give
-
-    def observe(self, frame: int, image: np.ndarray | None, keypoints_seen: bool) -> None:
-        """Feed this frame's box to the Kalman filter and the torso colours to the
-        appearance (a running mean: one odd frame does not replace it)."""
-        if self.kalman is None:
-            self.kalman = BoxKalman(self.box)
-        else:
-            self.kalman.predict(max(frame - self._kalman_frame, 1))
-            self.kalman.update(self.box)
-        self._kalman_frame = frame
-        if image is not None and keypoints_seen:
-            hist = torso_histogram(image, self.box, self.keypoints)
-            if hist is not None:
-                self.appearance = (hist if self.appearance is None
-                                   else 0.8 * self.appearance + 0.2 * hist)
-
-    def predict(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
-        """Box and remembered key points expected at ``frame`` (constant velocity)."""
-        shift = self.velocity * (frame - self.last_frame)
-        if self.kalman is not None and self.detector_box:
-            # Boxes from the detector carry the person's own motion, even where the crop
-            # shows a neighbour's joints: the filter on them predicts the box.
-            box = self.kalman.box_at(frame - self._kalman_frame)
-        else:
-            box = self.box.copy()
-            box[:2] += shift
-        memory = self.memory.copy()
-        memory[:, :2] += shift
-        return box, memory
 
 
 class PoseTracker:
@@ -306,8 +256,9 @@ class PoseTracker:
                                  self.sigmas, self.keypoint_threshold)
                 if oks.max() > self.duplicate_oks:
                     continue
-            self._advance(track, np.asarray(boxes[i], dtype=np.float64), kpts[i],
-                          track.score, float(conf[i]), np.asarray(boxes[i], dtype=np.float64))
+            box = np.asarray(boxes[i], dtype=np.float64)
+            track.advance(self.frame, box, kpts[i], track.score, float(conf[i]),
+                          self._motion(), box)
             track.fills += 1
             track.observe(self.frame, image, True)
             out[i] = track_id
@@ -361,7 +312,8 @@ class PoseTracker:
         # Of two copies, the one kept is the one whose joints fit the box it was cropped
         # from (the person the crop is really on); without boxes, the more confident.
         fit = conf if boxes is None else box_iou(kp_boxes, given).diagonal() * valid
-        self.copies = self._duplicates(kpts, person_boxes, fit)
+        self.copies = duplicate_people(kpts, person_boxes, fit, self.sigmas, self.oks_scale,
+                                       self.keypoint_threshold, self.duplicate_oks)
         usable = (conf >= self.keep_confidence) & ~self.copies
 
         ids = np.full(n, -1, dtype=np.int64)
@@ -371,7 +323,7 @@ class PoseTracker:
         predictions = [t.predict(self.frame) for t in self.tracks]
         predicted = (np.stack([p[0] for p in predictions]) if predictions
                      else np.zeros((0, 4)))
-        crowded, in_front = self._crowding(predicted)
+        crowded, in_front = crowding(predicted, self.crowd_overlap)
         # ByteTrack's two stages: confident boxes first, then the others for what is left.
         high = person_scores >= self.high_score
         # A box around two followed people (a detector merging a crossing) is no one's box.
@@ -398,10 +350,11 @@ class PoseTracker:
                     continue
                 person = cand[c]
                 own_box = from_detector and not merged[person]
-                self._advance(self.tracks[r], kp_boxes[person] if merged[person] and
-                              valid[person] else person_boxes[person], kpts[person],
-                              person_scores[person], conf[person],
-                              given[person] if own_box else None, crowded[r])
+                self.tracks[r].advance(
+                    self.frame, kp_boxes[person] if merged[person] and valid[person]
+                    else person_boxes[person], kpts[person], person_scores[person],
+                    conf[person], self._motion(), given[person] if own_box else None,
+                    crowded[r])
                 ids[person] = self.tracks[r].track_id
                 matched_tracks.add(r)
         self._uncertain = any(self.tracks[r].confidence < self.uncertain_confidence
@@ -437,7 +390,7 @@ class PoseTracker:
             memory = kpts[person].copy()
             memory[memory[:, 2] < self.keypoint_threshold, 2] = 0.0
             box = (given[person].copy() if from_detector
-                   else self._figure_box(memory, person_boxes[person]))
+                   else self._motion().figure_box(memory, person_boxes[person]))
             track = Track(self._next_id, box, kpts[person].copy(), memory,
                           float(person_scores[person]), float(conf[person]), self.frame,
                           np.zeros(2), detector_box=from_detector,
@@ -473,13 +426,13 @@ class PoseTracker:
         ``predictions``: the tracks' :meth:`Track.predict` for this frame, when made."""
         predicted = (predictions if predictions is not None
                      else [t.predict(self.frame) for t in self.tracks])
-        pboxes = np.stack([p[0] for p in predicted])
-        pkpts = np.stack([p[1] for p in predicted])
-        iou = box_iou(pboxes, boxes)
         # The key-point box is ``expand`` x the person: COCO's area is about 0.53 x the box.
-        areas = pboxes[:, 2] * pboxes[:, 3] * self.oks_scale
-        oks = oks_matrix(pkpts, keypoints, areas, self.sigmas, self.keypoint_threshold)
-        return self.oks_weight * oks + (1.0 - self.oks_weight) * iou
+        return pose_box_similarity(predicted, keypoints, boxes, self.sigmas, self.oks_scale,
+                                   self.keypoint_threshold, self.oks_weight)
+
+    def _motion(self) -> Motion:
+        return Motion(self.keypoint_threshold, self.velocity_smoothing, self.min_points,
+                      self.expand)
 
     def _reidentify(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
                     confidence: np.ndarray, given: np.ndarray, ids: np.ndarray,
@@ -495,61 +448,20 @@ class PoseTracker:
         left = np.flatnonzero(people & (ids < 0))
         if not lost or not len(left):
             return
-        value = np.full((len(lost), len(left)), -np.inf)
-        for i, r in enumerate(lost):
-            track = self.tracks[r]
-            unseen = self.frame - track.last_frame
-            box = track.kalman.box_at(unseen)
-            centre = box[:2] + box[2:] / 2
-            reach = box[3] * min(0.5 + 0.05 * unseen, 3.0)
-            for j, person in enumerate(left):
-                b = boxes[person]
-                distance = np.hypot(*(b[:2] + b[2:] / 2 - centre)) / reach
-                ratio = b[3] / max(box[3], 1.0)
-                if distance >= 1.0 or not 0.67 <= ratio <= 1.5:
-                    continue
-                look = 0.5
-                if image is not None and track.appearance is not None:
-                    look = histogram_similarity(
-                        track.appearance, torso_histogram(image, b, keypoints[person]))
-                    if look < self.min_appearance:
-                        continue
-                value[i, j] = look - 0.3 * distance
+        value = reidentification_scores([self.tracks[r] for r in lost], self.frame,
+                                        boxes[left], keypoints[left], image,
+                                        self.min_appearance)
         if not np.isfinite(value).any():
             return
         for i, j in zip(*linear_sum_assignment(-np.where(np.isfinite(value), value, -1e3))):
             if not np.isfinite(value[i, j]):
                 continue
             person = left[j]
-            self._advance(self.tracks[lost[i]], boxes[person], keypoints[person],
-                          scores[person], confidence[person], given[person])
+            self.tracks[lost[i]].advance(self.frame, boxes[person], keypoints[person],
+                                         scores[person], confidence[person], self._motion(),
+                                         given[person])
             ids[person] = self.tracks[lost[i]].track_id
             matched_tracks.add(lost[i])
-
-    def _duplicates(self, keypoints: np.ndarray, boxes: np.ndarray, rank: np.ndarray
-                    ) -> np.ndarray:
-        """People that repeat a person of the same frame ranked higher by ``rank`` (OKS
-        above ``duplicate_oks``): two crops on one person (one person's crop drifting onto
-        a neighbour) give the same key points twice, and the copy must not start a track."""
-        n = len(keypoints)
-        drop = np.zeros(n, dtype=bool)
-        if n < 2:
-            return drop
-        areas = np.maximum(boxes[:, 2] * boxes[:, 3] * self.oks_scale, 1.0)
-        oks = oks_matrix(keypoints, keypoints, areas, self.sigmas, self.keypoint_threshold)
-        for i in np.argsort(-rank, kind="stable"):
-            if not drop[i]:
-                later = oks[i] > self.duplicate_oks
-                later[i] = False
-                drop |= later & (rank <= rank[i])
-        return drop
-
-    def _figure_box(self, memory: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-        """The box around all the joints a track remembers: the whole person, parts hidden
-        now included, so that a crop placed there still holds the person."""
-        box, valid = keypoint_boxes(memory[None], self.keypoint_threshold, self.min_points,
-                                    self.expand)
-        return box[0] if valid[0] else np.asarray(fallback, dtype=np.float64).copy()
 
     def _match_boxes(self, boxes: np.ndarray, scores: np.ndarray, ids: np.ndarray,
                      matched_tracks: set[int], predicted: np.ndarray,
@@ -568,100 +480,14 @@ class PoseTracker:
         left_people = np.flatnonzero((ids < 0) & (True if people is None else people))
         if not left_tracks or not len(left_people):
             return
-        predicted = predicted[left_tracks]
-        # A person coming out from behind something is boxed by a sliver at first: a box
-        # mostly inside the prediction counts as well as a box overlapping it.
-        iou = np.maximum(box_iou(predicted, boxes[left_people]),
-                         covered(boxes[left_people], predicted).T - 0.5)
-        # A person coming out from behind a pillar may show up on its far side, where a
-        # prediction from joints guessed behind it does not reach: a box left over within
-        # ``lost_reach`` x the person's height of the prediction passes the gate (last);
-        # the reach grows by a tenth for every frame the person was not seen, up to 1.5x,
-        # and ends after 10 such frames (a prediction that old says little).
-        shift = (boxes[left_people, None, :2] + boxes[left_people, None, 2:] / 2
-                 - predicted[None, :, :2] - predicted[None, :, 2:] / 2)
         unseen = np.array([self.frame - self.tracks[r].last_frame - 1 for r in left_tracks])
-        reach = (self.lost_reach * np.minimum(1.0 + 0.1 * unseen, 1.5)[None, :]
-                 * np.maximum(predicted[None, :, 3], boxes[left_people, None, 3]))
-        near = (np.hypot(shift[..., 0], shift[..., 1]) < reach).T & (unseen <= 10)[:, None]
-        iou = np.maximum(iou, np.where(near, self.min_box_iou, 0.0))
+        iou = box_takeover_scores(predicted[left_tracks], boxes[left_people], unseen,
+                                  self.lost_reach, self.min_box_iou)
         for r, c in zip(*linear_sum_assignment(-iou)):
             if iou[r, c] < self.min_box_iou:
                 continue
             track, person = self.tracks[left_tracks[r]], left_people[c]
-            gap = max(self.frame - track.last_frame, 1)
-            # The joints remembered may lie off the new box (the person moved while out of
-            # sight): kept for their shape, not trusted for the next motion step.
-            track.memory = track.memory.copy()
-            track.memory[:, :2] += track.velocity * gap
-            track.memory[:, 2] = 0.0
-            track.box = boxes[person].copy()
-            track.detector_box = True
-            track.score = float(scores[person])
-            track.last_frame = self.frame
-            track.hits += 1
+            track.take_box(self.frame, boxes[person], scores[person])
             ids[person] = track.track_id
             matched_tracks.add(left_tracks[r])
             self.box_only[person] = True
-
-    def _crowding(self, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For the tracks' ``predicted`` boxes in this frame: which are crowded (covered by
-        another track's box by more than ``crowd_overlap`` of their area: people crossing
-        or passing behind one another, whose crops show both), and which are in front
-        (reaching lower in the picture than every track overlapping them that much either
-        way: nearer the camera)."""
-        if len(predicted) < 2:
-            return np.zeros(len(predicted), dtype=bool), np.ones(len(predicted), dtype=bool)
-        share = covered(predicted, predicted)
-        np.fill_diagonal(share, 0.0)
-        crowded = share.max(axis=1) > self.crowd_overlap
-        overlap = np.maximum(share, share.T) > self.crowd_overlap
-        bottom = predicted[:, 1] + predicted[:, 3]
-        in_front = ~(overlap & (bottom[None, :] > bottom[:, None])).any(axis=1)
-        return crowded, in_front
-
-    def _advance(self, track: Track, box: np.ndarray, keypoints: np.ndarray, score: float,
-                 confidence: float, detector_box: np.ndarray | None = None,
-                 crowded: bool = False) -> None:
-        """Move ``track`` to this frame's observation and update its velocity: the median
-        displacement of the joints seen in both frames (a person half hidden by a pillar
-        changes its box, not its joints' motion), else the box centre's. The track's box
-        becomes ``detector_box`` when given; a track boxed by the detector before moves its
-        box with the joints (the joints of a crop on two people would stretch it); else the
-        box goes around the joints."""
-        gap = max(self.frame - track.last_frame, 1)
-        seen = keypoints[:, 2] >= self.keypoint_threshold
-        memory = track.memory.copy()
-        if crowded and track.hits > 1:
-            # A crop on two people: the joints may be the other person's. The track goes
-            # on at its velocity (the detector's box corrects where it is).
-            step = track.velocity
-            memory[:, :2] += step * gap
-        else:
-            both = seen & (track.memory[:, 2] >= self.keypoint_threshold)
-            if both.sum() >= 2:
-                step = np.median(keypoints[both, :2] - track.memory[both, :2], axis=0) / gap
-            elif track.detector_box and detector_box is None:
-                step = track.velocity  # joints' box and detector's box are not comparable
-            else:
-                step = (box[:2] + box[2:] / 2 - track.box[:2] - track.box[2:] / 2) / gap
-            a = self.velocity_smoothing if track.hits > 1 else 1.0
-            track.velocity = (1 - a) * track.velocity + a * step
-            memory[~seen, :2] += track.velocity * gap
-            memory[seen] = keypoints[seen]
-        track.memory = memory
-        if detector_box is not None:
-            track.box = np.asarray(detector_box, dtype=np.float64).copy()
-            track.detector_box = True
-        elif track.detector_box:
-            track.box = track.box.copy()
-            track.box[:2] += step * gap
-        else:
-            track.box = self._figure_box(memory, box)
-        track.keypoints = keypoints.copy()
-        track.score = float(score)
-        track.confidence = float(confidence)
-        track.last_frame = self.frame
-        track.hits += 1
-
-

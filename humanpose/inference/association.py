@@ -1,0 +1,115 @@
+"""The scores :class:`~humanpose.inference.tracking.PoseTracker` matches people to tracks
+by: arrays in, arrays out, no tracker state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from humanpose.evaluation.tracking import box_iou
+from humanpose.inference.track import Track
+from humanpose.runtime.appearance import histogram_similarity, torso_histogram
+from humanpose.runtime.pose_similarity import covered, oks_matrix
+
+__all__ = ["box_takeover_scores", "crowding", "duplicate_people", "pose_box_similarity",
+           "reidentification_scores"]
+
+
+def pose_box_similarity(predictions: Sequence[tuple[np.ndarray, np.ndarray]],
+                        keypoints: np.ndarray, boxes: np.ndarray, sigmas: np.ndarray,
+                        oks_scale: float, keypoint_threshold: float, oks_weight: float
+                        ) -> np.ndarray:
+    """``(tracks, people)``: ``oks_weight`` x OKS + (1 - ``oks_weight``) x box IoU of the
+    tracks' predicted (box, key points) with these people. The OKS object area is
+    ``oks_scale`` x the predicted box's area."""
+    pboxes = np.stack([p[0] for p in predictions])
+    pkpts = np.stack([p[1] for p in predictions])
+    iou = box_iou(pboxes, boxes)
+    areas = pboxes[:, 2] * pboxes[:, 3] * oks_scale
+    oks = oks_matrix(pkpts, keypoints, areas, sigmas, keypoint_threshold)
+    return oks_weight * oks + (1.0 - oks_weight) * iou
+
+
+def crowding(predicted: np.ndarray, crowd_overlap: float) -> tuple[np.ndarray, np.ndarray]:
+    """For the tracks' ``predicted`` boxes: which are crowded (covered by another track's
+    box by more than ``crowd_overlap`` of their area: people crossing or passing behind one
+    another, whose crops show both), and which are in front (reaching lower in the picture
+    than every track overlapping them that much either way: nearer the camera)."""
+    if len(predicted) < 2:
+        return np.zeros(len(predicted), dtype=bool), np.ones(len(predicted), dtype=bool)
+    share = covered(predicted, predicted)
+    np.fill_diagonal(share, 0.0)
+    crowded = share.max(axis=1) > crowd_overlap
+    overlap = np.maximum(share, share.T) > crowd_overlap
+    bottom = predicted[:, 1] + predicted[:, 3]
+    in_front = ~(overlap & (bottom[None, :] > bottom[:, None])).any(axis=1)
+    return crowded, in_front
+
+
+def duplicate_people(keypoints: np.ndarray, boxes: np.ndarray, rank: np.ndarray,
+                     sigmas: np.ndarray, oks_scale: float, keypoint_threshold: float,
+                     duplicate_oks: float) -> np.ndarray:
+    """People that repeat a person of the same frame ranked higher by ``rank`` (OKS above
+    ``duplicate_oks``): two crops on one person (one person's crop drifting onto a
+    neighbour) give the same key points twice, and the copy must not start a track."""
+    n = len(keypoints)
+    drop = np.zeros(n, dtype=bool)
+    if n < 2:
+        return drop
+    areas = np.maximum(boxes[:, 2] * boxes[:, 3] * oks_scale, 1.0)
+    oks = oks_matrix(keypoints, keypoints, areas, sigmas, keypoint_threshold)
+    for i in np.argsort(-rank, kind="stable"):
+        if not drop[i]:
+            later = oks[i] > duplicate_oks
+            later[i] = False
+            drop |= later & (rank <= rank[i])
+    return drop
+
+
+def box_takeover_scores(predicted: np.ndarray, boxes: np.ndarray, unseen: np.ndarray,
+                        lost_reach: float, min_box_iou: float) -> np.ndarray:
+    """``(tracks, boxes)``: how well each detector box left over fits a track left over
+    (``predicted`` its box now, ``unseen`` frames since it was seen, minus one): box IoU;
+    a box mostly inside the prediction counts as well (a person coming out from behind
+    something is boxed by a sliver at first); and a box whose centre lies within
+    ``lost_reach`` x the person's height of the prediction gets ``min_box_iou`` (a person
+    coming out from behind a pillar on its far side, where a prediction from joints guessed
+    behind it does not reach). The reach grows by a tenth for every frame unseen, up to
+    1.5x, and ends after 10 such frames (a prediction that old says little)."""
+    iou = np.maximum(box_iou(predicted, boxes), covered(boxes, predicted).T - 0.5)
+    shift = (boxes[:, None, :2] + boxes[:, None, 2:] / 2
+             - predicted[None, :, :2] - predicted[None, :, 2:] / 2)
+    reach = (lost_reach * np.minimum(1.0 + 0.1 * unseen, 1.5)[None, :]
+             * np.maximum(predicted[None, :, 3], boxes[:, None, 3]))
+    near = (np.hypot(shift[..., 0], shift[..., 1]) < reach).T & (unseen <= 10)[:, None]
+    return np.maximum(iou, np.where(near, min_box_iou, 0.0))
+
+
+def reidentification_scores(tracks: Sequence[Track], frame: int, boxes: np.ndarray,
+                            keypoints: np.ndarray, image: np.ndarray | None,
+                            min_appearance: float) -> np.ndarray:
+    """``(tracks, people)``: how well each person fits each lost track (-inf: not at all).
+    A person must be near where the track's Kalman filter puts it now (within half the
+    person's height, plus a twentieth for every frame unseen: a hidden person's path is
+    known less and less), of about its height, and, with the ``image``, dressed alike
+    (torso colours, Bhattacharyya coefficient at least ``min_appearance``)."""
+    value = np.full((len(tracks), len(boxes)), -np.inf)
+    for i, track in enumerate(tracks):
+        unseen = frame - track.last_frame
+        box = track.kalman.box_at(unseen)
+        centre = box[:2] + box[2:] / 2
+        reach = box[3] * min(0.5 + 0.05 * unseen, 3.0)
+        for j, b in enumerate(boxes):
+            distance = np.hypot(*(b[:2] + b[2:] / 2 - centre)) / reach
+            ratio = b[3] / max(box[3], 1.0)
+            if distance >= 1.0 or not 0.67 <= ratio <= 1.5:
+                continue
+            look = 0.5
+            if image is not None and track.appearance is not None:
+                look = histogram_similarity(track.appearance,
+                                            torso_histogram(image, b, keypoints[j]))
+                if look < min_appearance:
+                    continue
+            value[i, j] = look - 0.3 * distance
+    return value

@@ -1,0 +1,147 @@
+"""One followed person of :class:`~humanpose.inference.tracking.PoseTracker`: where the
+person is, how they move, and how a new observation moves the track on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from humanpose.runtime.appearance import torso_histogram
+from humanpose.runtime.kalman import BoxKalman
+from humanpose.runtime.pose_similarity import keypoint_boxes
+
+__all__ = ["Motion", "Track"]
+
+
+@dataclass(frozen=True)
+class Motion:
+    """The tracker's settings for moving a track: joints at ``keypoint_threshold`` or more
+    count as seen; ``velocity_smoothing`` is the weight of the newest displacement; a box
+    around joints needs ``min_points`` of them and is ``expand`` x their extent."""
+
+    keypoint_threshold: float
+    velocity_smoothing: float
+    min_points: int
+    expand: float
+
+    def figure_box(self, memory: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        """The box around all the joints a track remembers: the whole person, parts hidden
+        now included, so that a crop placed there still holds the person."""
+        box, valid = keypoint_boxes(memory[None], self.keypoint_threshold, self.min_points,
+                                    self.expand)
+        return box[0] if valid[0] else np.asarray(fallback, dtype=np.float64).copy()
+
+
+@dataclass
+class Track:
+    """One followed person at the last frame it was seen: ``box`` (x, y, w, h) where it is,
+    ``keypoints`` ``(K, 3)`` as observed, ``memory`` ``(K, 3)``: every joint
+    seen so far at its latest position (joints out of sight move with the person), and
+    ``velocity``: the person's displacement per frame (x, y). ``detector_box``: ``box`` is
+    the detector's last box for the person, moved with the joints since (else the box
+    around the joints)."""
+
+    track_id: int
+    box: np.ndarray
+    keypoints: np.ndarray
+    memory: np.ndarray
+    score: float
+    confidence: float
+    last_frame: int
+    velocity: np.ndarray
+    hits: int = 1
+    detector_box: bool = False
+    confirmed: bool = False
+    kalman: BoxKalman | None = None
+    appearance: np.ndarray | None = None
+    _kalman_frame: int = 0
+    fills: int = 0  # frames in a row followed on a crop the detector did not give
+
+    def observe(self, frame: int, image: np.ndarray | None, keypoints_seen: bool) -> None:
+        """Feed this frame's box to the Kalman filter and the torso colours to the
+        appearance (a running mean: one odd frame does not replace it)."""
+        if self.kalman is None:
+            self.kalman = BoxKalman(self.box)
+        else:
+            self.kalman.predict(max(frame - self._kalman_frame, 1))
+            self.kalman.update(self.box)
+        self._kalman_frame = frame
+        if image is not None and keypoints_seen:
+            hist = torso_histogram(image, self.box, self.keypoints)
+            if hist is not None:
+                self.appearance = (hist if self.appearance is None
+                                   else 0.8 * self.appearance + 0.2 * hist)
+
+    def predict(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """Box and remembered key points expected at ``frame`` (constant velocity)."""
+        shift = self.velocity * (frame - self.last_frame)
+        if self.kalman is not None and self.detector_box:
+            # Boxes from the detector carry the person's own motion, even where the crop
+            # shows a neighbour's joints: the filter on them predicts the box.
+            box = self.kalman.box_at(frame - self._kalman_frame)
+        else:
+            box = self.box.copy()
+            box[:2] += shift
+        memory = self.memory.copy()
+        memory[:, :2] += shift
+        return box, memory
+
+    def advance(self, frame: int, box: np.ndarray, keypoints: np.ndarray, score: float,
+                confidence: float, motion: Motion, detector_box: np.ndarray | None = None,
+                crowded: bool = False) -> None:
+        """Move to ``frame``'s observation and update the velocity: the median
+        displacement of the joints seen in both frames (a person half hidden by a pillar
+        changes its box, not its joints' motion), else the box centre's. The box becomes
+        ``detector_box`` when given; a track boxed by the detector before moves its box
+        with the joints (the joints of a crop on two people would stretch it); else the
+        box goes around the joints."""
+        gap = max(frame - self.last_frame, 1)
+        threshold = motion.keypoint_threshold
+        seen = keypoints[:, 2] >= threshold
+        memory = self.memory.copy()
+        if crowded and self.hits > 1:
+            # A crop on two people: the joints may be the other person's. The track goes
+            # on at its velocity (the detector's box corrects where it is).
+            step = self.velocity
+            memory[:, :2] += step * gap
+        else:
+            both = seen & (self.memory[:, 2] >= threshold)
+            if both.sum() >= 2:
+                step = np.median(keypoints[both, :2] - self.memory[both, :2], axis=0) / gap
+            elif self.detector_box and detector_box is None:
+                step = self.velocity  # joints' box and detector's box are not comparable
+            else:
+                step = (box[:2] + box[2:] / 2 - self.box[:2] - self.box[2:] / 2) / gap
+            a = motion.velocity_smoothing if self.hits > 1 else 1.0
+            self.velocity = (1 - a) * self.velocity + a * step
+            memory[~seen, :2] += self.velocity * gap
+            memory[seen] = keypoints[seen]
+        self.memory = memory
+        if detector_box is not None:
+            self.box = np.asarray(detector_box, dtype=np.float64).copy()
+            self.detector_box = True
+        elif self.detector_box:
+            self.box = self.box.copy()
+            self.box[:2] += step * gap
+        else:
+            self.box = motion.figure_box(memory, box)
+        self.keypoints = keypoints.copy()
+        self.score = float(score)
+        self.confidence = float(confidence)
+        self.last_frame = frame
+        self.hits += 1
+
+    def take_box(self, frame: int, box: np.ndarray, score: float) -> None:
+        """Follow the person by a detector ``box`` alone (its joints were someone else's):
+        the joints remembered may lie off the new box (the person moved while out of
+        sight), so they are kept for their shape, not trusted for the next motion step."""
+        gap = max(frame - self.last_frame, 1)
+        self.memory = self.memory.copy()
+        self.memory[:, :2] += self.velocity * gap
+        self.memory[:, 2] = 0.0
+        self.box = np.asarray(box, dtype=np.float64).copy()
+        self.detector_box = True
+        self.score = float(score)
+        self.last_frame = frame
+        self.hits += 1
