@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from humanpose.codecs import Outputs, as_float_outputs
-from humanpose.measured import ChoiceCache, default_cache_dir
+from humanpose.measured import ChoiceCache, default_cache_dir, fastest
 from humanpose.models.folding import fold_batchnorm
 from humanpose.predict import autocast_for
 from humanpose.runtime.sessions import (
@@ -215,19 +215,24 @@ def time_runner(runner: Callable[[torch.Tensor], Outputs], sample: torch.Tensor,
     times = []
     for i in range(warmup + runs):
         start = time.perf_counter()
-        out = runner(sample)
-        first = out[0] if isinstance(out, (list, tuple)) else out
-        if first.device.type == "cuda":
-            torch.cuda.synchronize(first.device)
+        _call_synced(runner, sample)
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
 
+def _call_synced(runner: Callable[[torch.Tensor], Outputs], sample: torch.Tensor) -> None:
+    """``runner(sample)``, finished: a GPU runner returns before its kernels end."""
+    out = runner(sample)
+    first = out[0] if isinstance(out, (list, tuple)) else out
+    if first.device.type == "cuda":
+        torch.cuda.synchronize(first.device)
+
+
 def select_fastest(factories: Mapping[str, Callable[[], Runner]], sample: torch.Tensor,
                    runs: int = 7) -> tuple[str, dict[str, float]]:
-    """Build and time each candidate, interleaved round by round so that machine noise hits
-    all alike; returns the fastest name and every median in ms (failed ones are left out)."""
+    """Build and time each candidate (:func:`humanpose.measured.fastest`); returns the
+    fastest name and every median in ms (failed ones are left out)."""
     runners: dict[str, Runner] = {}
     for name, factory in factories.items():
         try:
@@ -240,15 +245,8 @@ def select_fastest(factories: Mapping[str, Callable[[], Runner]], sample: torch.
             continue
     if not runners:
         raise BackendUnavailable(f"none of the backends {list(factories)} could run the model")
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(runs):
-        for name, runner in runners.items():
-            # One untimed call first: the timed one then follows a call of its own backend,
-            # not another's thread pool still spinning (ONNX Runtime's workers spin after a
-            # call, and OpenVINO right after it measured 2x slower on 2 cores).
-            times[name].append(time_runner(runner, sample, runs=1, warmup=1))
-    medians = {name: statistics.median(t) for name, t in times.items()}
-    return min(medians, key=medians.__getitem__), medians
+    return fastest({name: (lambda r=runner: _call_synced(r, sample))
+                    for name, runner in runners.items()}, runs)
 
 
 def choose_backend(candidates: Sequence[str], factory: Callable[[str], Runner],

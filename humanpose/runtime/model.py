@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import statistics
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from humanpose.data.keypoints import COCO, KeypointSet, custom_keypoint_set, key
 from humanpose.data.normalize import IMAGENET_MEAN, IMAGENET_STD, normalize_crops
 from humanpose.errors import HumanposeError
 from humanpose.inference.detector import DetectionsFile, PersonDetector, WholeImageDetector
-from humanpose.measured import ChoiceCache, default_cache_dir, file_digest
+from humanpose.measured import ChoiceCache, default_cache_dir, fastest, file_digest
 from humanpose.runtime.results import Results
 from humanpose.runtime.sessions import (
     ONNX_BACKENDS,
@@ -251,8 +249,8 @@ class PoseModel(TopDown):
 
     def _fastest(self, candidates: Sequence[str], runs: int = 7
                  ) -> tuple[str, dict[str, float], Session]:
-        """Each candidate timed on one crop, interleaved round by round so that machine
-        noise hits all alike; the median decides."""
+        """Each candidate timed on one crop (:func:`humanpose.measured.fastest`); the
+        median decides."""
         sessions: dict[str, Session] = {}
         sample = None
         for name in candidates:
@@ -270,18 +268,8 @@ class PoseModel(TopDown):
         if not sessions:
             raise BackendUnavailable(f"none of the backends {list(candidates)} could run "
                                      f"{self.path}")
-        times: dict[str, list[float]] = {name: [] for name in sessions}
-        for _ in range(runs):
-            for name, session in sessions.items():
-                # The timed call follows an untimed one of the same session, not another
-                # backend's thread pool still spinning (OpenVINO right after ONNX Runtime
-                # measured 2x slower on 2 cores, and lost the choice it should win).
-                session(sample)
-                start = time.perf_counter()
-                session(sample)
-                times[name].append((time.perf_counter() - start) * 1000)
-        medians = {name: statistics.median(t) for name, t in times.items()}
-        chosen = min(medians, key=medians.__getitem__)
+        chosen, medians = fastest({name: (lambda s=session: s(sample))
+                                   for name, session in sessions.items()}, runs)
         return chosen, medians, sessions[chosen]
 
     def _run(self, batch: np.ndarray) -> Outputs:
