@@ -239,24 +239,21 @@ class PoseTracker:
         out = np.full(len(track_ids), -1, dtype=np.int64)
         if not len(kpts):
             return out
-        if self.sigmas is None:
-            self.sigmas = check_sigmas(None if self._sigmas_arg is None
-                                       else np.asarray(self._sigmas_arg), kpts.shape[1])
+        self._check_sigmas(kpts.shape[1])
         conf = mean_confidence(kpts, self.keypoint_threshold)
         by_id = {t.track_id: t for t in self.tracks}
         for i, track_id in enumerate(np.asarray(track_ids).tolist()):
             track = by_id.get(track_id)
             if track is None or track.last_frame == self.frame or conf[i] < self.keep_confidence:
                 continue
+            box = np.asarray(boxes[i], dtype=np.float64)
             others = [t for t in self.tracks if t.last_frame == self.frame]
             if others:
-                box = np.asarray(boxes[i], dtype=np.float64)
                 oks = oks_matrix(kpts[i][None], np.stack([t.keypoints for t in others]),
                                  np.array([max(box[2] * box[3] * self.oks_scale, 1.0)]),
                                  self.sigmas, self.keypoint_threshold)
                 if oks.max() > self.duplicate_oks:
                     continue
-            box = np.asarray(boxes[i], dtype=np.float64)
             track.advance(self.frame, box, kpts[i], track.score, float(conf[i]),
                           self._motion(), box)
             track.fills += 1
@@ -284,9 +281,8 @@ class PoseTracker:
         if kpts.size == 0:
             kpts = kpts.reshape(0, kpts.shape[-2] if kpts.ndim == 3 else 0, 3)
         n = len(kpts)
-        if n and self.sigmas is None:
-            self.sigmas = check_sigmas(None if self._sigmas_arg is None
-                                       else np.asarray(self._sigmas_arg), kpts.shape[1])
+        if n:
+            self._check_sigmas(kpts.shape[1])
         self.frame = self.frame + 1 if frame is None else int(frame)
         if self._first_frame is None:
             self._first_frame = self.frame
@@ -429,6 +425,12 @@ class PoseTracker:
         # The key-point box is ``expand`` x the person: COCO's area is about 0.53 x the box.
         return pose_box_similarity(predicted, keypoints, boxes, self.sigmas, self.oks_scale,
                                    self.keypoint_threshold, self.oks_weight)
+
+    def _check_sigmas(self, joints: int) -> None:
+        """The OKS sigmas, checked against the joint count of the first people seen."""
+        if self.sigmas is None:
+            self.sigmas = check_sigmas(None if self._sigmas_arg is None
+                                       else np.asarray(self._sigmas_arg), joints)
 
     def _motion(self) -> Motion:
         return Motion(self.keypoint_threshold, self.velocity_smoothing, self.min_points,
