@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from humanpose.inference.video import run_on_source
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seed_compat import COMPARED_MODELS, seed_model  # noqa: E402
+from timing import medians_in_blocks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = COMPARED_MODELS
@@ -141,27 +141,6 @@ def make_trained_like(model: torch.nn.Module, cfg, samples) -> dict[str, float]:
         fitted = layer(feats)
     peaks = fitted.flatten(2).amax(-1)
     return {"mse": float(((fitted - target) ** 2).mean()), "mean_peak": float(peaks.mean())}
-
-
-# ----------------------------------------------------------------------------- timing
-def interleaved(fns: dict[str, callable], runs: int, warmup: int, block: int = 5
-                ) -> dict[str, float]:
-    """Median ms of each function, in rounds of ``block`` consecutive calls per function:
-    side by side in time, yet each call follows a call of its own kind (a call right after
-    another backend's pays for that backend's threads still spinning: OpenVINO after ONNX
-    Runtime ran 2x slower on 2 cores)."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    for _ in range(-(-runs // block)):
-        for name, fn in fns.items():
-            fn()  # the thread pool's first call after another backend's
-            for _ in range(block):
-                start = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - start) * 1000)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def input_scale_deviation(est: PoseEstimator, reference: PoseEstimator, samples
@@ -309,7 +288,7 @@ def bench_model(label: str, args, cache_dir: Path, tmp: Path) -> dict:
     fns = {"seed": seed_forward}
     fns.update({name: (lambda est=est: est.predict(image, boxes))
                 for name, est in estimators.items()})
-    medians = interleaved(fns, args.runs, args.warmup)
+    medians = medians_in_blocks(fns, args.runs, args.warmup)
     rows = []
     for name, est in estimators.items():
         relative, pipeline, peaky, share = input_scale_deviation(est, reference, held_out)

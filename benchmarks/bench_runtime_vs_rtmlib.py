@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from timing import medians_in_blocks  # the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"t": "rtmpose_t_256x192", "s": "rtmpose_s_256x192", "m": "rtmpose_m_256x192"}
@@ -92,20 +91,8 @@ def main() -> int:
     deviation = float(np.abs(got.keypoints - want).max())
     score_deviation = float(np.abs(got.keypoint_scores - want_scores).max())
 
-    # Rounds of 5 calls per side: each timed call follows a call of its own side, so that
-    # neither pays for the other's thread pool still spinning (ONNX Runtime's workers spin
-    # after a call; OpenVINO right after it ran 2x slower on 2 cores).
-    calls = {"rtmlib": lambda: peer(image, bboxes=xyxy.tolist()),
-             "humanpose": lambda: ours(image, xywh)}
-    timings: dict[str, list[float]] = {k: [] for k in calls}
-    for _ in range(-(-args.runs // 5)):
-        for name, call in calls.items():
-            call()
-            for _ in range(5):
-                start = time.perf_counter()
-                call()
-                timings[name].append((time.perf_counter() - start) * 1000)
-    medians = {k: statistics.median(v) for k, v in timings.items()}
+    medians = medians_in_blocks({"rtmlib": lambda: peer(image, bboxes=xyxy.tolist()),
+                                 "humanpose": lambda: ours(image, xywh)}, args.runs)
     print(json.dumps({
         "model": f"rtmpose-{args.model} 256x192 (random weights)", "people": args.people,
         "threads": args.threads, "runs": args.runs, "humanpose_backend": ours.backend,

@@ -18,3 +18,24 @@ def median_ms(fn: Callable[[], object], runs: int, warmup: int = 3) -> float:
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+def medians_in_blocks(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 0,
+                      block: int = 5) -> dict[str, float]:
+    """Median ms of each function over about ``runs`` calls, in rounds of ``block``
+    consecutive timed calls per function after one untimed one: side by side in time, yet
+    each timed call follows a call of its own kind (a call right after another backend's
+    pays for that backend's threads still spinning: OpenVINO after ONNX Runtime ran 2x
+    slower on 2 cores). ``warmup`` untimed calls of each come first."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    for _ in range(-(-runs // block)):
+        for name, fn in fns.items():
+            fn()
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}
