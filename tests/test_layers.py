@@ -56,7 +56,8 @@ def test_nothing_but_the_entry_points_imports_the_cli():
 RUNTIME_FILES = sorted([
     *(PACKAGE / "runtime").glob("*.py"),
     *(PACKAGE / "inference" / f"{name}.py" for name in
-      ("detector", "display", "smoothing", "sources", "tracking", "video")),
+      ("association", "detector", "display", "follow", "frame_step", "outputs",
+       "recovery", "smoothing", "sources", "track", "tracking", "video")),
     *(PACKAGE / "codecs" / f"{name}.py" for name in ("base", "heatmap", "simcc")),
     *(PACKAGE / "data" / f"{name}.py" for name in ("geometry", "images", "keypoints",
                                                    "normalize")),
@@ -67,6 +68,7 @@ TORCH_SIDE = ("humanpose.models", "humanpose.engine", "humanpose.pose", "humanpo
               "humanpose.export", "humanpose.checkpoint", "humanpose.predict",
               "humanpose.compat", "humanpose.summary", "humanpose.inference.backends",
               "humanpose.inference.estimator", "humanpose.inference.lpn_form",
+              "humanpose.inference.compare", "humanpose.inference.fused_conv",
               "humanpose.data.topdown", "humanpose.data.loader", "humanpose.data.augment",
               "humanpose.data.prefetch", "humanpose.cli", "humanpose.demo")
 
@@ -95,3 +97,12 @@ def test_backends_and_lpn_form_import_each_other_no_more():
     lpn_form = imported_modules(PACKAGE / "inference" / "lpn_form.py")
     assert not ("humanpose.inference.lpn_form" in backends
                 and "humanpose.inference.backends" in lpn_form)
+
+
+@pytest.mark.parametrize("path", sorted([*(PACKAGE / "inference").glob("*.py"),
+                                         *(PACKAGE / "runtime").glob("*.py")]),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_inference_and_runtime_modules_stay_small(path):
+    """One job per module: issue 22 split inference/ into modules of at most ~400 lines."""
+    lines = len(path.read_text().splitlines())
+    assert lines <= 400, f"{path} has {lines} lines; split it by what it does"

@@ -4,16 +4,76 @@ by: arrays in, arrays out, no tracker state."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from humanpose.evaluation.tracking import box_iou
 from humanpose.inference.track import Track
 from humanpose.runtime.appearance import histogram_similarity, torso_histogram
-from humanpose.runtime.pose_similarity import covered, oks_matrix
+from humanpose.runtime.assignment import linear_sum_assignment
+from humanpose.runtime.pose_similarity import covered, keypoint_boxes, mean_confidence, oks_matrix
 
-__all__ = ["box_takeover_scores", "crowding", "duplicate_people", "pose_box_similarity",
-           "reidentification_scores"]
+__all__ = ["FramePeople", "box_takeover_scores", "crowding", "duplicate_people",
+           "frame_people", "pose_box_similarity", "reidentification_scores", "stage_pairs"]
+
+
+class FramePeople(NamedTuple):
+    """One frame's people as the tracker matches them (``N`` people)."""
+
+    keypoint_boxes: np.ndarray  # (N, 4) the box around each person's joints
+    valid: np.ndarray  # (N,) enough joints seen for that box
+    given: np.ndarray  # (N, 4) the boxes they were cropped from (zeros when not given)
+    boxes: np.ndarray  # (N, 4) the boxes they are matched by
+    scores: np.ndarray  # (N,) box scores (1 when not given)
+    confidence: np.ndarray  # (N,) mean confidence of the joints seen
+    copies: np.ndarray  # (N,) a copy of another person of the frame (duplicate_people)
+
+
+def frame_people(keypoints: np.ndarray, boxes: np.ndarray | None, scores: np.ndarray | None,
+                 sigmas: np.ndarray | None, keypoint_threshold: float, min_points: int,
+                 expand: float, oks_scale: float, duplicate_oks: float) -> FramePeople:
+    """The people of ``keypoints`` ``(N, K, 3)`` with their crop ``boxes`` and ``scores``.
+
+    People are matched by the boxes they were cropped from when known: a detector's box
+    does not blend two crossing people the way a crop's joints can, and a tracked frame's
+    crop is the box its track predicted. Without boxes (key points from elsewhere), by the
+    box around the joints. Of two copies, the one kept is the one whose joints fit the box
+    it was cropped from (the person the crop is really on); without boxes, the more
+    confident."""
+    n = len(keypoints)
+    kp_boxes, valid = keypoint_boxes(keypoints, keypoint_threshold, min_points, expand)
+    given = (np.zeros((n, 4)) if boxes is None
+             else np.asarray(boxes, dtype=np.float64).reshape(n, 4))
+    person_boxes = np.where(valid[:, None], kp_boxes, given) if boxes is None else given
+    person_scores = (np.ones(n) if scores is None
+                     else np.asarray(scores, dtype=np.float64).reshape(n))
+    conf = mean_confidence(keypoints, keypoint_threshold) if n else np.zeros(0)
+    fit = conf if boxes is None else box_iou(kp_boxes, given).diagonal() * valid
+    copies = duplicate_people(keypoints, person_boxes, fit, sigmas, oks_scale,
+                              keypoint_threshold, duplicate_oks)
+    return FramePeople(kp_boxes, valid, given, person_boxes, person_scores, conf, copies)
+
+
+def stage_pairs(similarity: np.ndarray, crowded: np.ndarray, in_front: np.ndarray,
+                predicted: np.ndarray, boxes: np.ndarray | None, matched: set[int],
+                min_similarity: float) -> list[tuple[int, int]]:
+    """The (track, candidate) pairs of one association stage: ``similarity`` ``(tracks,
+    candidates)`` solved as one assignment, pairs below ``min_similarity`` and the tracks
+    ``matched`` in an earlier stage left out.
+
+    Crops on overlapping people show both: their joints may blend, their boxes do not
+    (between detections, a crowded track's crop is its own). So with crop ``boxes``, the
+    ``crowded`` tracks are matched by box IoU with their ``predicted`` box, and of people
+    overlapping, the one whose feet are lowest in the picture (``in_front``) gets 0.1 more:
+    it is the one a box around both of them shows. ``similarity`` is changed in place."""
+    if crowded.any() and boxes is not None:
+        similarity[crowded] = box_iou(predicted[crowded], boxes)
+        similarity[crowded & in_front] += 0.1
+    similarity[list(matched)] = -1.0
+    rows, cols = linear_sum_assignment(-similarity)
+    return [(int(r), int(c)) for r, c in zip(rows, cols)
+            if similarity[r, c] >= min_similarity]
 
 
 def pose_box_similarity(predictions: Sequence[tuple[np.ndarray, np.ndarray]],

@@ -58,6 +58,22 @@ class Track:
     _kalman_frame: int = 0
     fills: int = 0  # frames in a row followed on a crop the detector did not give
 
+    @classmethod
+    def start(cls, track_id: int, keypoints: np.ndarray, box: np.ndarray, detector_box: bool,
+              score: float, confidence: float, frame: int, motion: Motion, confirmed: bool,
+              image: np.ndarray | None) -> Track:
+        """A new track for a person first seen in ``frame``: ``box`` is the detector's
+        (``detector_box``) or the person's crop box, then widened to the joints seen."""
+        memory = np.array(keypoints, dtype=np.float64)
+        memory[memory[:, 2] < motion.keypoint_threshold, 2] = 0.0
+        box = (np.array(box, dtype=np.float64) if detector_box
+               else motion.figure_box(memory, box))
+        track = cls(track_id, box, np.array(keypoints, dtype=np.float64), memory, score,
+                    confidence, frame, np.zeros(2), detector_box=detector_box,
+                    confirmed=confirmed)
+        track.observe(frame, image, True)
+        return track
+
     def observe(self, frame: int, image: np.ndarray | None, keypoints_seen: bool) -> None:
         """Feed this frame's box to the Kalman filter and the torso colours to the
         appearance (a running mean: one odd frame does not replace it)."""

@@ -39,15 +39,19 @@ import numpy as np
 from humanpose.evaluation.nms import check_sigmas
 from humanpose.evaluation.tracking import box_iou
 from humanpose.inference.association import (
-    box_takeover_scores,
     crowding,
-    duplicate_people,
+    frame_people,
     pose_box_similarity,
-    reidentification_scores,
+    stage_pairs,
 )
 from humanpose.inference.follow import clip_boxes, follow_people, smooth_people
+from humanpose.inference.recovery import (
+    continue_missed,
+    missed_tracks,
+    reidentify_lost,
+    take_left_boxes,
+)
 from humanpose.inference.track import Motion, Track
-from humanpose.runtime.assignment import linear_sum_assignment
 from humanpose.runtime.pose_similarity import (
     covered,
     keypoint_boxes,
@@ -208,23 +212,12 @@ class PoseTracker:
 
     def missed_boxes(self, boxes: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """After :meth:`update` on a detector's frame: track ids ``(M,)``, boxes ``(M, 4)``
-        predicted for this frame and scores of the confirmed tracks seen in the frame before
-        that this frame's people did not continue and that none of the detector's ``boxes``
-        lies near (centres within half the person's height: a person found there whom the
-        association did not give the track is not missed). A detector misses a person now and then;
-        a crop where the person should be (:meth:`follow_missed`) keeps the person, for
-        ``fill_missed`` frames in a row at most (a track living on its own predictions
-        drifts)."""
-        tracks = [t for t in self.tracks if t.confirmed and t.last_frame == self.frame - 1
-                  and t.fills < self.fill_missed]
-        predicted = np.stack([t.predict(self.frame)[0] for t in tracks]) if tracks else None
-        if predicted is not None and boxes is not None and len(boxes):
-            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-            gap = (predicted[:, None, :2] + predicted[:, None, 2:] / 2
-                   - boxes[None, :, :2] - boxes[None, :, 2:] / 2)
-            far = (np.hypot(gap[..., 0], gap[..., 1]) > 0.5 * predicted[:, None, 3]).all(1)
-            tracks, predicted = [t for t, f in zip(tracks, far) if f], predicted[far]
+        """After :meth:`update` on a detector's frame, the people the detector missed
+        (:func:`~humanpose.inference.recovery.missed_tracks`): their track ids ``(M,)``,
+        boxes ``(M, 4)`` predicted for this frame and scores. A crop there
+        (:meth:`follow_missed`) keeps the person, ``fill_missed`` frames in a row at most
+        (a track living on its own predictions drifts)."""
+        tracks, predicted = missed_tracks(self.tracks, self.frame, self.fill_missed, boxes)
         if not tracks:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros(0)
         return (np.array([t.track_id for t in tracks], dtype=np.int64), predicted,
@@ -236,30 +229,14 @@ class PoseTracker:
         sure enough (``keep_confidence``) and not a copy of someone followed in this frame
         (a crop drifting onto a neighbour); returns the ids kept (-1: dropped)."""
         kpts = np.asarray(keypoints, dtype=np.float64).reshape(len(track_ids), -1, 3)
-        out = np.full(len(track_ids), -1, dtype=np.int64)
         if not len(kpts):
-            return out
+            return np.zeros(0, dtype=np.int64)
         self._check_sigmas(kpts.shape[1])
-        conf = mean_confidence(kpts, self.keypoint_threshold)
-        by_id = {t.track_id: t for t in self.tracks}
-        for i, track_id in enumerate(np.asarray(track_ids).tolist()):
-            track = by_id.get(track_id)
-            if track is None or track.last_frame == self.frame or conf[i] < self.keep_confidence:
-                continue
-            box = np.asarray(boxes[i], dtype=np.float64)
-            others = [t for t in self.tracks if t.last_frame == self.frame]
-            if others:
-                oks = oks_matrix(kpts[i][None], np.stack([t.keypoints for t in others]),
-                                 np.array([max(box[2] * box[3] * self.oks_scale, 1.0)]),
-                                 self.sigmas, self.keypoint_threshold)
-                if oks.max() > self.duplicate_oks:
-                    continue
-            track.advance(self.frame, box, kpts[i], track.score, float(conf[i]),
-                          self._motion(), box)
-            track.fills += 1
-            track.observe(self.frame, image, True)
-            out[i] = track_id
-        return out
+        return continue_missed(self.tracks, self.frame, track_ids, kpts, boxes,
+                               mean_confidence(kpts, self.keypoint_threshold),
+                               self.keep_confidence, self.sigmas, self.oks_scale,
+                               self.keypoint_threshold, self.duplicate_oks, self._motion(),
+                               image)
 
     # ------------------------------------------------------------------ update
     def update(self, keypoints: np.ndarray | Sequence[np.ndarray],
@@ -292,24 +269,10 @@ class PoseTracker:
             self._since_detection += 1
         self.tracks = [t for t in self.tracks if self.frame - t.last_frame <= self.max_age]
 
-        kp_boxes, valid = keypoint_boxes(kpts, self.keypoint_threshold, self.min_points,
-                                         self.expand)
-        given = (np.zeros((n, 4)) if boxes is None
-                 else np.asarray(boxes, dtype=np.float64).reshape(n, 4))
-        # People are matched by the boxes they were cropped from when known: a detector's
-        # box does not blend two crossing people the way a crop's joints can, and a
-        # tracked frame's crop is the box its track predicted. Without boxes (key points
-        # from elsewhere), by the box around the joints.
         from_detector = detected and boxes is not None
-        person_boxes = np.where(valid[:, None], kp_boxes, given) if boxes is None else given
-        person_scores = (np.ones(n) if scores is None
-                         else np.asarray(scores, dtype=np.float64).reshape(n))
-        conf = mean_confidence(kpts, self.keypoint_threshold) if n else np.zeros(0)
-        # Of two copies, the one kept is the one whose joints fit the box it was cropped
-        # from (the person the crop is really on); without boxes, the more confident.
-        fit = conf if boxes is None else box_iou(kp_boxes, given).diagonal() * valid
-        self.copies = duplicate_people(kpts, person_boxes, fit, self.sigmas, self.oks_scale,
-                                       self.keypoint_threshold, self.duplicate_oks)
+        kp_boxes, valid, given, person_boxes, person_scores, conf, self.copies = frame_people(
+            kpts, boxes, scores, self.sigmas, self.keypoint_threshold, self.min_points,
+            self.expand, self.oks_scale, self.duplicate_oks)
         usable = (conf >= self.keep_confidence) & ~self.copies
 
         ids = np.full(n, -1, dtype=np.int64)
@@ -326,24 +289,13 @@ class PoseTracker:
         merged = ((covered(predicted, person_boxes) > 0.6).sum(axis=0) >= 2 if len(predicted)
                   else np.zeros(n, dtype=bool))
         for stage in (usable & high, usable & ~high):
-            if not self.tracks or not stage.any():
-                continue
             cand = np.flatnonzero(stage & (ids < 0))
-            if not len(cand):
+            if not self.tracks or not len(cand):
                 continue
             sim = self.similarity(kpts[cand], person_boxes[cand], predictions)
-            if crowded.any() and boxes is not None:
-                # Crops on overlapping people show both: their joints may blend, their
-                # boxes do not (between detections, a crowded track's crop is its own).
-                # Of people overlapping, the one whose feet are lowest in the picture is
-                # in front, and the one a box around both of them shows.
-                sim[crowded] = box_iou(predicted[crowded], person_boxes[cand])
-                sim[crowded & in_front] += 0.1
-            sim[list(matched_tracks)] = -1.0
-            rows, cols = linear_sum_assignment(-sim)
-            for r, c in zip(rows, cols):
-                if sim[r, c] < self.min_similarity:
-                    continue
+            for r, c in stage_pairs(sim, crowded, in_front, predicted,
+                                    None if boxes is None else person_boxes[cand],
+                                    matched_tracks, self.min_similarity):
                 person = cand[c]
                 own_box = from_detector and not merged[person]
                 self.tracks[r].advance(
@@ -357,8 +309,10 @@ class PoseTracker:
                               for r in matched_tracks)
         self.box_only = np.zeros(n, dtype=bool)
         if from_detector:
-            self._reidentify(person_boxes, kpts, person_scores, conf, given, ids,
-                             matched_tracks, usable & high & ~merged, image)
+            reidentify_lost(self.tracks, self.frame, matched_tracks,
+                            np.flatnonzero(usable & high & ~merged & (ids < 0)), person_boxes,
+                            kpts, person_scores, conf, given, ids, image,
+                            self.min_appearance, self._motion())
             self._match_boxes(given, person_scores, ids, matched_tracks, predicted,
                               people=~merged)
         elif boxes is not None and crowded.any():
@@ -383,15 +337,11 @@ class PoseTracker:
                 continue
             if taken and box_iou(person_boxes[person], np.stack(taken)).max() > 0.7:
                 continue  # a duplicate of someone matched (two crops on one person)
-            memory = kpts[person].copy()
-            memory[memory[:, 2] < self.keypoint_threshold, 2] = 0.0
-            box = (given[person].copy() if from_detector
-                   else self._motion().figure_box(memory, person_boxes[person]))
-            track = Track(self._next_id, box, kpts[person].copy(), memory,
-                          float(person_scores[person]), float(conf[person]), self.frame,
-                          np.zeros(2), detector_box=from_detector,
-                          confirmed=self.frame == self._first_frame or self.min_hits <= 1)
-            track.observe(self.frame, image, True)
+            track = Track.start(self._next_id, kpts[person],
+                                given[person] if from_detector else person_boxes[person],
+                                from_detector, float(person_scores[person]),
+                                float(conf[person]), self.frame, self._motion(),
+                                self.frame == self._first_frame or self.min_hits <= 1, image)
             self._next_id += 1
             self.tracks.append(track)
             taken.append(track.box)
@@ -436,60 +386,14 @@ class PoseTracker:
         return Motion(self.keypoint_threshold, self.velocity_smoothing, self.min_points,
                       self.expand)
 
-    def _reidentify(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
-                    confidence: np.ndarray, given: np.ndarray, ids: np.ndarray,
-                    matched_tracks: set[int], people: np.ndarray,
-                    image: np.ndarray | None) -> None:
-        """Lost tracks (confirmed, not seen last frame) found again among the people left
-        over (mask ``people``): near where their Kalman filter puts them now (within half
-        the person's height, plus a twentieth for every frame unseen: a hidden person's
-        path is known less and less), of about their height, and, with the ``image``,
-        dressed alike (torso colours). ``ids`` and ``matched_tracks`` are filled in place."""
-        lost = [r for r, t in enumerate(self.tracks) if r not in matched_tracks
-                and t.confirmed and t.last_frame < self.frame - 1 and t.kalman is not None]
-        left = np.flatnonzero(people & (ids < 0))
-        if not lost or not len(left):
-            return
-        value = reidentification_scores([self.tracks[r] for r in lost], self.frame,
-                                        boxes[left], keypoints[left], image,
-                                        self.min_appearance)
-        if not np.isfinite(value).any():
-            return
-        for i, j in zip(*linear_sum_assignment(-np.where(np.isfinite(value), value, -1e3))):
-            if not np.isfinite(value[i, j]):
-                continue
-            person = left[j]
-            self.tracks[lost[i]].advance(self.frame, boxes[person], keypoints[person],
-                                         scores[person], confidence[person], self._motion(),
-                                         given[person])
-            ids[person] = self.tracks[lost[i]].track_id
-            matched_tracks.add(lost[i])
-
     def _match_boxes(self, boxes: np.ndarray, scores: np.ndarray, ids: np.ndarray,
-                     matched_tracks: set[int], predicted: np.ndarray,
-                     people: np.ndarray | None = None, tracks: np.ndarray | None = None
-                     ) -> None:
-        """Tracks not matched by their people take the boxes left over (box IoU with the
-        prediction >= ``min_box_iou``): on a detector's frame, a person half hidden behind
-        another is still boxed by the detector even where the pose model, cropping there,
-        finds the person in front. The track keeps its id and motion; ``ids`` and
-        ``matched_tracks`` are filled in place, ``box_only`` marks the people.
-        ``predicted``: every track's predicted box in this frame (the tracks left over have
-        not moved since). ``people`` and ``tracks``: masks of those that may take part
-        (default: all)."""
-        left_tracks = [r for r in range(len(self.tracks)) if r not in matched_tracks
-                       and (tracks is None or tracks[r])]
-        left_people = np.flatnonzero((ids < 0) & (True if people is None else people))
-        if not left_tracks or not len(left_people):
-            return
-        unseen = np.array([self.frame - self.tracks[r].last_frame - 1 for r in left_tracks])
-        iou = box_takeover_scores(predicted[left_tracks], boxes[left_people], unseen,
-                                  self.lost_reach, self.min_box_iou)
-        for r, c in zip(*linear_sum_assignment(-iou)):
-            if iou[r, c] < self.min_box_iou:
-                continue
-            track, person = self.tracks[left_tracks[r]], left_people[c]
-            track.take_box(self.frame, boxes[person], scores[person])
-            ids[person] = track.track_id
-            matched_tracks.add(left_tracks[r])
-            self.box_only[person] = True
+                     matched_tracks: set[int], predicted: np.ndarray, people: np.ndarray,
+                     tracks: np.ndarray | None = None) -> None:
+        """Tracks not matched by their people (mask ``tracks``, default all) take the
+        boxes of ``people`` left over (:func:`take_left_boxes`); ``box_only`` marks them."""
+        rows = [r for r in range(len(self.tracks)) if r not in matched_tracks
+                and (tracks is None or tracks[r])]
+        taken = take_left_boxes(self.tracks, rows, self.frame, matched_tracks,
+                                np.flatnonzero((ids < 0) & people), boxes, scores, ids,
+                                predicted, self.lost_reach, self.min_box_iou)
+        self.box_only[taken] = True
