@@ -11,7 +11,6 @@ outputs' shapes with mmpose's RTMPose pre-processing. The pipeline around the ne
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,24 +22,18 @@ from humanpose.data.keypoints import COCO, KeypointSet, custom_keypoint_set, key
 from humanpose.data.normalize import IMAGENET_MEAN, IMAGENET_STD, normalize_crops
 from humanpose.errors import HumanposeError
 from humanpose.inference.detector import DetectionsFile, PersonDetector, WholeImageDetector
-from humanpose.measured import ChoiceCache, default_cache_dir, fastest, file_digest
+from humanpose.measured import default_cache_dir
+from humanpose.runtime.backend_choice import open_session
 from humanpose.runtime.results import Results
 from humanpose.runtime.sessions import (
-    ONNX_BACKENDS,
-    BackendUnavailable,
     Session,
-    available_onnx_backends,
-    default_openvino_precision,
     default_threads,
-    make_session,
     onnx_metadata,
     resolve_device,
 )
 from humanpose.runtime.topdown import Timing, TopDown, as_bgr_uint8, flip_test_outputs
 
 __all__ = ["ModelInfo", "PoseModel", "model_info"]
-
-logger = logging.getLogger("humanpose")
 
 KEYPOINTS_KEY = "humanpose_keypoints"  # the key export.py writes the key-point set under
 TEST_KEY = "humanpose.test"  # flip test, person-score threshold and bias of the export
@@ -199,8 +192,10 @@ class PoseModel(TopDown):
         self.device = resolve_device(device)
         self.threads = threads or default_threads()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.backend, self.backend_timings, self.session = self._session(backend)
-        self.info = model_info(path, self.session)
+        self.info = model_info(path)
+        w, h = self.info.codec.input_size
+        self.backend, self.backend_timings, self.session = open_session(
+            path, backend, self.device, self.threads, self.cache_dir, (1, 3, h, w))
         self.codec = self.info.codec
         self.keypoint_set = keypoint_set or self.info.keypoint_set
         self.image_size = self.codec.input_size
@@ -218,60 +213,6 @@ class PoseModel(TopDown):
         self.smoother = None
 
     # ------------------------------------------------------------------ the network
-    def _session(self, backend: str) -> tuple[str, dict[str, float], Session]:
-        if backend != "auto":
-            if backend not in ONNX_BACKENDS:
-                raise HumanposeError(f"unknown backend {backend!r} for an ONNX model; expected "
-                                     f"'auto' or one of {list(ONNX_BACKENDS)}")
-            return backend, {}, self._make(backend)
-        candidates = available_onnx_backends(self.device)
-        if not candidates:
-            raise BackendUnavailable("no ONNX backend is installed: pip install humanpose "
-                                     "(onnxruntime) or 'humanpose[openvino]'")
-        if len(candidates) == 1:
-            return candidates[0], {}, self._make(candidates[0])
-        cache = ChoiceCache(self.cache_dir / "auto_backend.json")
-        key = cache.make_key("runtime", file_digest(self.path), self.device,
-                             str(self.threads), ",".join(candidates),
-                             f"openvino={default_openvino_precision() or 'default'}")
-        entry = cache.get_entry(key)
-        if entry and entry.get("backend") in candidates:
-            return entry["backend"], {}, self._make(entry["backend"])
-        chosen, timings, session = self._fastest(candidates)
-        cache.put_entry(key, {"backend": chosen, "ms": {k: round(v, 3)
-                                                        for k, v in timings.items()}})
-        logger.info("backend auto: %s (%s)", chosen,
-                    ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items()))
-        return chosen, timings, session
-
-    def _make(self, backend: str) -> Session:
-        return make_session(backend, self.path, self.device, self.threads, self.cache_dir)
-
-    def _fastest(self, candidates: Sequence[str], runs: int = 7
-                 ) -> tuple[str, dict[str, float], Session]:
-        """Each candidate timed on one crop (:func:`humanpose.measured.fastest`); the
-        median decides."""
-        sessions: dict[str, Session] = {}
-        sample = None
-        for name in candidates:
-            try:
-                session = self._make(name)
-                if sample is None:
-                    w, h = model_info(self.path, session).codec.input_size
-                    sample = np.random.default_rng(0).standard_normal((1, 3, h, w),
-                                                                      dtype=np.float32)
-                session(sample)  # first call: compilation, allocation
-                session(sample)
-                sessions[name] = session
-            except HumanposeError as err:
-                logger.info("backend auto: %s left out: %s", name, err)
-        if not sessions:
-            raise BackendUnavailable(f"none of the backends {list(candidates)} could run "
-                                     f"{self.path}")
-        chosen, medians = fastest({name: (lambda s=session: s(sample))
-                                   for name, session in sessions.items()}, runs)
-        return chosen, medians, sessions[chosen]
-
     def _run(self, batch: np.ndarray) -> Outputs:
         out = self.session(batch)
         return out[0] if len(out) == 1 else out
