@@ -44,6 +44,7 @@ DEFAULT_OPSET = 17
 KEYPOINTS_METADATA_KEY = "humanpose_keypoints"
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"
+ONE_STAGE_OUTPUT = "detections"  # RTMO's rows (see humanpose.models.rtmo)
 
 
 def _input_shape(cfg, batch: int) -> tuple[int, int, int, int]:
@@ -136,6 +137,68 @@ def export_pose_onnx(model: nn.Module, cfg, path: str | os.PathLike,
     return export_onnx(model, cfg, path, opset=opset, dynamic_batch=dynamic_batch, check=check,
                        output_names=build_codec(cfg).output_names,
                        metadata=pose_onnx_metadata(cfg, keypoints))
+
+
+def one_stage_onnx_metadata(cfg, keypoints=None) -> dict[str, str]:
+    """What a one-stage (RTMO) ONNX file needs to be run alone
+    (:class:`humanpose.runtime.OneStageModel`): input size, mmpose's thresholds, config and
+    the key-point set when given."""
+    from humanpose.data.keypoints import keypoint_set_to_dict
+    from humanpose.runtime.one_stage import ONE_STAGE_KEY
+
+    width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    settings = {"kind": cfg.MODEL.NAME, "input_size": [width, height],
+                "score_thr": float(cfg.MODEL.RTMO.SCORE_THR),
+                "nms_thr": float(cfg.MODEL.RTMO.NMS_THR)}
+    metadata = {ONE_STAGE_KEY: json.dumps(settings), "humanpose.model_cfg": cfg.MODEL.dump()}
+    if keypoints is not None:
+        metadata[KEYPOINTS_METADATA_KEY] = json.dumps(keypoint_set_to_dict(keypoints))
+    return metadata
+
+
+def export_one_stage_onnx(model: nn.Module, cfg, path: str | os.PathLike,
+                          opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
+                          check: bool = True, keypoints=None) -> float:
+    """:func:`export_onnx` for RTMO: one output ``detections`` ``(N, topk, 5 + 3K)`` and
+    :func:`one_stage_onnx_metadata` in the file. The check (:func:`check_one_stage_onnx`)
+    compares the rows whatever their order."""
+    export_onnx(model, cfg, path, opset=opset, dynamic_batch=dynamic_batch, check=False,
+                output_names=(ONE_STAGE_OUTPUT,),
+                metadata=one_stage_onnx_metadata(cfg, keypoints))
+    if not check:
+        return float("nan")
+    return check_one_stage_onnx(path, model, cfg, batch=2 if dynamic_batch else 1)
+
+
+def check_one_stage_onnx(path: str | os.PathLike, model: nn.Module, cfg, batch: int = 2,
+                         seed: int = 0, margin: float = 1e-3) -> float:
+    """Largest difference between the ONNX file's rows and PyTorch's on random pixel values,
+    each PyTorch row against the ONNX row nearest to it, relative for values above 1 (pixel
+    coordinates: float32 carries 7 digits of a 640-pixel coordinate, not 1e-4 absolute).
+    Near-equal scores may come out of the top-k in another order, or one of them cut at its
+    end: unless every anchor is kept, rows scoring within ``margin`` of the lowest score kept
+    are left out."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(_input_shape(cfg, batch), generator=generator) * 255
+    model = copy.deepcopy(model).to("cpu", torch.float32).eval()
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = run_onnx(path, x.numpy())[0]
+    if got.shape != expected.shape:
+        raise HumanposeError(f"{path}: ONNX output shape {got.shape} differs from PyTorch's "
+                             f"{expected.shape}")
+    _, _, height, width = _input_shape(cfg, 1)
+    strides = getattr(getattr(model, "head", None), "strides", ())
+    anchors = sum(-(-height // s) * -(-width // s) for s in strides)
+    worst = 0.0
+    for g, e in zip(got, expected):
+        # Every anchor kept: the same rows on both sides, only their order may differ.
+        cut = -np.inf if len(e) == anchors else max(g[:, 4].min(), e[:, 4].min()) + margin
+        rows = e[e[:, 4] > cut]
+        if len(rows):
+            gap = np.abs(rows[:, None] - g[None]) / np.maximum(1.0, np.abs(rows[:, None]))
+            worst = max(worst, float(gap.max(-1).min(1).max()))
+    return worst
 
 
 def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:

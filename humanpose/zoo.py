@@ -500,24 +500,26 @@ def fetch_weights(name: str, path: str | os.PathLike | None = None,
 
 # ---------------------------------------------------------------------------- resolution
 def resolve_model(name: str, weights: str | os.PathLike | None = None,
-                  progress: bool = True, task: str | None = None,
+                  progress: bool = True, task: str | tuple[str, ...] | None = None,
                   fetch: bool = True) -> tuple[str, list[str]]:
     """(experiment file, config overrides) of zoo entry ``name`` with its weights fetched:
     the same as ``--cfg <config> TEST.MODEL_FILE <weights>``.
 
-    ``task``: the kind of model the caller runs ("pose"); another kind is refused before
-    any download. ``fetch=False``: the config only (``info`` needs no weights), with the
-    weights file named only when given."""
+    ``task``: the kind (or kinds) of model the caller runs ("pose"); another kind is
+    refused before any download. ``fetch=False``: the config only (``info`` needs no
+    weights), with the weights file named only when given."""
     entry = get_entry(name)
-    if task is not None and entry.task != task:
-        same = [n for n, e in ENTRIES.items() if e.task == task]
-        raise ZooError(f"{entry.name} is a {entry.task} model, not a {task} model; "
-                       f"{task} models: {', '.join(same)}"
+    tasks = (task,) if isinstance(task, str) else task
+    if tasks is not None and entry.task not in tasks:
+        same = [n for n, e in ENTRIES.items() if e.task in tasks]
+        kinds = " or ".join(tasks)
+        raise ZooError(f"{entry.name} is a {entry.task} model, not a {kinds} model; "
+                       f"{kinds} models: {', '.join(same)}"
                        + (" (a person detector goes to --detector)"
                           if entry.task == "detection" else "")
-                       + (" (one-stage RTMO: build it with --cfg "
-                          f"{entry.config} and run it with humanpose.runtime.rtmo.predict_rtmo;"
-                          " the top-down commands do not run it)"
+                       + (" (one-stage RTMO runs in humanpose infer, "
+                          "humanpose.runtime.OneStageModel and "
+                          "humanpose.inference.OneStageEstimator)"
                           if entry.task == "pose-one-stage" else ""))
     from humanpose.shipped import find_config
 

@@ -69,6 +69,7 @@ TORCH_SIDE = ("humanpose.models", "humanpose.engine", "humanpose.pose", "humanpo
               "humanpose.compat", "humanpose.summary", "humanpose.inference.backends",
               "humanpose.inference.estimator", "humanpose.inference.lpn_form",
               "humanpose.inference.compare", "humanpose.inference.fused_conv",
+              "humanpose.inference.one_stage",
               "humanpose.data.topdown", "humanpose.data.loader", "humanpose.data.augment",
               "humanpose.data.prefetch", "humanpose.cli", "humanpose.demo")
 

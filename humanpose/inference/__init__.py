@@ -1,6 +1,7 @@
 """Inference: whole images (and video) in, people with key points out.
 
-:class:`PoseEstimator` is the PyTorch-side entry point (any backend, ``.pth`` weights);
+:class:`PoseEstimator` is the PyTorch-side entry point (any backend, ``.pth`` weights),
+:class:`OneStageEstimator` its one-stage (RTMO, no detector) counterpart;
 :mod:`~humanpose.inference.backends` runs the network (PyTorch, ONNX Runtime, OpenVINO),
 :mod:`~humanpose.inference.detector` supplies person boxes,
 :mod:`~humanpose.inference.sources` reads frames and :mod:`~humanpose.inference.video` runs
@@ -19,6 +20,7 @@ __all__ = [
     "Detections",
     "DetectionsFile",
     "KeypointSmoother",
+    "OneStageEstimator",
     "Person",
     "PersonDetector",
     "PoseEstimator",
@@ -38,6 +40,7 @@ _HOMES = {
     "WholeImageDetector": "humanpose.inference.detector",
     "Person": "humanpose.runtime.results",
     "PoseEstimator": "humanpose.inference.estimator",
+    "OneStageEstimator": "humanpose.inference.one_stage",
     "keypoint_set_for": "humanpose.inference.estimator",
     "KeypointSmoother": "humanpose.inference.smoothing",
     "PoseTracker": "humanpose.inference.tracking",

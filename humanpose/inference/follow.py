@@ -15,7 +15,7 @@ from humanpose.inference.detector import Detections
 if TYPE_CHECKING:
     from humanpose.inference.tracking import PoseTracker
 
-__all__ = ["clip_boxes", "follow_people", "smooth_people"]
+__all__ = ["clip_boxes", "follow_one_stage", "follow_people", "smooth_people"]
 
 def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     """Boxes (x, y, w, h) cut to the image; the crop's padding still reaches outside where
@@ -87,6 +87,17 @@ def follow_people(tracker: PoseTracker, estimate: Callable, image: np.ndarray,
                     people.append(person)
     if times is not None:
         times.update(detection=t1 - t0, pose=t2 - t1, tracking=clock() - t2)
+    return people
+
+
+def follow_one_stage(tracker: PoseTracker, people: list, image: np.ndarray | None = None,
+                     frame: int | None = None) -> list:
+    """One frame of a one-stage model's ``people`` through the tracker (every frame is a
+    detection: the boxes are the model's); returns them with ``track_id`` set (-1: not
+    followed)."""
+    ids = tracker.update_people(people, detected=True, frame=frame, image=image)
+    for person, track_id in zip(people, ids.tolist()):
+        person.track_id = int(track_id)
     return people
 
 

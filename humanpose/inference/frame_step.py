@@ -14,6 +14,7 @@ from humanpose.inference.detector import (
     PersonDetector,
     coco_image_ids,
 )
+from humanpose.inference.follow import follow_one_stage
 from humanpose.inference.smoothing import KeypointSmoother
 from humanpose.inference.sources import Frame
 from humanpose.inference.tracking import PoseTracker, follow_people, smooth_people
@@ -84,6 +85,10 @@ class FrameStep:
                  smoother: KeypointSmoother | None = None,
                  tracker: PoseTracker | None = None, fps: float = 25.0):
         names = coco_image_ids(annotations) if annotations else None
+        self.one_stage = bool(getattr(estimator, "one_stage", False))
+        if self.one_stage and boxes_file:
+            raise HumanposeError(f"{type(estimator).__name__} is a one-stage model: it finds "
+                                 f"the people itself and takes no boxes file ({boxes_file})")
         if boxes_file:
             dets: DetectionsFile | None = DetectionsFile(boxes_file, file_ids=names)
             detector: PersonDetector = dets
@@ -113,6 +118,8 @@ class FrameStep:
         def detect():
             return self.detector(frame.image, image_id=image_id, file_name=frame.name)
 
+        if self.one_stage:
+            return self._one_stage(frame, image_id, t0)
         if self.tracker is None:
             found = detect()
             t1 = clock()
@@ -123,6 +130,24 @@ class FrameStep:
         given = self.frames_file.for_frame(frame.index) if self.frames_file else None
         people = follow_people(self.tracker, self.estimator, frame.image, detect, given,
                                frame.index, times)
+        self._finish(people, frame, times)
+        return FrameResult(frame, image_id, people, times)
+
+    def _one_stage(self, frame: Frame, image_id: int, t0: float) -> FrameResult:
+        """A one-stage model's frame: the people of the whole image, every frame (its boxes
+        are detections), then the tracker."""
+        people = self.estimator.people(frame.image)
+        t1 = time.perf_counter()
+        times = {"detection": 0.0, "pose": t1 - t0, "tracking": 0.0}
+        if self.tracker is not None:
+            follow_one_stage(self.tracker, people, frame.image, frame.index)
+            times["tracking"] = time.perf_counter() - t1
+            self._finish(people, frame, times)
+        return FrameResult(frame, image_id, people, times)
+
+    def _finish(self, people: list[Person], frame: Frame, times: dict[str, float]) -> None:
+        """Smoothing, and the ids dropped when not asked for, counted as tracking time."""
+        clock = time.perf_counter
         t2 = clock()
         if self.smoother is not None:
             smooth_people(self.smoother, people, frame.time)
@@ -130,4 +155,3 @@ class FrameStep:
             for person in people:
                 person.track_id = None
         times["tracking"] += clock() - t2
-        return FrameResult(frame, image_id, people, times)

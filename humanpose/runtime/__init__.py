@@ -1,7 +1,8 @@
 """The runtime: pose estimation from ONNX files with NumPy, OpenCV, ONNX Runtime and
 OpenVINO, never PyTorch.
 
-:class:`PoseModel` runs a model (``PoseModel("m.onnx")(image)`` → :class:`Results`);
+:class:`PoseModel` runs a top-down model (``PoseModel("m.onnx")(image)`` →
+:class:`Results`), :class:`OneStageModel` a one-stage one (RTMO: no person detector);
 :mod:`~humanpose.runtime.topdown` is the top-down pipeline it shares with the PyTorch
 side's ``PoseEstimator``; :mod:`~humanpose.runtime.sessions` runs ONNX files. The
 torch-free modules of :mod:`humanpose.inference` (detector, sources, tracking, smoothing,
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["Person", "PoseModel", "Results"]
+__all__ = ["OneStageModel", "Person", "PoseModel", "Results"]
 
 # Public name → the module that defines it, loaded on first use (the low modules here, e.g.
 # the assignment solver, are imported by evaluation and tracking without the whole runtime).
 _HOMES = {"Person": "humanpose.runtime.results", "Results": "humanpose.runtime.results",
-          "PoseModel": "humanpose.runtime.model"}
+          "PoseModel": "humanpose.runtime.model",
+          "OneStageModel": "humanpose.runtime.one_stage"}
 
 
 def __getattr__(name: str):

@@ -33,7 +33,7 @@ from humanpose.runtime.sessions import (
 )
 from humanpose.runtime.topdown import Timing, TopDown, as_bgr_uint8, flip_test_outputs
 
-__all__ = ["ModelInfo", "PoseModel", "model_info"]
+__all__ = ["ModelInfo", "PoseModel", "model_info", "stream_results"]
 
 KEYPOINTS_KEY = "humanpose_keypoints"  # the key export.py writes the key-point set under
 TEST_KEY = "humanpose.test"  # flip test, person-score threshold and bias of the export
@@ -69,6 +69,13 @@ def model_info(path: str | os.PathLike, session: Session | None = None) -> Model
     normalisation (ImageNet statistics, RGB) and, for 17 joints, COCO's key points."""
     path = Path(path)
     metadata = onnx_metadata(path)
+    from humanpose.runtime.one_stage import ONE_STAGE_KEY, is_one_stage_onnx
+
+    if ONE_STAGE_KEY in metadata or ("humanpose.codec" not in metadata
+                                     and is_one_stage_onnx(path)):
+        raise HumanposeError(f"{path} is a one-stage model (RTMO: people from the whole "
+                             "frame, no detector): run it with "
+                             "humanpose.runtime.OneStageModel (humanpose infer does)")
     if "humanpose.codec" in metadata:
         codec = codec_from_meta(_json(metadata, "humanpose.codec", path))
         pre = _json(metadata, "humanpose.preprocess", path) \
@@ -257,25 +264,7 @@ class PoseModel(TopDown):
         :class:`Results`, one per frame, ids kept across frames."""
         if isinstance(image, np.ndarray):
             return super().track(image, timestamp, image_id=image_id, file_name=file_name)
-        return self._stream(image)
-
-    def _stream(self, source) -> Iterator[Results]:
-        """``humanpose infer --track``'s frame step (tracker, smoother, a detections file
-        read by frame) over a source, one :class:`Results` per frame."""
-        from humanpose.inference.smoothing import KeypointSmoother
-        from humanpose.inference.sources import FrameSource, open_source
-        from humanpose.inference.video import FrameStep
-
-        frames = source if isinstance(source, FrameSource) else open_source(source)
-        step = FrameStep(self, frames.kind != "images", track=True,
-                         smoother=KeypointSmoother(), fps=frames.fps)
-        try:
-            for frame in frames:
-                result = step(frame)
-                yield Results(result.people, self.keypoint_set, frame.image, frame.index,
-                              frame.time)
-        finally:
-            frames.close()
+        return stream_results(self, image)
 
     def __repr__(self) -> str:
         flip = "on" if self.flip_pairs is not None else "off"
@@ -283,3 +272,23 @@ class PoseModel(TopDown):
         return (f"PoseModel({self.path.name} {w}x{h}, {self.codec.name}, "
                 f"{self.keypoint_set.num_joints} key points, backend={self.backend}, flip test "
                 f"{flip}, detector {type(self.detector).__name__})")
+
+
+def stream_results(model, source) -> Iterator[Results]:
+    """``humanpose infer --track``'s frame step (tracker, smoother, a detections file read
+    by frame) for ``model`` (a runtime model) over a source (a video file, folder, webcam
+    index or stream URL, or an open FrameSource), one :class:`Results` per frame."""
+    from humanpose.inference.smoothing import KeypointSmoother
+    from humanpose.inference.sources import FrameSource, open_source
+    from humanpose.inference.video import FrameStep
+
+    frames = source if isinstance(source, FrameSource) else open_source(source)
+    step = FrameStep(model, frames.kind != "images", track=True, smoother=KeypointSmoother(),
+                     fps=frames.fps)
+    try:
+        for frame in frames:
+            result = step(frame)
+            yield Results(result.people, model.keypoint_set, frame.image, frame.index,
+                          frame.time)
+    finally:
+        frames.close()
