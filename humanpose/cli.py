@@ -331,7 +331,8 @@ def _infer(args: argparse.Namespace) -> int:
     if runtime:
         from humanpose.runtime.one_stage import is_one_stage_onnx
 
-        one_stage = is_one_stage_onnx(args.weights)
+        # A missing file is reported by the model, after the input is checked.
+        one_stage = Path(args.weights).is_file() and is_one_stage_onnx(args.weights)
     else:
         _load_torch_side()
         from humanpose.inference.one_stage import is_one_stage_cfg

@@ -511,10 +511,10 @@ def resolve_model(name: str, weights: str | os.PathLike | None = None,
     entry = get_entry(name)
     tasks = (task,) if isinstance(task, str) else task
     if tasks is not None and entry.task not in tasks:
-        same = [n for n, e in ENTRIES.items() if e.task in tasks]
-        kinds = " or ".join(tasks)
-        raise ZooError(f"{entry.name} is a {entry.task} model, not a {kinds} model; "
-                       f"{kinds} models: {', '.join(same)}"
+        listed = "; ".join(f"{t} models: " + ", ".join(n for n, e in ENTRIES.items()
+                                                       if e.task == t) for t in tasks)
+        raise ZooError(f"{entry.name} is a {entry.task} model, not a {tasks[0]} model; "
+                       f"{listed}"
                        + (" (a person detector goes to --detector)"
                           if entry.task == "detection" else "")
                        + (" (one-stage RTMO runs in humanpose infer, "
