@@ -28,7 +28,8 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import asdict, dataclass
+import zipfile
+from dataclasses import asdict, dataclass, replace
 from http.client import HTTPException
 from pathlib import Path
 
@@ -75,6 +76,7 @@ class ZooEntry:
     source: str = ""  # where the URL (or the file name) was read
     download: str = ""  # where to get a file that has no URL
     opts: tuple[str, ...] = ()  # config overrides the weights need
+    onnx_url: str = ""  # the mmdeploy package (a zip with end2end.onnx) OpenMMLab publishes
 
     @property
     def size_mb(self) -> float | None:
@@ -312,7 +314,48 @@ _ENTRIES = (
     _seed("seed-resnet-50", (192, 256), 34.0, 8.9, None,
           "coco/resnet/res50_256x192_d256x3_adam_lr1e-3", "pose_resnet_50_256x192.pth"),
 )
-ENTRIES: dict[str, ZooEntry] = {e.name: e for e in _ENTRIES}
+# The runtime's files: mmpose's READMEs (projects/rtmpose, projects/rtmo) link, beside each
+# checkpoint, the mmdeploy package rtmlib runs (onnx_sdk/<checkpoint name>.zip: end2end.onnx
+# and the SDK's json files). The 8 hex digits in those names are the checkpoint's digest,
+# not the zip's, and no digest of the zips is published: they are used unverified (their
+# SHA-256 is recorded at download). Not listed: RTMW-m's package (named rtmw-dw-m-s, not
+# the checkpoint's distillation) and RTMW-x's (a cocktail13 model, not this checkpoint).
+_SDK = _RP + "onnx_sdk/"
+_ONNX_PACKAGES = {
+    "rtmpose-t-body7": _SDK + "rtmpose-t_simcc-body7_pt-body7_420e-256x192-026a1439_20230504",
+    "rtmpose-s-body7": _SDK + "rtmpose-s_simcc-body7_pt-body7_420e-256x192-acd4a1ef_20230504",
+    "rtmpose-m-body7": _SDK + "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504",
+    "rtmpose-l-body7": _SDK + "rtmpose-l_simcc-body7_pt-body7_420e-256x192-4dba18fc_20230504",
+    "rtmpose-m-body7-384":
+        _SDK + "rtmpose-m_simcc-body7_pt-body7_420e-384x288-65e718c4_20230504",
+    "rtmpose-l-body7-384":
+        _SDK + "rtmpose-l_simcc-body7_pt-body7_420e-384x288-3f5a1437_20230504",
+    "rtmpose-t-halpe26":
+        _SDK + "rtmpose-t_simcc-body7_pt-body7-halpe26_700e-256x192-6020f8a6_20230605",
+    "rtmpose-s-halpe26":
+        _SDK + "rtmpose-s_simcc-body7_pt-body7-halpe26_700e-256x192-7f134165_20230605",
+    "rtmpose-m-halpe26":
+        _SDK + "rtmpose-m_simcc-body7_pt-body7-halpe26_700e-256x192-4d3e73dd_20230605",
+    "rtmpose-l-halpe26":
+        _SDK + "rtmpose-l_simcc-body7_pt-body7-halpe26_700e-256x192-2abb7558_20230605",
+    "dwpose-t": _SDK + "rtmpose-t_simcc-ucoco_dw-ucoco_270e-256x192-dcf277bf_20230728",
+    "dwpose-s": _SDK + "rtmpose-s_simcc-ucoco_dw-ucoco_270e-256x192-3fd922c8_20230728",
+    "dwpose-m": _SDK + "rtmpose-m_simcc-ucoco_dw-ucoco_270e-256x192-c8b76419_20230728",
+    "dwpose-l": _SDK + "rtmpose-l_simcc-ucoco_dw-ucoco_270e-256x192-4d6dfc62_20230728",
+    "dwpose-l-384": _SDK + "rtmpose-l_simcc-ucoco_dw-ucoco_270e-384x288-2438fd99_20230728",
+    "rtmw-l": _RTMW + "onnx_sdk/rtmw-dw-x-l_simcc-cocktail14_270e-256x192_20231122",
+    "rtmw-l-384": _RTMW + "onnx_sdk/rtmw-dw-x-l_simcc-cocktail14_270e-384x288_20231122",
+    "rtmpose-m-hand": _SDK + "rtmpose-m_simcc-hand5_pt-aic-coco_210e-256x256-74fb594_20230320",
+    "rtmpose-t-face": _SDK + "rtmpose-t_simcc-face6_pt-in1k_120e-256x256-df79d9a5_20230529",
+    "rtmpose-s-face": _SDK + "rtmpose-s_simcc-face6_pt-in1k_120e-256x256-d779fdef_20230529",
+    "rtmpose-m-face": _SDK + "rtmpose-m_simcc-face6_pt-in1k_120e-256x256-72a37400_20230529",
+    "rtmo-s": _RTMO + "onnx_sdk/rtmo-s_8xb32-600e_body7-640x640-dac2bf74_20231211",
+    "rtmo-m": _RTMO + "onnx_sdk/rtmo-m_16xb16-600e_body7-640x640-39e78cc4_20231211",
+    "rtmo-l": _RTMO + "onnx_sdk/rtmo-l_16xb16-600e_body7-640x640-b37118ce_20231211",
+}
+ENTRIES: dict[str, ZooEntry] = {
+    e.name: replace(e, onnx_url=_ONNX_PACKAGES[e.name] + ".zip") if e.name in _ONNX_PACKAGES
+    else e for e in _ENTRIES}
 
 
 # ---------------------------------------------------------------------------- look-up
@@ -447,13 +490,17 @@ def _download(url: str, dest: Path, expected: str, progress: bool) -> None:
                 reason = getattr(err, "reason", None) or err
                 raise ZooError(
                     f"cannot download {url}: {reason}. Without internet access, download the "
-                    f"file elsewhere and put it at {dest} (it is checked against SHA-256 "
-                    f"{_describe_expected(expected)}), or set HUMANPOSE_MIRROR to a mirror "
-                    "of the files") from None
+                    f"file elsewhere and put it at {dest} ("
+                    + (f"it is checked against SHA-256 {_describe_expected(expected)}"
+                       if expected else "no digest is published for it")
+                    + "), or set HUMANPOSE_MIRROR to a mirror of the files") from None
             out.flush()
             os.fsync(out.fileno())
         actual = digest.hexdigest()
-        if not _matches(actual, expected):
+        if not expected:  # nothing published to check against: recorded in the sidecar
+            print(f"humanpose: note: no digest is published for {url}; it is used "
+                  f"unverified (SHA-256 {actual})", file=sys.stderr)
+        elif not _matches(actual, expected):
             raise ZooError(f"checksum mismatch for {url}: expected SHA-256 "
                            f"{_describe_expected(expected)}, got {actual}; the download was "
                            "deleted")
@@ -496,6 +543,76 @@ def fetch_weights(name: str, path: str | os.PathLike | None = None,
         print(f"humanpose: downloading {entry.name} from {url}", file=sys.stderr)
     _download(url, dest, entry.sha256, progress)
     return dest
+
+
+def fetch_onnx(name: str, progress: bool = True) -> Path:
+    """The ONNX file the runtime (``PoseModel``, ``OneStageModel``) runs for zoo entry
+    ``name``: the mmdeploy package OpenMMLab publishes (downloaded once into
+    ``$HUMANPOSE_HOME/onnx``, its ``end2end.onnx`` taken out), else, with PyTorch installed
+    (``humanpose[train]``), the entry's checkpoint exported there as ``humanpose export``
+    exports it (self-describing metadata)."""
+    entry = get_entry(name)
+    folder = humanpose_home() / "onnx"
+    if entry.onnx_url:
+        package = folder / Path(urllib.parse.urlparse(entry.onnx_url).path).name
+        dest = package.with_suffix(".onnx")
+        if dest.is_file():
+            return dest
+        if not package.is_file():
+            url = mirror_url(entry.onnx_url)
+            if progress:
+                print(f"humanpose: downloading {entry.name} (ONNX) from {url}", file=sys.stderr)
+            _download(url, package, "", progress)
+        _extract_end2end(package, dest)
+        return dest
+    import importlib.util
+
+    published = [n for n, e in ENTRIES.items() if e.onnx_url]
+    if entry.task == "detection" or importlib.util.find_spec("torch") is None:
+        raise ZooError(f"{entry.name}: no ONNX file is published for it (published: "
+                       f"{', '.join(published)}); with humanpose[train] installed, "
+                       f"humanpose export --model {entry.name} writes one")
+    dest = folder / f"{entry.name}.onnx"
+    if not dest.is_file():
+        _export_entry(entry, dest, progress)
+    return dest
+
+
+def _extract_end2end(package: Path, dest: Path) -> None:
+    """The package's ``end2end.onnx`` to ``dest`` (through a temporary file)."""
+    try:
+        with zipfile.ZipFile(package) as archive:
+            inside = [n for n in archive.namelist() if n.endswith("end2end.onnx")]
+            if not inside:
+                raise ZooError(f"{package}: no end2end.onnx in it (it holds "
+                               f"{', '.join(archive.namelist()[:10])})")
+            tmp = dest.with_name(dest.name + ".part")
+            tmp.write_bytes(archive.read(inside[0]))
+            os.replace(tmp, dest)
+    except zipfile.BadZipFile as err:
+        raise ZooError(f"{package}: not a zip file ({err}); delete it to download it again"
+                       ) from None
+
+
+def _export_entry(entry: ZooEntry, dest: Path, progress: bool) -> None:
+    """``humanpose export --model NAME`` into ``dest``."""
+    from humanpose import load_torch_side
+
+    load_torch_side()
+    from humanpose.checkpoint import load_checkpoint
+    from humanpose.config import get_cfg
+    from humanpose.export import export_one_stage_onnx, export_pose_onnx
+    from humanpose.inference.estimator import keypoint_set_for
+    from humanpose.models import build_model
+
+    config, opts = resolve_model(entry.name, progress=progress)
+    cfg = get_cfg(config, opts)
+    model = build_model(cfg).eval()
+    load_checkpoint(model, cfg.TEST.MODEL_FILE)
+    export = export_one_stage_onnx if entry.task == "pose-one-stage" else export_pose_onnx
+    if progress:
+        print(f"humanpose: exporting {entry.name} to {dest}", file=sys.stderr)
+    export(model, cfg, dest, check=False, keypoints=keypoint_set_for(cfg, cfg.TEST.MODEL_FILE))
 
 
 # ---------------------------------------------------------------------------- resolution

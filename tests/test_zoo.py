@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.parse
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -484,3 +485,82 @@ def test_new_zoo_entries_name_configs_whose_networks_have_the_listed_size():
         with torch.device("meta"):
             model = humanpose.build_model(cfg, channels_last=False)
         assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == e.params_m, e.name
+
+
+# ---------------------------------------------------------------------------- runtime ONNX
+def test_onnx_packages_are_the_checkpoints_own():
+    """Each published mmdeploy package is named after the entry's checkpoint (same digest
+    prefix, or for RTMW's undigested files the same name), and is a zip."""
+    packaged = {n: e for n, e in zoo.ENTRIES.items() if e.onnx_url}
+    assert {"rtmpose-m-body7", "dwpose-m", "rtmw-l", "rtmpose-m-hand", "rtmo-s"} <= set(packaged)
+    for name, e in packaged.items():
+        assert e.onnx_url.startswith("https://download.openmmlab.com/mmpose/v1/projects/")
+        assert "/onnx_sdk/" in e.onnx_url and e.onnx_url.endswith(".zip"), name
+        stem = Path(e.onnx_url).stem
+        if e.sha256:
+            assert f"-{e.sha256}_" in stem, (name, stem)
+        else:
+            assert stem.replace("_2023", "-2023") == Path(e.url).stem, (name, stem)
+    assert not zoo.ENTRIES["rtmpose-m"].onnx_url  # aic-coco: no package published
+    assert zoo.entry_record(zoo.ENTRIES["rtmo-s"])["onnx_url"] == zoo.ENTRIES["rtmo-s"].onnx_url
+
+
+def _package(path: Path, inner: str = "rtmo-s/end2end.onnx") -> bytes:
+    """An mmdeploy-like package: end2end.onnx (the crafted two-output RTMO) and a json."""
+    import io
+    import zipfile
+
+    import numpy as np
+    import torch
+
+    from tests.test_one_stage import _TwoOutputs
+
+    dets = np.array([[100, 200, 300, 600, 0.9]], np.float32)
+    kpts = np.full((1, 17, 3), 0.8, np.float32)
+    torch.onnx.export(_TwoOutputs(dets, kpts), (torch.zeros(1, 3, 640, 640),), str(path),
+                      input_names=["input"], output_names=["dets", "keypoints"],
+                      opset_version=17, dynamo=False)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.write(path, inner)
+        archive.writestr("rtmo-s/pipeline.json", "{}")
+    return buffer.getvalue()
+
+
+def test_runtime_model_by_zoo_name_downloads_the_package_once(server, home, monkeypatch,
+                                                              tmp_path, capsys):
+    import numpy as np
+
+    from humanpose.runtime import OneStageModel
+
+    www, mirror = server
+    url = zoo.ENTRIES["rtmo-s"].onnx_url
+    rel = urllib.parse.urlparse(url).path.lstrip("/")
+    publish(www, rel, _package(tmp_path / "made.onnx"))
+    monkeypatch.setenv("HUMANPOSE_MIRROR", mirror)
+    model = OneStageModel("rtmo-s", backend="onnxruntime")
+    err = capsys.readouterr().err
+    assert f"downloading rtmo-s (ONNX) from {mirror}/{rel}" in err and "unverified" in err
+    assert model.path == home / "onnx" / (Path(rel).stem + ".onnx")
+    results = model(np.zeros((320, 640, 3), np.uint8))
+    np.testing.assert_allclose(results.boxes_xyxy, [[100, 40, 300, 440]], atol=1e-3)
+    (www / rel).unlink()  # the cache serves it now
+    assert OneStageModel("rtmo-s", backend="onnxruntime").path == model.path
+    assert "downloading" not in capsys.readouterr().err
+
+
+def test_a_broken_package_or_an_unpublished_detector_is_a_clear_error(server, home,
+                                                                       monkeypatch, tmp_path):
+    www, mirror = server
+    rel = urllib.parse.urlparse(zoo.ENTRIES["dwpose-m"].onnx_url).path.lstrip("/")
+    publish(www, rel, b"not a zip")
+    monkeypatch.setenv("HUMANPOSE_MIRROR", mirror)
+    with pytest.raises(zoo.ZooError, match="not a zip file.*delete it"):
+        zoo.fetch_onnx("dwpose-m", progress=False)
+    rel = urllib.parse.urlparse(zoo.ENTRIES["rtmpose-m-hand"].onnx_url).path.lstrip("/")
+    publish(www, rel, _package(tmp_path / "made.onnx", inner="x/model.onnx"))
+    with pytest.raises(zoo.ZooError, match="no end2end.onnx in it"):
+        zoo.fetch_onnx("rtmpose-m-hand", progress=False)
+    with pytest.raises(zoo.ZooError, match="rtmdet-nano: no ONNX file is published.*"
+                                           "humanpose export --model rtmdet-nano"):
+        zoo.fetch_onnx("rtmdet-nano")

@@ -174,7 +174,8 @@ def _build_detector(detector) -> PersonDetector:
 class PoseModel(TopDown):
     """An ONNX pose model with its pre- and post-processing, without PyTorch.
 
-    * ``model``: an ``.onnx`` file (humanpose's export, or an mmdeploy RTMPose file).
+    * ``model``: an ``.onnx`` file (humanpose's export, or an mmdeploy RTMPose file) or a zoo
+      name (its published ONNX file, or its checkpoint exported; :func:`humanpose.zoo.fetch_onnx`).
     * ``detector``: where boxes come from when a call gives none: a callable
       ``(image) -> Detections``, a person detector ``.onnx`` (RTMDet, YOLO, ours) or a
       COCO detections ``.json``; default the whole image is one person.
@@ -189,7 +190,9 @@ class PoseModel(TopDown):
                  flip_test: bool | None = None, rgb: bool = False, min_score: float = 0.0,
                  cache_dir: str | os.PathLike | None = None,
                  keypoint_set: KeypointSet | None = None, max_batch: int = 64):
-        path = Path(model)
+        from humanpose.zoo import fetch_onnx, is_zoo_name
+
+        path = fetch_onnx(str(model)) if is_zoo_name(model) else Path(model)
         if path.suffix.lower() != ".onnx":
             raise HumanposeError(f"PoseModel takes an .onnx file, got {model} (a .pth runs "
                                  "in humanpose.PoseEstimator, which needs humanpose[train])")

@@ -238,8 +238,9 @@ class OneStageModel(OneStage):
                  keypoint_set: KeypointSet | None = None):
         from humanpose.measured import default_cache_dir
         from humanpose.runtime.backend_choice import open_session
+        from humanpose.zoo import fetch_onnx, is_zoo_name
 
-        path = Path(model)
+        path = fetch_onnx(str(model)) if is_zoo_name(model) else Path(model)
         if path.suffix.lower() != ".onnx" or not path.is_file():
             raise HumanposeError(f"OneStageModel takes an existing .onnx file, got {model}")
         self.path = path
