@@ -129,6 +129,10 @@ def workspace(tmp_path_factory) -> Path:
                            ("detection/rtmdet_nano_320_person", "rtmdet_nano.onnx")):
         assert main(["export", "--cfg", cfg_name, "--random-weights", "--output",
                      str(root / file)]) == 0
+    # RTMO's examples: a small one-stage export (64x64 input, its 20 anchors all kept)
+    assert main(["export", "--cfg", "coco/rtmo/rtmo_s_640x640", "--random-weights", "--output",
+                 str(root / "rtmo-s.onnx"), "MODEL.IMAGE_SIZE", "[64,64]",
+                 "MODEL.RTMO.TOPK", "20"]) == 0
     # `humanpose vis` draws a results file over the images it names
     assert main(["infer", "--weights", str(trained), "--input", str(root / "DIR"),
                  "--output", str(root / "inferred"), "--quiet", "--backend", "torch"]) == 0
