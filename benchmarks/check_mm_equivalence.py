@@ -672,6 +672,7 @@ RTMO = {
                "rtmo-l_16xb16-600e_coco-640x640.py"),
 }
 RTMO_PEOPLE = 40  # anchors above the score threshold once the score bias is calibrated
+RTMO_BN_GAIN = 0.8  # BatchNorm scales, see _randomise_rtmo
 RTMO_KEEP = ("dim_t", "x_bins", "y_bins", "sigmas")  # buffers that are constants, not weights
 
 
@@ -716,6 +717,12 @@ def _randomise_rtmo(model, torch) -> None:
         for fc in (model.head.dcc.x_fc, model.head.dcc.y_fc):
             fc.weight.mul_(0.02)
             fc.bias.mul_(0.02)
+        # BatchNorm scales drawn around 1 let RTMO-l's 4 deep stages grow activations to
+        # ~1e4, where float32 itself moves its key points by 0.43 px (our own model in
+        # float32 against float64, same weights). At 0.8x they stay tame: 1.8e-4 px.
+        for name, t in model.state_dict().items():
+            if name.endswith("bn.weight"):
+                t.mul_(RTMO_BN_GAIN)
     # Likewise the box sizes are exp() of a prediction: at unit gain RTMO-l's overflow.
     # Scaled (on the picture, in reference_rtmo) so that the largest log-size is 3.
 
@@ -800,9 +807,10 @@ def reference_rtmo(folder: Path, names: list[str]) -> None:
 
 def compare_rtmo(folder: Path, names: list[str]) -> list[dict]:
     """This side: the same checkpoint loaded strictly; the network's rows against the
-    reference's best anchors; predict_rtmo's people against inference_bottomup's; and the
-    DCC alone on mmpose's own pose vectors and boxes of every anchor (``DCC px``), which
-    separates the decoder from the float noise of the layers before it.
+    reference's anchors they are (matched by box and score); predict_rtmo's people against
+    inference_bottomup's; and the DCC alone on mmpose's own pose vectors and boxes of every
+    anchor (``DCC px``), which separates the decoder from the float noise of the layers
+    before it.
 
     With random weights the boxes' ``exp`` makes boxes of thousands of pixels, over which
     the DCC spreads its bins: float32 noise of ~1e-5 relative in the features moves such
@@ -827,10 +835,13 @@ def compare_rtmo(folder: Path, names: list[str]) -> list[dict]:
             alone = model.head.dcc(*(torch.from_numpy(ref[key])
                                      for key in ("pose", "boxes", "priors"))).numpy()
         k = cfg.MODEL.NUM_JOINTS
-        order = np.argsort(-ref["scores"], kind="stable")[:out.shape[0]]
-        expect = np.concatenate([ref["boxes"][order], ref["scores"][order, None],
-                                 ref["keypoints"][order].reshape(len(order), -1),
-                                 ref["visibility"][order]], axis=1)
+        every = np.concatenate([ref["boxes"], ref["scores"][:, None],
+                                ref["keypoints"].reshape(len(ref["boxes"]), -1),
+                                ref["visibility"]], axis=1)
+        # Each of our rows against the reference anchor it is (nearest box and score, of
+        # all 2000): near-tied scores may order the top 300 differently on the two sides.
+        gap = np.abs(out[:, None, :5] - every[None, :, :5]).max(-1)
+        expect = every[gap.argmin(1)]
 
         def rel(cols, out=out, expect=expect):
             return float(np.abs(out[:, cols] - expect[:, cols]).max()
