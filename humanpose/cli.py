@@ -494,42 +494,13 @@ def _network(cfg):
     return build_model(cfg, channels_last=True)
 
 
-def _is_detector(cfg) -> bool:
-    from humanpose.detection import DETECTOR_NAMES
-
-    return cfg.MODEL.NAME in DETECTOR_NAMES
-
-
-def _is_rtmdet(cfg) -> bool:
-    from humanpose.detection.rtmdet import RTMDET_NAMES
-
-    return cfg.MODEL.NAME in RTMDET_NAMES
-
-
 def _export(args: argparse.Namespace) -> int:
     from humanpose.checkpoint import load_checkpoint
-    from humanpose.export import export_pose_onnx
+    from humanpose.export import export_model
+    from humanpose.inference.one_stage import is_one_stage_cfg
 
     cfg = cfg_from_args(args)
     model = _network(cfg).eval()
-    from humanpose.inference.one_stage import is_one_stage_cfg
-
-    if is_one_stage_cfg(cfg):  # RTMO: its rows in one output, its settings in the metadata
-        from humanpose.export import export_one_stage_onnx as exporter
-    elif _is_rtmdet(cfg):
-        # Raw mmdet outputs flattened to one tensor; the settings go in the metadata.
-        from humanpose.detection.rtmdet import RTMDetParams, export_rtmdet_onnx
-
-        params = RTMDetParams.from_cfg(cfg)
-
-        def exporter(model, cfg, output, opset, dynamic_batch):
-            return export_rtmdet_onnx(model, params, output, opset=opset,
-                                      dynamic_batch=dynamic_batch)
-    elif _is_detector(cfg):
-        # Our detector's file also carries its config: alone, it is a --detector.
-        from humanpose.detection import export_detector_onnx as exporter
-    else:
-        exporter = export_pose_onnx
     if cfg.TEST.MODEL_FILE:
         load_checkpoint(model, cfg.TEST.MODEL_FILE)
         # A zoo file lives in the cache: its export goes to the working folder.
@@ -541,13 +512,8 @@ def _export(args: argparse.Namespace) -> int:
               file=sys.stderr)
         default = Path(Path(args.cfg).stem + ".onnx")
     output = Path(args.output) if args.output else default
-    extra = {}
-    if exporter is export_pose_onnx or is_one_stage_cfg(cfg):  # the joints travel in the file
-        from humanpose.inference.estimator import keypoint_set_for
-
-        extra["keypoints"] = keypoint_set_for(cfg, cfg.TEST.MODEL_FILE or None)
-    diff = exporter(model, cfg, output, opset=args.opset, dynamic_batch=not args.static_batch,
-                    **extra)
+    diff = export_model(model, cfg, output, opset=args.opset,
+                        dynamic_batch=not args.static_batch)
     print(f"wrote {output} ({cfg.MODEL.NAME}, opset {args.opset}, "
           f"{'batch 1' if args.static_batch else 'dynamic batch'})")
     relative = " (relative above 1, rows matched)" if is_one_stage_cfg(cfg) else ""

@@ -201,6 +201,34 @@ def check_one_stage_onnx(path: str | os.PathLike, model: nn.Module, cfg, batch: 
     return worst
 
 
+def export_model(model: nn.Module, cfg, path: str | os.PathLike, opset: int = DEFAULT_OPSET,
+                 dynamic_batch: bool = True, check: bool = True, keypoints=None) -> float:
+    """Any network humanpose builds, written as the runtime runs it (``humanpose export``):
+    a pose model with its codec, pre-processing and key-point set (``keypoints``, default the
+    one its weights or data give), one-stage RTMO with its settings, RTMDet with its decoding
+    settings, our detector with its config. Returns the check's difference (``nan`` with
+    ``check=False``)."""
+    from humanpose.detection import DETECTOR_NAMES
+    from humanpose.detection.rtmdet import RTMDET_NAMES
+    from humanpose.inference.one_stage import is_one_stage_cfg
+
+    common = {"opset": opset, "dynamic_batch": dynamic_batch, "check": check}
+    if cfg.MODEL.NAME in RTMDET_NAMES:  # raw mmdet outputs flattened; settings in metadata
+        from humanpose.detection.rtmdet import RTMDetParams, export_rtmdet_onnx
+
+        return export_rtmdet_onnx(model, RTMDetParams.from_cfg(cfg), path, **common)
+    if cfg.MODEL.NAME in DETECTOR_NAMES:  # our detector's file carries its config
+        from humanpose.detection import export_detector_onnx
+
+        return export_detector_onnx(model, cfg, path, **common)
+    if keypoints is None:  # the joints of the model travel in the file's metadata
+        from humanpose.inference.estimator import keypoint_set_for
+
+        keypoints = keypoint_set_for(cfg, cfg.TEST.MODEL_FILE or None)
+    export = export_one_stage_onnx if is_one_stage_cfg(cfg) else export_pose_onnx
+    return export(model, cfg, path, keypoints=keypoints, **common)
+
+
 def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The ``metadata_props`` of an ONNX file as a dict (empty without the onnx package)."""
     if importlib.util.find_spec("onnx") is None:

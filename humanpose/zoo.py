@@ -568,7 +568,7 @@ def fetch_onnx(name: str, progress: bool = True) -> Path:
     import importlib.util
 
     published = [n for n, e in ENTRIES.items() if e.onnx_url]
-    if entry.task == "detection" or importlib.util.find_spec("torch") is None:
+    if importlib.util.find_spec("torch") is None:
         raise ZooError(f"{entry.name}: no ONNX file is published for it (published: "
                        f"{', '.join(published)}); with humanpose[train] installed, "
                        f"humanpose export --model {entry.name} writes one")
@@ -601,18 +601,20 @@ def _export_entry(entry: ZooEntry, dest: Path, progress: bool) -> None:
     load_torch_side()
     from humanpose.checkpoint import load_checkpoint
     from humanpose.config import get_cfg
-    from humanpose.export import export_one_stage_onnx, export_pose_onnx
-    from humanpose.inference.estimator import keypoint_set_for
+    from humanpose.export import export_model
     from humanpose.models import build_model
 
-    config, opts = resolve_model(entry.name, progress=progress)
-    cfg = get_cfg(config, opts)
+    if entry.task == "detection":
+        weights, config = resolve_detector(entry.name, progress=progress)
+        cfg = get_cfg(config, ["TEST.MODEL_FILE", str(weights)])
+    else:
+        config, opts = resolve_model(entry.name, progress=progress)
+        cfg = get_cfg(config, opts)
     model = build_model(cfg).eval()
     load_checkpoint(model, cfg.TEST.MODEL_FILE)
-    export = export_one_stage_onnx if entry.task == "pose-one-stage" else export_pose_onnx
     if progress:
         print(f"humanpose: exporting {entry.name} to {dest}", file=sys.stderr)
-    export(model, cfg, dest, check=False, keypoints=keypoint_set_for(cfg, cfg.TEST.MODEL_FILE))
+    export_model(model, cfg, dest, check=False)
 
 
 # ---------------------------------------------------------------------------- resolution

@@ -549,7 +549,7 @@ def test_runtime_model_by_zoo_name_downloads_the_package_once(server, home, monk
     assert "downloading" not in capsys.readouterr().err
 
 
-def test_a_broken_package_or_an_unpublished_detector_is_a_clear_error(server, home,
+def test_a_broken_package_or_no_torch_for_an_export_is_a_clear_error(server, home,
                                                                        monkeypatch, tmp_path):
     www, mirror = server
     rel = urllib.parse.urlparse(zoo.ENTRIES["dwpose-m"].onnx_url).path.lstrip("/")
@@ -561,6 +561,49 @@ def test_a_broken_package_or_an_unpublished_detector_is_a_clear_error(server, ho
     publish(www, rel, _package(tmp_path / "made.onnx", inner="x/model.onnx"))
     with pytest.raises(zoo.ZooError, match="no end2end.onnx in it"):
         zoo.fetch_onnx("rtmpose-m-hand", progress=False)
+    # Without PyTorch (humanpose[train]) a model with no published package cannot be made.
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
     with pytest.raises(zoo.ZooError, match="rtmdet-nano: no ONNX file is published.*"
                                            "humanpose export --model rtmdet-nano"):
         zoo.fetch_onnx("rtmdet-nano")
+
+
+def test_runtime_model_by_name_exports_a_checkpoint_once(server, home, monkeypatch, tmp_path,
+                                                         capsys):
+    """An entry with no published ONNX: PoseModel exports its checkpoint into the cache (as
+    ``humanpose export`` does), the person detector too, and reuses the files."""
+    from humanpose.detection import build_detector
+    from humanpose.runtime import PoseModel
+
+    www, mirror = server
+    pose = tmp_path / "small.pth"
+    torch.save(nontrivial_model(small_cfg(), seed=3).state_dict(), pose)
+    det = tmp_path / "det.pth"
+    torch.manual_seed(0)
+    torch.save(build_detector(get_cfg(REPO / "experiments" / "detection" /
+                                      "person_detector_320.yaml")).state_dict(), det)
+    pose_url = publish(www, "mmpose/small-pose.pth", pose.read_bytes())
+    det_url = publish(www, "det/tiny-det.pth", det.read_bytes())
+    use_entries(monkeypatch, entry("small-pose", pose_url, sha256(pose.read_bytes())),
+                entry("tiny-det", det_url, sha256(det.read_bytes()), task="detection",
+                      config="detection/person_detector_320", opts=()))
+    monkeypatch.setenv("HUMANPOSE_MIRROR", mirror)
+    model = PoseModel("small-pose", detector="tiny-det", backend="onnxruntime",
+                      flip_test=False)
+    assert model.path == home / "onnx" / "small-pose.onnx"
+    assert (home / "onnx" / "tiny-det.onnx").is_file()
+    assert "exporting small-pose" in capsys.readouterr().err
+    image, boxes = stick_figure(), np.array([[100.0, 20, 120, 200]])
+    reference = PoseEstimator("small-pose", backend="torch", flip_test=False)
+    np.testing.assert_allclose(model(image, boxes).keypoints,
+                               reference(image, boxes)[0].keypoints[None, :, :2], atol=1e-3)
+    assert model(image).keypoints.shape[1:] == (17, 2)  # boxes from the exported detector
+    stamp = model.path.stat().st_mtime_ns
+    assert PoseModel("small-pose", backend="onnxruntime").path.stat().st_mtime_ns == stamp
+    assert "exporting" not in capsys.readouterr().err
+    with pytest.raises(HumanposeError, match="not a person detector"):
+        PoseModel("small-pose", detector="small-pose", backend="onnxruntime")

@@ -156,6 +156,13 @@ def _build_detector(detector) -> PersonDetector:
     if detector is None:
         return WholeImageDetector()
     if isinstance(detector, (str, os.PathLike)):
+        from humanpose.zoo import fetch_onnx, get_entry, is_zoo_name
+
+        if is_zoo_name(detector):
+            if get_entry(str(detector)).task != "detection":
+                raise HumanposeError(f"detector {detector}: a zoo {get_entry(str(detector)).task}"
+                                     " model, not a person detector")
+            detector = fetch_onnx(str(detector))
         path = Path(detector)
         if path.suffix.lower() == ".json":
             return DetectionsFile(path)
@@ -177,8 +184,9 @@ class PoseModel(TopDown):
     * ``model``: an ``.onnx`` file (humanpose's export, or an mmdeploy RTMPose file) or a zoo
       name (its published ONNX file, or its checkpoint exported; :func:`humanpose.zoo.fetch_onnx`).
     * ``detector``: where boxes come from when a call gives none: a callable
-      ``(image) -> Detections``, a person detector ``.onnx`` (RTMDet, YOLO, ours) or a
-      COCO detections ``.json``; default the whole image is one person.
+      ``(image) -> Detections``, a zoo detector name (exported once when PyTorch is there:
+      no person detector ONNX is published), a person detector ``.onnx`` (RTMDet, YOLO,
+      ours) or a COCO detections ``.json``; default the whole image is one person.
     * ``backend``: ``onnxruntime``, ``openvino``, ``openvino-fp32`` or ``auto`` (the
       fastest on this machine, timed once and cached in ``cache_dir``).
     * ``flip_test``: average with the mirrored crop (default: as exported).
