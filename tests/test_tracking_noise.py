@@ -123,3 +123,33 @@ def test_a_box_the_detector_missed_is_cropped_where_the_person_should_be():
     # The given box, then a crop of our own where person 1 should be.
     assert seen[-2:] == [1, 1] and sorted(p.track_id for p in people) == [-1, 1]
     assert tracker.tracks[0].fills == 1
+
+
+def test_a_small_box_near_a_lost_person_is_clutter_not_the_person():
+    """A box the tracker takes without a matching pose (box take-over: overlap or reach)
+    must be about the person's height: a sliver coming out from behind something is, a
+    small low-score box of background clutter near where the person went is not (it used
+    to take the lost track, which then followed the clutter)."""
+    from humanpose.inference.association import box_takeover_scores
+
+    predicted = np.array([[100.0, 100, 80, 240]])
+    unseen = np.array([1])
+    small = np.array([[150.0, 260, 25, 75]])  # inside the person's box, a third as tall
+    sliver = np.array([[165.0, 95, 20, 235]])  # the person's edge, coming out
+    assert box_takeover_scores(predicted, small, unseen, 0.5, 0.3)[0, 0] < 0.3  # its IoU
+    assert box_takeover_scores(predicted, sliver, unseen, 0.5, 0.3)[0, 0] >= 0.3
+    # In the tracker: a person walks, is missed, and only a small clutter box is near.
+    tracker = PoseTracker(detect_every=1)
+    for t in range(4):
+        k = _person(100 + 5 * t, 50)
+        assert tracker.update([k], _box(k)[None], np.array([0.9]), detected=True).tolist() \
+            == [1]
+    tracker.update(np.zeros((0, 17, 3)), np.zeros((0, 4)), np.zeros(0), detected=True)
+    box = _box(_person(125, 50))
+    clutter = np.array([box[0] + 0.3 * box[2], box[1] + 0.6 * box[3], 0.2 * box[2],
+                        0.3 * box[3]])
+    faint = np.zeros((1, 17, 3))
+    faint[0, :, :2] = clutter[:2] + clutter[2:] / 2
+    faint[0, :, 2] = 0.05  # what a pose model finds on an empty crop
+    assert tracker.update(faint, clutter[None], np.array([0.3]), detected=True).tolist() \
+        == [-1]

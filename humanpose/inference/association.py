@@ -127,6 +127,9 @@ def duplicate_people(keypoints: np.ndarray, boxes: np.ndarray, rank: np.ndarray,
     return drop
 
 
+MIN_HEIGHT_RATIO = 0.67  # of the person's height, for a box taken by overlap or reach
+
+
 def box_takeover_scores(predicted: np.ndarray, boxes: np.ndarray, unseen: np.ndarray,
                         lost_reach: float, min_box_iou: float) -> np.ndarray:
     """``(tracks, boxes)``: how well each detector box left over fits a track left over
@@ -136,13 +139,18 @@ def box_takeover_scores(predicted: np.ndarray, boxes: np.ndarray, unseen: np.nda
     ``lost_reach`` x the person's height of the prediction gets ``min_box_iou`` (a person
     coming out from behind a pillar on its far side, where a prediction from joints guessed
     behind it does not reach). The reach grows by a tenth for every frame unseen, up to
-    1.5x, and ends after 10 such frames (a prediction that old says little)."""
-    iou = np.maximum(box_iou(predicted, boxes), covered(boxes, predicted).T - 0.5)
+    1.5x, and ends after 10 such frames (a prediction that old says little). The last two
+    need a box of about the person's height (at least ``MIN_HEIGHT_RATIO`` of it): a sliver
+    of a person is as tall as the person, a small box of clutter near them is not."""
+    tall = (boxes[None, :, 3] >= MIN_HEIGHT_RATIO * predicted[:, None, 3])
+    iou = np.maximum(box_iou(predicted, boxes),
+                     np.where(tall, covered(boxes, predicted).T - 0.5, 0.0))
     shift = (boxes[:, None, :2] + boxes[:, None, 2:] / 2
              - predicted[None, :, :2] - predicted[None, :, 2:] / 2)
     reach = (lost_reach * np.minimum(1.0 + 0.1 * unseen, 1.5)[None, :]
              * np.maximum(predicted[None, :, 3], boxes[:, None, 3]))
-    near = (np.hypot(shift[..., 0], shift[..., 1]) < reach).T & (unseen <= 10)[:, None]
+    near = ((np.hypot(shift[..., 0], shift[..., 1]) < reach).T & (unseen <= 10)[:, None]
+            & tall)
     return np.maximum(iou, np.where(near, min_box_iou, 0.0))
 
 
