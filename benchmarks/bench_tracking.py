@@ -24,7 +24,9 @@ humanpose.evaluation.tracking), and how often the detector ran.
 crossing, one person missed 10 frames, low-score clutter) given as per-frame detections
 files, as ``infer --track --boxes`` gets them; with ``--peers PYTHON`` (a venv with
 trackers 2.6.1, see benchmarks/tracking_peers.py) SORT, ByteTrack, OC-SORT and BoT-SORT
-run on the same detections beside it.
+run on the same detections beside it, and every tracker's tracks are scored again the
+field's way (motmetrics IDF1/MOTA/switches, trackeval HOTA:
+benchmarks/tracking_standard_scores.py, in the same venv).
 
     python benchmarks/bench_tracking.py --noisy-seeds 6 --peers /tmp/peers/bin/python
 """
@@ -41,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humanpose.data.synthetic_detections import NoisyDetections, noisy_scenario
+from humanpose.data.synthetic_detections import FALSE_POSITIVE, NoisyDetections, noisy_scenario
 from humanpose.data.synthetic_video import VideoTruth, make_walking_video, noisy_people
 from humanpose.evaluation.tracking import keypoint_jitter, tracking_scores
 from humanpose.inference.detector import Detections
@@ -144,7 +146,8 @@ def run_on_detections(truth: VideoTruth, dets: NoisyDetections, tracker: PoseTra
     return ids, boxes, spent / max(len(truth), 1)
 
 
-def noisy_benchmark(seeds: int, peers_python: str | None, fill_missed: int = 0) -> None:
+def noisy_benchmark(seeds: int, peers_python: str | None, fill_missed: int | None = None
+                    ) -> None:
     """Ours beside the peers on ``seeds`` noisy scenarios: IDF1 / ID switches / ids."""
     import sys
 
@@ -153,7 +156,7 @@ def noisy_benchmark(seeds: int, peers_python: str | None, fill_missed: int = 0) 
 
     for seed in range(seeds):
         truth, dets = noisy_scenario(seed, render=True)
-        tracker = PoseTracker(fps=truth.fps, fill_missed=fill_missed)
+        tracker = PoseTracker(fps=truth.fps, **_fill(fill_missed))
         ids, boxes, per_frame = run_on_detections(truth, dets, tracker, seed)
         results = {"humanpose": (ids, boxes)}
         if peers_python:
@@ -173,8 +176,36 @@ def noisy_benchmark(seeds: int, peers_python: str | None, fill_missed: int = 0) 
             s = tracking_scores(truth.ids, truth.boxes, hyp_ids, hyp_boxes)
             count = len({i for f in hyp_ids for i in f.tolist()})
             cells.append(f"{name} {s.idf1:.3f}/{s.id_switches}/{count}")
+        clutter = sum(int(np.isclose(d[None], b[:, None]).all(-1)[:, src == FALSE_POSITIVE]
+                          .any(1).sum()) for d, b, src in zip(dets.boxes, boxes, dets.sources))
         print(f"seed {seed} ({truth.fps:g} fps, {len(truth)} frames; IDF1/switches/ids): "
-              + ", ".join(cells) + f"; tracking {1000 * per_frame:.2f} ms/frame")
+              + ", ".join(cells) + f"; tracking {1000 * per_frame:.2f} ms/frame; "
+              f"false-positive boxes written with an id: {clutter}")
+        if peers_python:  # the field's scoring: motmetrics and trackeval, in the peers' venv
+            standard = standard_scores(peers_python, truth, results)
+            print(f"seed {seed} motmetrics IDF1/MOTA/switches, trackeval HOTA: " + ", ".join(
+                f"{name} {v['idf1']:.3f}/{v['mota']:.3f}/{v['switches']}/{v['hota']:.3f}"
+                for name, v in standard.items()))
+
+
+def standard_scores(peers_python: str, truth: VideoTruth, results: dict) -> dict:
+    """``benchmarks/tracking_standard_scores.py`` (motmetrics + trackeval) on ``results``
+    (``{name: (ids per frame, boxes per frame)}``)."""
+    def frames(ids, boxes):
+        return [[i.tolist(), b.tolist()] for i, b in zip(ids, boxes)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "in.json").write_text(json.dumps({
+            "truth": frames(truth.ids, truth.boxes),
+            "trackers": {name: frames(*tracks) for name, tracks in results.items()}}))
+        subprocess.run([peers_python, str(Path(__file__).parent / "tracking_standard_scores.py"),
+                        "--input", str(Path(tmp, "in.json")), "--output",
+                        str(Path(tmp, "out.json"))], check=True)
+        return json.loads(Path(tmp, "out.json").read_text())
+
+
+def _fill(fill_missed: int | None) -> dict:
+    return {} if fill_missed is None else {"fill_missed": fill_missed}
 
 
 def smooth(truth: VideoTruth, result: dict[str, list], **kwargs) -> list[np.ndarray]:
@@ -227,8 +258,9 @@ def main() -> None:
     parser.add_argument("--noisy-seeds", type=int, default=0,
                         help="score on this many noisy detections scenarios instead")
     parser.add_argument("--peers", help="python of a venv with trackers 2.6.1")
-    parser.add_argument("--fill-missed", type=int, default=0,
-                        help="PoseTracker(fill_missed=): crops for missed people")
+    parser.add_argument("--fill-missed", type=int, default=None,
+                        help="PoseTracker(fill_missed=): crops for missed people (default: "
+                             "the tracker's, TRACK.FILL_MISSED)")
     parser.add_argument("--cost-people", type=int, default=0,
                         help="time PoseTracker.update alone for this many people")
     args = parser.parse_args()
@@ -244,7 +276,7 @@ def main() -> None:
     made = time.perf_counter() - start
     scene = (EstimatorScene(truth, args.cfg, args.weights, args.detector, args.truth_boxes)
              if args.cfg else Scene(truth, args.noise, args.seed))
-    tracker = PoseTracker(detect_every=args.detect_every)
+    tracker = PoseTracker(detect_every=args.detect_every, **_fill(args.fill_missed))
     start = time.perf_counter()
     result = run(truth, tracker, scene)
     tracked = time.perf_counter() - start

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from humanpose.config import ConfigError, ConfigWarning, get_cfg
+from humanpose.config import ConfigError, ConfigWarning, get_cfg, tracker_settings
 from humanpose.errors import HumanposeError
 
 
@@ -279,10 +279,11 @@ def _infer_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _runs_in_the_runtime(args: argparse.Namespace) -> bool:
-    """An ``.onnx`` model with nothing that needs a config: the torch-free runtime runs it."""
+    """An ``.onnx`` model with nothing that needs a model config (``TRACK.*`` overrides
+    only): the torch-free runtime runs it."""
     weights = getattr(args, "weights", None) or ""
     return (weights.lower().endswith(".onnx") and not args.cfg and not args.model
-            and not args.opts)
+            and all(str(key).startswith("TRACK.") for key in args.opts[::2]))
 
 
 def _infer_detector(args: argparse.Namespace, runtime: bool):
@@ -329,7 +330,11 @@ def _infer(args: argparse.Namespace) -> int:
     runtime = _runs_in_the_runtime(args)
     cfg = None
     if runtime:
+        from humanpose.config import default_config, merge_opts
         from humanpose.runtime.one_stage import is_one_stage_onnx
+
+        track_cfg = default_config()  # the defaults and the TRACK.* overrides (no torch)
+        merge_opts(track_cfg, list(args.opts))
 
         # A missing file is reported by the model, after the input is checked.
         one_stage = Path(args.weights).is_file() and is_one_stage_onnx(args.weights)
@@ -341,6 +346,7 @@ def _infer(args: argparse.Namespace) -> int:
         _require_weights(cfg, args)
         _set_threads(args.threads)
         one_stage = is_one_stage_cfg(cfg)
+        track_cfg = cfg
     if one_stage and (args.detector or args.boxes):
         raise HumanposeError("a one-stage model (RTMO) finds the people itself: give no "
                              "--detector or --boxes")
@@ -388,7 +394,7 @@ def _infer(args: argparse.Namespace) -> int:
                       track=args.track, smooth=args.smooth,
                       smooth_min_cutoff=args.smooth_min_cutoff, smooth_beta=args.smooth_beta,
                       duration=args.duration, csv_file=args.save_csv, show=args.show,
-                      pipeline=_pipelined(args))
+                      pipeline=_pipelined(args), tracker_settings=tracker_settings(track_cfg))
     except Terminated:
         print("humanpose infer: terminated (SIGTERM); the frames done are saved",
               file=sys.stderr)

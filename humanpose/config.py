@@ -22,7 +22,7 @@ from yacs.config import CfgNode
 from humanpose.errors import HumanposeError
 
 __all__ = ["ConfigError", "ConfigWarning", "UNUSED_KEYS", "cfg_from_yaml_text", "default_config",
-           "get_cfg", "load_yaml"]
+           "get_cfg", "load_yaml", "tracker_settings"]
 
 
 class ConfigError(HumanposeError, ValueError):
@@ -58,6 +58,12 @@ def _stage(num_modules: int, num_branches: int, block: str, num_blocks: list[int
     node.NUM_CHANNELS = num_channels
     node.FUSE_METHOD = "SUM"
     return node
+
+
+def tracker_settings(cfg: CfgNode) -> dict:
+    """``cfg.TRACK`` as :class:`~humanpose.inference.tracking.PoseTracker`'s keyword
+    arguments (the same names in lower case)."""
+    return {key.lower(): value for key, value in cfg.TRACK.items()}
 
 
 def default_config() -> CfgNode:
@@ -321,6 +327,29 @@ def default_config() -> CfgNode:
     # with a fresh optimizer and schedule of ITERATIVE_EPOCHS epochs (0: the full schedule).
     c.TRAIN.ITERATIVE_STAGES = 0
     c.TRAIN.ITERATIVE_EPOCHS = 0
+
+    # Video identities (humanpose infer --track, PoseEstimator/PoseModel.track): the
+    # settings of humanpose.inference.tracking.PoseTracker, by the same names in capitals
+    # (its docstring says what each does). The defaults are the tracker's.
+    c.TRACK = CfgNode()
+    c.TRACK.HIGH_SCORE = 0.5  # boxes scoring this are matched first and may start tracks
+    c.TRACK.MIN_HITS = 3  # frames in a row before a new track's id is written
+    c.TRACK.REID_SECONDS = 2.0  # how long a lost track is remembered and looked for
+    c.TRACK.MIN_APPEARANCE = 0.6  # torso-colour similarity to find a lost person again
+    c.TRACK.FILL_MISSED = 3  # frames in a row a missed person is looked for in a crop
+    c.TRACK.OKS_WEIGHT = 0.5  # share of OKS in the similarity (the rest: box IoU)
+    c.TRACK.MIN_SIMILARITY = 0.2  # the gate: less similar pairs are never matched
+    c.TRACK.KEYPOINT_THRESHOLD = 0.2  # joints at this confidence count as seen
+    c.TRACK.START_CONFIDENCE = 0.4  # mean joint confidence to start a track
+    c.TRACK.KEEP_CONFIDENCE = 0.25  # ... to continue one
+    c.TRACK.UNCERTAIN_CONFIDENCE = 0.35  # a matched track below this asks for the detector
+    c.TRACK.SEARCH_FRAMES = 5  # a lost track asks for the detector this many frames
+    c.TRACK.MIN_BOX_IOU = 0.3  # a track left over takes a box left over this close
+    c.TRACK.LOST_REACH = 0.5  # ... or this near, in person heights (0: off)
+    c.TRACK.CROWD_OVERLAP = 0.3  # tracks covered this much by another are crowded
+    c.TRACK.DUPLICATE_OKS = 0.8  # a person this similar to another of the frame is a copy
+    c.TRACK.VELOCITY_SMOOTHING = 0.3  # weight of the newest displacement
+    c.TRACK.OKS_SCALE = 1.0  # OKS object area as a share of the predicted box's
 
     c.TEST = CfgNode()
     c.TEST.BATCH_SIZE_PER_GPU = 32

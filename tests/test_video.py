@@ -74,9 +74,16 @@ def test_track_ids_reach_results_lines_and_csv(tmp_path, weights, walking):
     dets = tmp_path / "dets.json"
     dets.write_text(json.dumps(detections(truth, range(FRAMES))))
     out, table = tmp_path / "out", tmp_path / "tables" / "people.csv"
+    # TRACK.FILL_MISSED 0: no crops of our own for people the file misses, so the results
+    # hold the file's boxes exactly (the default fills; checked below).
     assert infer(weights, "--input", str(path), "--output", str(out), "--detector", str(dets),
-                 "--track", "--save-csv", str(table)) == 0
+                 "--track", "--save-csv", str(table), "TRACK.FILL_MISSED", "0") == 0
+    filled = tmp_path / "filled"
+    assert infer(weights, "--input", str(path), "--output", str(filled), "--detector",
+                 str(dets), "--track") == 0
+    extra = json.loads((filled / "results.json").read_text())
     records = json.loads((out / "results.json").read_text())
+    assert len(extra) >= len(records)
     lines = read_lines(out / "results.jsonl")
     assert [line["frame"] for line in lines] == list(range(FRAMES))
     assert len(records) == sum(len(b) for b in truth.boxes)  # the file's boxes, every frame
@@ -112,8 +119,9 @@ def test_detections_file_gives_frames_by_frame_or_image_id_and_others_are_tracke
         dets = tmp_path / f"dets_{with_frame}.json"
         dets.write_text(json.dumps(detections(truth, listed, with_frame)))
         out = tmp_path / f"out_{with_frame}"
+        # TRACK.FILL_MISSED 0: the listed frames hold the file's boxes and no crop of ours.
         assert infer(weights, "--input", str(path), "--output", str(out), "--detector",
-                     str(dets), "--no-render") == 0
+                     str(dets), "--no-render", "TRACK.FILL_MISSED", "0") == 0
         lines = read_lines(out / "results.jsonl")
         assert len(lines) == FRAMES
         for line in lines:

@@ -10,7 +10,7 @@ import numpy as np
 
 from humanpose.evaluation.tracking import box_iou
 from humanpose.inference.track import Track
-from humanpose.runtime.appearance import histogram_similarity, torso_histogram
+from humanpose.runtime.appearance import histogram_similarity, torso_histogram, torso_seen
 from humanpose.runtime.assignment import linear_sum_assignment
 from humanpose.runtime.pose_similarity import covered, keypoint_boxes, mean_confidence, oks_matrix
 
@@ -131,7 +131,8 @@ MIN_HEIGHT_RATIO = 0.67  # of the person's height, for a box taken by overlap or
 
 
 def box_takeover_scores(predicted: np.ndarray, boxes: np.ndarray, unseen: np.ndarray,
-                        lost_reach: float, min_box_iou: float) -> np.ndarray:
+                        lost_reach: float, min_box_iou: float,
+                        heights: np.ndarray | None = None) -> np.ndarray:
     """``(tracks, boxes)``: how well each detector box left over fits a track left over
     (``predicted`` its box now, ``unseen`` frames since it was seen, minus one): box IoU;
     a box mostly inside the prediction counts as well (a person coming out from behind
@@ -140,9 +141,12 @@ def box_takeover_scores(predicted: np.ndarray, boxes: np.ndarray, unseen: np.nda
     coming out from behind a pillar on its far side, where a prediction from joints guessed
     behind it does not reach). The reach grows by a tenth for every frame unseen, up to
     1.5x, and ends after 10 such frames (a prediction that old says little). The last two
-    need a box of about the person's height (at least ``MIN_HEIGHT_RATIO`` of it): a sliver
-    of a person is as tall as the person, a small box of clutter near them is not."""
-    tall = (boxes[None, :, 3] >= MIN_HEIGHT_RATIO * predicted[:, None, 3])
+    need a box of about the person's height (at least ``MIN_HEIGHT_RATIO`` of it;
+    ``heights``: each track's person when last boxed whole, default the predicted boxes'):
+    a sliver of a person is as tall as the person, a small box of clutter near them is
+    not."""
+    heights = predicted[:, 3] if heights is None else np.maximum(heights, predicted[:, 3])
+    tall = (boxes[None, :, 3] >= MIN_HEIGHT_RATIO * heights[:, None])
     iou = np.maximum(box_iou(predicted, boxes),
                      np.where(tall, covered(boxes, predicted).T - 0.5, 0.0))
     shift = (boxes[:, None, :2] + boxes[:, None, 2:] / 2
@@ -160,21 +164,24 @@ def reidentification_scores(tracks: Sequence[Track], frame: int, boxes: np.ndarr
     """``(tracks, people)``: how well each person fits each lost track (-inf: not at all).
     A person must be near where the track's Kalman filter puts it now (within half the
     person's height, plus a twentieth for every frame unseen: a hidden person's path is
-    known less and less), of about its height, and, with the ``image``, dressed alike
-    (torso colours, Bhattacharyya coefficient at least ``min_appearance``)."""
+    known less and less), of about its height (when last boxed whole: the last box of a
+    person going behind something is a sliver), and, with the ``image`` and the person's
+    torso in view, dressed alike (torso colours, Bhattacharyya coefficient at least
+    ``min_appearance``; a torso still hidden says nothing about who it is)."""
     value = np.full((len(tracks), len(boxes)), -np.inf)
     for i, track in enumerate(tracks):
         unseen = frame - track.last_frame
         box = track.kalman.box_at(unseen)
         centre = box[:2] + box[2:] / 2
-        reach = box[3] * min(0.5 + 0.05 * unseen, 3.0)
+        height = track.full_height or box[3]  # its height when last seen whole
+        reach = height * min(0.5 + 0.05 * unseen, 3.0)
         for j, b in enumerate(boxes):
             distance = np.hypot(*(b[:2] + b[2:] / 2 - centre)) / reach
-            ratio = b[3] / max(box[3], 1.0)
+            ratio = b[3] / max(height, 1.0)
             if distance >= 1.0 or not 0.67 <= ratio <= 1.5:
                 continue
-            look = 0.5
-            if image is not None and track.appearance is not None:
+            look = 0.5  # no opinion: no image, or this person's torso is not in view
+            if image is not None and track.appearance is not None and torso_seen(keypoints[j]):
                 look = histogram_similarity(track.appearance,
                                             torso_histogram(image, b, keypoints[j]))
                 if look < min_appearance:

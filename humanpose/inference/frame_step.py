@@ -75,7 +75,8 @@ class FrameStep:
     in between; a detections file gives each frame's boxes by frame (see
     :meth:`DetectionsFile.for_frame`) and frames it lacks are tracked on. ``track``: keep
     the track ids on the people (else they are None); ``smoother``: a
-    :class:`KeypointSmoother` for the followed people's key points.
+    :class:`KeypointSmoother` for the followed people's key points; ``tracker_settings``:
+    :class:`PoseTracker` keyword arguments (``TRACK.*``, :func:`humanpose.config.tracker_settings`).
     """
 
     def __init__(self, estimator: TopDown, is_video: bool,
@@ -83,7 +84,8 @@ class FrameStep:
                  annotations: str | os.PathLike | None = None, detect_every: int = 0,
                  track_confidence: float = 0.2, track: bool = False,
                  smoother: KeypointSmoother | None = None,
-                 tracker: PoseTracker | None = None, fps: float = 25.0):
+                 tracker: PoseTracker | None = None, fps: float = 25.0,
+                 tracker_settings: dict | None = None):
         names = coco_image_ids(annotations) if annotations else None
         self.one_stage = bool(getattr(estimator, "one_stage", False))
         if self.one_stage and boxes_file:
@@ -103,10 +105,10 @@ class FrameStep:
         self.smoother = smoother if is_video else None
         self.tracker = None
         if is_video:
+            settings = {"keypoint_threshold": track_confidence, **(tracker_settings or {})}
             self.tracker = tracker or PoseTracker(oks_sigmas(estimator.keypoint_set),
-                                                  detect_every=detect_every,
-                                                  keypoint_threshold=track_confidence,
-                                                  fps=fps)
+                                                  detect_every=detect_every, fps=fps,
+                                                  **settings)
         self.frames_file = dets if is_video else None
         self.image_id_of = _Ids(names, dets, str(annotations) if annotations else None)
 

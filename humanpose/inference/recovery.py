@@ -61,7 +61,7 @@ def take_left_boxes(tracks: Sequence[Track], rows: Sequence[int], frame: int,
         return []
     unseen = np.array([frame - tracks[r].last_frame - 1 for r in rows])
     iou = box_takeover_scores(predicted[list(rows)], boxes[people], unseen, lost_reach,
-                              min_box_iou)
+                              min_box_iou, np.array([tracks[r].full_height for r in rows]))
     taken = []
     for r, c in zip(*linear_sum_assignment(-iou)):
         if iou[r, c] < min_box_iou:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from humanpose.evaluation.tracking import box_iou
 from humanpose.runtime.appearance import torso_histogram
 from humanpose.runtime.kalman import BoxKalman
 from humanpose.runtime.pose_similarity import keypoint_boxes
 
-__all__ = ["Motion", "Track"]
+__all__ = ["Motion", "Track", "start_tracks"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Motion:
     velocity_smoothing: float
     min_points: int
     expand: float
+    high_score: float = 0.5  # a detector box this sure shows the whole person
 
     def figure_box(self, memory: np.ndarray, fallback: np.ndarray) -> np.ndarray:
         """The box around all the joints a track remembers: the whole person, parts hidden
@@ -57,6 +59,9 @@ class Track:
     appearance: np.ndarray | None = None
     _kalman_frame: int = 0
     fills: int = 0  # frames in a row followed on a crop the detector did not give
+    # The person's height when last boxed confidently (``Motion.high_score``): what a
+    # person lost behind something is looked for with, not the sliver last seen.
+    full_height: float = 0.0
 
     @classmethod
     def start(cls, track_id: int, keypoints: np.ndarray, box: np.ndarray, detector_box: bool,
@@ -70,7 +75,7 @@ class Track:
                else motion.figure_box(memory, box))
         track = cls(track_id, box, np.array(keypoints, dtype=np.float64), memory, score,
                     confidence, frame, np.zeros(2), detector_box=detector_box,
-                    confirmed=confirmed)
+                    confirmed=confirmed, full_height=float(box[3]))
         track.observe(frame, image, True)
         return track
 
@@ -137,6 +142,8 @@ class Track:
         if detector_box is not None:
             self.box = np.asarray(detector_box, dtype=np.float64).copy()
             self.detector_box = True
+            if score >= motion.high_score:
+                self.full_height = float(self.box[3])
         elif self.detector_box:
             self.box = self.box.copy()
             self.box[:2] += step * gap
@@ -161,3 +168,27 @@ class Track:
         self.score = float(score)
         self.last_frame = frame
         self.hits += 1
+
+
+def start_tracks(tracks: list[Track], next_id: int, people: np.ndarray, ids: np.ndarray,
+                 keypoints: np.ndarray, boxes: np.ndarray, detector_box: bool,
+                 scores: np.ndarray, confidence: np.ndarray, frame: int, motion: Motion,
+                 confirmed: bool, image: np.ndarray | None) -> int:
+    """A new track (appended to ``tracks``) for each of ``people`` (indices), unless its
+    box is empty or sits on a person followed in this frame (IoU > 0.7: two crops on one
+    person); ``ids`` gets their track ids. Returns the next free id."""
+    taken = [t.box for t in tracks if t.last_frame == frame]
+    for person in people:
+        box = boxes[person]
+        if box[2] <= 0 or box[3] <= 0:
+            continue
+        if taken and box_iou(box, np.stack(taken)).max() > 0.7:
+            continue
+        track = Track.start(next_id, keypoints[person], box, detector_box,
+                            float(scores[person]), float(confidence[person]), frame, motion,
+                            confirmed, image)
+        next_id += 1
+        tracks.append(track)
+        taken.append(track.box)
+        ids[person] = track.track_id
+    return next_id

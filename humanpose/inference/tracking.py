@@ -51,7 +51,7 @@ from humanpose.inference.recovery import (
     reidentify_lost,
     take_left_boxes,
 )
-from humanpose.inference.track import Motion, Track
+from humanpose.inference.track import Motion, Track, start_tracks
 from humanpose.runtime.pose_similarity import (
     covered,
     keypoint_boxes,
@@ -110,10 +110,12 @@ class PoseTracker:
     (``min_appearance``: the Bhattacharyya coefficient needed).
     ``fill_missed``: on a detector's frame, a followed person the detector missed is
     looked for in a crop where the track predicts them, this many frames in a row at most
-    (0: off; :meth:`missed_boxes`).
+    (0: off; :meth:`missed_boxes`). ``humanpose infer`` takes these as ``TRACK.*`` keys.
 
     After each :meth:`update`, ``copies`` marks the people whose key points repeat another
-    person's, and ``box_only`` those followed by their detector box alone.
+    person's, ``box_only`` those followed by their detector box alone, and ``merged`` those
+    whose box lies around two followed people (a detector's box over a crossing: the
+    person is written with the box of the track, :meth:`box_of`).
     """
 
     def __init__(self, sigmas: Sequence[float] | np.ndarray | None = None, *,
@@ -127,7 +129,7 @@ class PoseTracker:
                  min_box_iou: float = 0.3, crowd_overlap: float = 0.3,
                  lost_reach: float = 0.5, high_score: float = 0.5, min_hits: int = 3,
                  fps: float = 25.0, reid_seconds: float = 2.0,
-                 min_appearance: float = 0.6, fill_missed: int = 0):
+                 min_appearance: float = 0.6, fill_missed: int = 3):
         if not 0.0 <= oks_weight <= 1.0:
             raise ValueError(f"oks_weight must be in [0, 1], got {oks_weight}")
         if max_age is None:
@@ -169,6 +171,7 @@ class PoseTracker:
         self._uncertain = False
         self.copies = np.zeros(0, dtype=bool)
         self.box_only = np.zeros(0, dtype=bool)
+        self.merged = np.zeros(0, dtype=bool)
         if not hasattr(self, "_next_id"):
             self._next_id = 1
 
@@ -308,13 +311,17 @@ class PoseTracker:
         self._uncertain = any(self.tracks[r].confidence < self.uncertain_confidence
                               for r in matched_tracks)
         self.box_only = np.zeros(n, dtype=bool)
+        self.merged = merged
         if from_detector:
             reidentify_lost(self.tracks, self.frame, matched_tracks,
                             np.flatnonzero(usable & high & ~merged & (ids < 0)), person_boxes,
                             kpts, person_scores, conf, given, ids, image,
                             self.min_appearance, self._motion())
+            # A crop where the pose model finds nobody (not even someone else in front:
+            # no joint it is sure of) is no person: clutter does not take a track.
+            someone = (conf >= self.keep_confidence) | self.copies
             self._match_boxes(given, person_scores, ids, matched_tracks, predicted,
-                              people=~merged)
+                              people=~merged & someone)
         elif boxes is not None and crowded.any():
             # Between detections, a crowded track whose crop gave a copy of its neighbour
             # goes on with its crop (its predicted box) rather than being lost.
@@ -328,28 +335,21 @@ class PoseTracker:
         # A tentative track missed once was clutter; confirmed ones are kept while lost.
         self.tracks = [t for r, t in enumerate(self.tracks)
                        if t.confirmed or r in matched_tracks]
-        # People left over start tracks (from confident boxes only), unless they sit on a
-        # person already followed.
-        taken = [t.box for t in self.tracks if t.last_frame == self.frame]
+        # People left over start tracks (from confident boxes only).
         starting = (ids < 0) & usable & (conf >= self.start_confidence) & high & ~merged
-        for person in np.flatnonzero(starting):
-            if person_boxes[person][2] <= 0 or person_boxes[person][3] <= 0:
-                continue
-            if taken and box_iou(person_boxes[person], np.stack(taken)).max() > 0.7:
-                continue  # a duplicate of someone matched (two crops on one person)
-            track = Track.start(self._next_id, kpts[person],
-                                given[person] if from_detector else person_boxes[person],
-                                from_detector, float(person_scores[person]),
-                                float(conf[person]), self.frame, self._motion(),
-                                self.frame == self._first_frame or self.min_hits <= 1, image)
-            self._next_id += 1
-            self.tracks.append(track)
-            taken.append(track.box)
-            ids[person] = track.track_id
+        self._next_id = start_tracks(
+            self.tracks, self._next_id, np.flatnonzero(starting), ids, kpts,
+            given if from_detector else person_boxes, from_detector, person_scores, conf,
+            self.frame, self._motion(), self.frame == self._first_frame or self.min_hits <= 1,
+            image)
         # Only confirmed tracks are written; tentative ones are followed, unnamed.
         tentative = {t.track_id for t in self.tracks if not t.confirmed}
         ids[np.isin(ids, list(tentative))] = -1
         return ids
+
+    def box_of(self, track_id: int) -> np.ndarray | None:
+        """The box (x, y, w, h) the track ``track_id`` has now, None for no such track."""
+        return next((t.box.copy() for t in self.tracks if t.track_id == track_id), None)
 
     def update_people(self, people: Sequence, detected: bool = False,
                       frame: int | None = None, image: np.ndarray | None = None
@@ -384,7 +384,7 @@ class PoseTracker:
 
     def _motion(self) -> Motion:
         return Motion(self.keypoint_threshold, self.velocity_smoothing, self.min_points,
-                      self.expand)
+                      self.expand, self.high_score)
 
     def _match_boxes(self, boxes: np.ndarray, scores: np.ndarray, ids: np.ndarray,
                      matched_tracks: set[int], predicted: np.ndarray, people: np.ndarray,

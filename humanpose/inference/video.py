@@ -192,7 +192,8 @@ def run_on_source(estimator: TopDown, source: FrameSource, output_dir: str | os.
                   smooth_min_cutoff: float = 1.0, smooth_beta: float = 0.03,
                   duration: float | None = None, csv_file: str | os.PathLike | None = None,
                   show: bool = False, pipeline: bool = True,
-                  tracker: PoseTracker | None = None) -> RunSummary:
+                  tracker: PoseTracker | None = None,
+                  tracker_settings: dict | None = None) -> RunSummary:
     """Run ``estimator`` on every frame of ``source``, writing what :class:`RunOutputs`
     describes. On Ctrl-C, SIGTERM (raised as :class:`Terminated` for the run) or an error,
     the outputs still hold every frame done, ``summary`` says what was done (pass one in to
@@ -200,7 +201,8 @@ def run_on_source(estimator: TopDown, source: FrameSource, output_dir: str | os.
     ends the run the same way, without an exception.
 
     For video, webcams and streams a :class:`PoseTracker` (``tracker``, else one made with
-    ``detect_every`` and ``track_confidence``: the key-point confidence it counts) places
+    ``detect_every``, ``track_confidence`` (the key-point confidence it counts) and
+    ``tracker_settings`` (its other keyword arguments, e.g. from ``TRACK.*``)) places
     the crops between detections; ``track`` writes its ids, ``smooth`` (default: ``track``)
     runs a One-Euro filter per track and key point. ``max_frames`` and ``duration`` (seconds
     of the source) stop any source. ``pipeline``: reading and writing on threads of their
@@ -217,7 +219,7 @@ def run_on_source(estimator: TopDown, source: FrameSource, output_dir: str | os.
                 if smooth and is_video else None)
     step = FrameStep(estimator, is_video, boxes_file, annotations, detect_every,
                      track_confidence, track=track, smoother=smoother, tracker=tracker,
-                     fps=source.fps if is_video else 25.0)
+                     fps=source.fps if is_video else 25.0, tracker_settings=tracker_settings)
     window = LiveWindow() if show else None
     video = (getattr(source, "stem", "video"), source.fps) if is_video else None
     total = len(source) or None

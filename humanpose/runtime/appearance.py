@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["HIST_BINS", "histogram_similarity", "torso_histogram"]
+__all__ = ["HIST_BINS", "histogram_similarity", "torso_histogram", "torso_seen"]
 
 HIST_BINS = (12, 4)  # hue, saturation
 # COCO-order joints that bound the torso: shoulders, hips.
@@ -31,6 +31,14 @@ def _torso_region(box: np.ndarray, keypoints: np.ndarray | None, threshold: floa
             if x1 - x0 >= 4 and y1 - y0 >= 4:
                 return int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))
     return int(x + 0.25 * w), int(y + 0.2 * h), int(x + 0.75 * w), int(y + 0.55 * h)
+
+
+def torso_seen(keypoints: np.ndarray | None, threshold: float = 0.3) -> bool:
+    """Whether at least 3 of the 4 joints around the torso are seen: else the torso region
+    is a guess from the box, which on a person half hidden shows what hides them."""
+    if keypoints is None or len(keypoints) <= max(TORSO_JOINTS):
+        return False
+    return int((np.asarray(keypoints)[list(TORSO_JOINTS), 2] >= threshold).sum()) >= 3
 
 
 def torso_histogram(image: np.ndarray, box: np.ndarray, keypoints: np.ndarray | None = None,
