@@ -27,6 +27,17 @@ def linear_sum_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if transposed:
         cost = cost.T
     n, m = cost.shape
+    # The common tracking case, people apart: each row's cheapest column is its own, and
+    # no assignment can cost less than every row at its minimum (strict minima only, so
+    # that ties are left to the method below).
+    order = np.argsort(cost, axis=1, kind="stable")
+    best = order[:, 0]
+    rows_range = np.arange(n)
+    strict = m == 1 or bool((cost[rows_range, best] < cost[rows_range, order[:, 1]]).all())
+    if strict and np.bincount(best, minlength=m).max() == 1:
+        rows, cols = (best, rows_range) if transposed else (rows_range, best)
+        order = np.argsort(rows, kind="stable")
+        return rows[order].astype(np.int64), cols[order].astype(np.int64)
     u = np.zeros(n + 1)  # row potentials (1-based; 0 unused)
     v = np.zeros(m + 1)  # column potentials; column 0 is the augmenting path's root
     owner = np.zeros(m + 1, dtype=np.int64)  # the row (1-based) holding each column, 0: free
