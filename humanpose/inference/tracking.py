@@ -129,7 +129,7 @@ class PoseTracker:
                  min_box_iou: float = 0.3, crowd_overlap: float = 0.3,
                  lost_reach: float = 0.5, high_score: float = 0.5, min_hits: int = 3,
                  fps: float = 25.0, reid_seconds: float = 2.0,
-                 min_appearance: float = 0.6, fill_missed: int = 3):
+                 min_appearance: float = 0.6, fill_missed: int = 0):
         if not 0.0 <= oks_weight <= 1.0:
             raise ValueError(f"oks_weight must be in [0, 1], got {oks_weight}")
         if max_age is None:
