@@ -69,13 +69,10 @@ def model_info(path: str | os.PathLike, session: Session | None = None) -> Model
     normalisation (ImageNet statistics, RGB) and, for 17 joints, COCO's key points."""
     path = Path(path)
     metadata = onnx_metadata(path)
-    from humanpose.runtime.one_stage import ONE_STAGE_KEY, is_one_stage_onnx
+    from humanpose.runtime.one_stage import ONE_STAGE_KEY
 
-    if ONE_STAGE_KEY in metadata or ("humanpose.codec" not in metadata
-                                     and is_one_stage_onnx(path)):
-        raise HumanposeError(f"{path} is a one-stage model (RTMO: people from the whole "
-                             "frame, no detector): run it with "
-                             "humanpose.runtime.OneStageModel (humanpose infer does)")
+    if ONE_STAGE_KEY in metadata:
+        _refuse_one_stage(path)
     if "humanpose.codec" in metadata:
         codec = codec_from_meta(_json(metadata, "humanpose.codec", path))
         pre = _json(metadata, "humanpose.preprocess", path) \
@@ -131,7 +128,11 @@ def _joint_count(path: Path, session: Session | None, metadata: dict) -> int:
 
 
 def _info_from_shapes(path: Path, session: Session | None) -> ModelInfo:
+    from humanpose.runtime.one_stage import one_stage_layout
+
     inputs, outputs = _shapes(path, session)
+    if one_stage_layout(outputs) is not None:  # e.g. mmdeploy's RTMO file
+        _refuse_one_stage(path)
     if len(inputs) != 4 or not all(isinstance(d, int) for d in inputs[2:]):
         raise HumanposeError(f"{path}: expected an input (N, 3, H, W) with fixed H and W, got "
                              f"{inputs}; export it with humanpose export to carry its sizes")
@@ -150,6 +151,12 @@ def _info_from_shapes(path: Path, session: Session | None) -> ModelInfo:
                              "x 2 nor heatmaps (N, K, h, w)")
     return ModelInfo(codec, None, IMAGENET_MEAN, IMAGENET_STD, network_rgb=True,
                      source="output shapes (mmpose's RTMPose pre-processing)")
+
+
+def _refuse_one_stage(path: Path) -> None:
+    raise HumanposeError(f"{path} is a one-stage model (RTMO: people from the whole frame, no "
+                         "detector): run it with humanpose.runtime.OneStageModel (humanpose "
+                         "infer does)")
 
 
 def _build_detector(detector) -> PersonDetector:

@@ -31,9 +31,10 @@ from humanpose.errors import HumanposeError
 from humanpose.runtime.results import Person, Results
 from humanpose.runtime.rtmo import decode, preprocess
 from humanpose.runtime.sessions import default_threads, onnx_metadata, resolve_device
-from humanpose.runtime.topdown import Timing, as_bgr_uint8
+from humanpose.runtime.topdown import Timing, TopDown, as_bgr_uint8
 
 __all__ = ["ONE_STAGE_KEY", "OneStage", "OneStageInfo", "OneStageModel", "is_one_stage_onnx",
+           "one_stage_layout",
            "one_stage_info", "rows_of"]
 
 ONE_STAGE_KEY = "humanpose.one_stage"  # the export's settings: kind, input size, thresholds
@@ -61,7 +62,7 @@ def _shapes(path: Path) -> tuple[list, list[list]]:
     return session.get_inputs()[0].shape, [o.shape for o in session.get_outputs()]
 
 
-def _layout(outputs: list[list]) -> tuple[str, int] | None:
+def one_stage_layout(outputs: list[list]) -> tuple[str, int] | None:
     """(layout, key points) of outputs that look like RTMO's, else None."""
     if len(outputs) == 1 and len(outputs[0]) == 3 and isinstance(outputs[0][2], int) \
             and outputs[0][2] > 5 and (outputs[0][2] - 5) % 3 == 0:
@@ -76,7 +77,7 @@ def is_one_stage_onnx(path: str | os.PathLike) -> bool:
     """Whether the ONNX file ``path`` is a one-stage model (by its metadata or outputs)."""
     if ONE_STAGE_KEY in onnx_metadata(path):
         return True
-    return _layout(_shapes(Path(path))[1]) is not None
+    return one_stage_layout(_shapes(Path(path))[1]) is not None
 
 
 def one_stage_info(path: str | os.PathLike) -> OneStageInfo:
@@ -85,7 +86,7 @@ def one_stage_info(path: str | os.PathLike) -> OneStageInfo:
     path = Path(path)
     metadata = onnx_metadata(path)
     inputs, outputs = _shapes(path)
-    found = _layout(outputs)
+    found = one_stage_layout(outputs)
     if found is None and ONE_STAGE_KEY in metadata and len(outputs) == 1:
         found = (ROWS, _joints_of(metadata, path))  # our export: the row width is symbolic
     if found is None:
@@ -213,12 +214,7 @@ class OneStage:
             smooth_people(self.smoother, people, timestamp)
         return people
 
-    def reset_tracking(self) -> None:
-        """Forget the people followed by :meth:`track` (a new video or a scene cut)."""
-        if self.tracker is not None:
-            self.tracker.reset()
-        if self.smoother:
-            self.smoother = None
+    reset_tracking = TopDown.reset_tracking  # the same tracker and smoother attributes
 
 
 class OneStageModel(OneStage):
