@@ -336,7 +336,7 @@ def default_config() -> CfgNode:
     c.TRACK.MIN_HITS = 3  # frames in a row before a new track's id is written
     c.TRACK.REID_SECONDS = 2.0  # how long a lost track is remembered and looked for
     c.TRACK.MIN_APPEARANCE = 0.6  # torso-colour similarity to find a lost person again
-    c.TRACK.FILL_MISSED = 0  # frames in a row a missed person is looked for in a crop (0: off)
+    c.TRACK.FILL_MISSED = 3  # frames after its last detector box a missed person is cropped for
     c.TRACK.OKS_WEIGHT = 0.5  # share of OKS in the similarity (the rest: box IoU)
     c.TRACK.MIN_SIMILARITY = 0.2  # the gate: less similar pairs are never matched
     c.TRACK.KEYPOINT_THRESHOLD = 0.2  # joints at this confidence count as seen

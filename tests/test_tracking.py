@@ -290,6 +290,22 @@ def test_idf1_when_two_people_swap_ids():
     assert s.idtp == 6 and s.idf1 == pytest.approx(0.6) and s.id_switches == 2
 
 
+def test_a_crossing_where_the_ious_tip_is_no_switch_while_each_id_still_overlaps():
+    # Two people crossing: each tracker box stays on its person (IoU >= 0.5 throughout),
+    # but in frame 1 the swapped pairing has the larger total IoU. CLEAR MOT (and
+    # motmetrics) keeps the earlier correspondences: no switch; a real swap still counts.
+    gt_boxes = [np.array([[0.0, 0, 10, 10], [20.0, 0, 10, 10]]),
+                np.array([[4.0, 0, 10, 10], [6.0, 0, 10, 10]]),
+                np.array([[20.0, 0, 10, 10], [0.0, 0, 10, 10]])]
+    hyp_boxes = [gt_boxes[0], np.array([[6.0, 0, 10, 10], [4.0, 0, 10, 10]]), gt_boxes[2]]
+    assert frame_matches(gt_boxes[1], hyp_boxes[1]) == [(0, 1), (1, 0)]  # IoU tips
+    gt_ids = [np.array([1, 2])] * 3
+    s = tracking_scores(gt_ids, gt_boxes, [np.array([7, 8])] * 3, hyp_boxes)
+    assert s.id_switches == 0 and s.idtp == 6
+    swapped = [np.array([7, 8]), np.array([7, 8]), np.array([8, 7])]
+    assert tracking_scores(gt_ids, gt_boxes, swapped, hyp_boxes).id_switches == 2
+
+
 def test_idf1_with_a_miss_a_false_positive_and_the_iou_threshold():
     shifted = BOX + [[5.2, 0, 0, 0]]  # IoU 4.8 / 15.2 < 0.5: no match
     gt_ids = [np.array([1])] * 3

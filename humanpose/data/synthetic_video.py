@@ -55,11 +55,15 @@ class Walker:
 @dataclass
 class VideoTruth:
     """Per frame: ids ``(P,)``, key points ``(P, 17, 3)``, boxes ``(P, 4)`` (x, y, w, h) of
-    the people with at least ``min_visible`` seen joints; and the frames when rendered."""
+    the people with at least ``min_visible`` seen joints; and the frames when rendered.
+    ``boxes`` hold the pixels in view; ``full_boxes`` the whole figure, the parts hidden by
+    someone in front or the pillar included (in the picture): the boxes that MOT
+    benchmarks annotate and that the synthetic training set's ``bbox`` teaches a detector."""
 
     ids: list[np.ndarray] = field(default_factory=list)
     keypoints: list[np.ndarray] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
+    full_boxes: list[np.ndarray] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)
     fps: float = 25.0
     width: int = 640
@@ -122,11 +126,11 @@ def make_walking_video(num_frames: int = 120, width: int = 640, height: int = 48
     for frame in range(num_frames):
         image = background.copy() if render else None
         owner = np.zeros((height, width), dtype=np.int32)
-        poses = []
+        poses, figures = [], []
         for i, walker in enumerate(order):
             pose = _walking_pose(walker, frame, fps)
             prims = _primitives(pose, walker.height, np.random.default_rng(walker.seed + 1))
-            _draw_person(image, owner, prims, i + 1)
+            figures.append(cv2.boundingRect(_draw_person(image, owner, prims, i + 1)))
             poses.append(pose)
         if pillar is not None:
             owner[:, px0:px1] = -1
@@ -135,7 +139,7 @@ def make_walking_video(num_frames: int = 120, width: int = 640, height: int = 48
         if image is not None:
             noise = rng.normal(0.0, 2.0, image.shape).astype(np.float32)
             truth.frames.append(np.clip(image + noise, 0, 255).astype(np.uint8))
-        ids, kpts, boxes = [], [], []
+        ids, kpts, boxes, full = [], [], [], []
         for i, (walker, pose) in enumerate(zip(order, poses)):
             joints = pose["joints"]
             vis = joint_visibility(joints, owner, i + 1)
@@ -148,9 +152,11 @@ def make_walking_video(num_frames: int = 120, width: int = 640, height: int = 48
             ids.append(walker.person_id)
             kpts.append(k)
             boxes.append(cv2.boundingRect(seen))
+            full.append(figures[i])
         truth.ids.append(np.asarray(ids, dtype=np.int64))
         truth.keypoints.append(np.asarray(kpts, dtype=np.float64).reshape(-1, 17, 3))
         truth.boxes.append(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+        truth.full_boxes.append(np.asarray(full, dtype=np.float64).reshape(-1, 4))
     return truth
 
 

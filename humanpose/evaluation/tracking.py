@@ -15,7 +15,8 @@ import numpy as np
 
 from humanpose.runtime.assignment import linear_sum_assignment
 
-__all__ = ["TrackingScores", "box_iou", "frame_matches", "keypoint_jitter", "tracking_scores"]
+__all__ = ["TrackingScores", "box_iou", "clear_mot_matches", "frame_matches", "keypoint_jitter",
+           "tracking_scores"]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -36,11 +37,37 @@ def frame_matches(gt_boxes: np.ndarray, hyp_boxes: np.ndarray,
                   iou_threshold: float = 0.5) -> list[tuple[int, int]]:
     """One frame's one-to-one pairs (ground-truth index, hypothesis index) of largest total
     IoU among pairs with IoU >= ``iou_threshold``."""
-    iou = box_iou(gt_boxes, hyp_boxes)
+    return frame_matches_iou(box_iou(gt_boxes, hyp_boxes), iou_threshold)
+
+
+def frame_matches_iou(iou: np.ndarray, iou_threshold: float = 0.5) -> list[tuple[int, int]]:
+    """:func:`frame_matches` from the IoU matrix ``(ground truth, hypotheses)``."""
     if iou.size == 0:
         return []
     rows, cols = linear_sum_assignment(-np.where(iou >= iou_threshold, iou, 0.0))
     return [(int(r), int(c)) for r, c in zip(rows, cols) if iou[r, c] >= iou_threshold]
+
+
+def clear_mot_matches(gt_ids: Sequence[int], hyp_ids: Sequence[int], iou: np.ndarray,
+                      last: dict[int, int], iou_threshold: float = 0.5
+                      ) -> list[tuple[int, int]]:
+    """One frame's pairs (ground-truth index, hypothesis index) as CLEAR MOT makes them
+    (Bernardin & Stiefelhagen 2008, and motmetrics): a person still overlapping (IoU >=
+    ``iou_threshold``) the hypothesis id it was matched to before (``last``: ground-truth
+    id -> hypothesis id) keeps it; the others are paired by largest total IoU. Without the
+    first rule two crossing people whose boxes overlap both hypotheses would count as
+    swapped whenever the IoUs tip, though no tracker changed an id."""
+    kept = []
+    hyp_at = {h: c for c, h in enumerate(hyp_ids)}
+    for r, g in enumerate(gt_ids):
+        c = hyp_at.get(last[g]) if g in last else None
+        if c is not None and iou[r, c] >= iou_threshold:
+            kept.append((r, c))
+    kept_rows, kept_cols = {r for r, _ in kept}, {c for _, c in kept}
+    rows = [r for r in range(len(gt_ids)) if r not in kept_rows]
+    cols = [c for c in range(len(hyp_ids)) if c not in kept_cols]
+    rest = frame_matches_iou(iou[np.ix_(rows, cols)], iou_threshold) if rows and cols else []
+    return kept + [(rows[r], cols[c]) for r, c in rest]
 
 
 @dataclass
@@ -72,7 +99,7 @@ def tracking_scores(gt_ids: Sequence[np.ndarray], gt_boxes: Sequence[np.ndarray]
     >= ``iou_threshold`` (IDTP), summed over assigned pairs, is largest (one global
     assignment over the whole video, Hungarian algorithm). Then IDP = IDTP / hypothesis
     boxes, IDR = IDTP / ground-truth boxes, IDF1 = 2 IDTP / (ground-truth + hypothesis
-    boxes). ID switches use the per-frame matching of :func:`frame_matches`.
+    boxes). ID switches use CLEAR MOT's per-frame matching (:func:`clear_mot_matches`).
     """
     if not (len(gt_ids) == len(gt_boxes) == len(hyp_ids) == len(hyp_boxes)):
         raise ValueError(f"frame counts differ: {len(gt_ids)} gt ids, {len(gt_boxes)} gt "
@@ -95,7 +122,7 @@ def tracking_scores(gt_ids: Sequence[np.ndarray], gt_boxes: Sequence[np.ndarray]
         iou = box_iou(gb, hb)
         for r, c in zip(*np.nonzero(iou >= iou_threshold)):
             together[gt_index[gi[r]], hyp_index[hi[c]]] += 1
-        for r, c in frame_matches(gb, hb, iou_threshold):
+        for r, c in clear_mot_matches(gi, hi, iou, last, iou_threshold):
             matched += 1
             if gi[r] in last and last[gi[r]] != hi[c]:
                 switches += 1

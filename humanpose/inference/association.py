@@ -91,6 +91,21 @@ def pose_box_similarity(predictions: Sequence[tuple[np.ndarray, np.ndarray]],
     return oks_weight * oks + (1.0 - oks_weight) * iou
 
 
+def merged_boxes(predicted: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Which of a frame's ``boxes`` ``(N, 4)`` lie around two followed people (a detector
+    merging a crossing): the box holds most (60 %) of two tracks' ``predicted`` boxes that
+    no other box of the frame fits (IoU >= 0.5). A person behind another lies inside the
+    front one's box too, but the detector boxes them separately: that box is the front
+    person's own."""
+    if not len(predicted) or not len(boxes):
+        return np.zeros(len(boxes), dtype=bool)
+    inside = covered(predicted, boxes) > 0.6
+    fits = box_iou(predicted, boxes) >= 0.5
+    # fits_other[t, j]: some box other than j fits track t.
+    fits_other = (fits.sum(axis=1, keepdims=True) - fits) > 0
+    return (inside & ~fits_other).sum(axis=0) >= 2
+
+
 def crowding(predicted: np.ndarray, crowd_overlap: float) -> tuple[np.ndarray, np.ndarray]:
     """For the tracks' ``predicted`` boxes: which are crowded (covered by another track's
     box by more than ``crowd_overlap`` of their area: people crossing or passing behind one

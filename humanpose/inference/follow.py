@@ -66,13 +66,13 @@ def follow_people(tracker: PoseTracker, estimate: Callable, image: np.ndarray,
     t2 = clock()
     ids = tracker.update_people(people, detected=detected, frame=index, image=image)
     borrowed = tracker.box_only & tracker.copies
-    for person, track_id, copy, merged in zip(people, ids.tolist(), borrowed.tolist(),
-                                              tracker.merged.tolist()):
+    for person, track_id, copy, foreign in zip(people, ids.tolist(), borrowed.tolist(),
+                                               tracker.foreign_box.tolist()):
         person.track_id = int(track_id)
         if copy:  # followed by its box; the joints found in its crop are another person's
             person.keypoints = np.array(person.keypoints, dtype=np.float32)
             person.keypoints[:, 2] = 0.0
-        if merged and track_id >= 0:  # a box around two people is neither one's box
+        if foreign and track_id >= 0:  # e.g. a box around two people is neither one's box
             person.box = tuple(float(v) for v in tracker.box_of(int(track_id)))
     if detected:  # people the detector missed this time: crops where they should be
         # A box around two people does not find the second one: it may be missed.

@@ -15,6 +15,7 @@ import numpy as np
 
 from humanpose.inference.association import box_takeover_scores, reidentification_scores
 from humanpose.inference.track import Motion, Track
+from humanpose.runtime.appearance import histogram_similarity, torso_histogram, torso_seen
 from humanpose.runtime.assignment import linear_sum_assignment
 from humanpose.runtime.pose_similarity import oks_matrix
 
@@ -75,13 +76,17 @@ def take_left_boxes(tracks: Sequence[Track], rows: Sequence[int], frame: int,
 
 
 def missed_tracks(tracks: Sequence[Track], frame: int, fill_missed: int,
-                  boxes: np.ndarray | None) -> tuple[list[Track], np.ndarray | None]:
+                  boxes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The confirmed tracks seen in the frame before ``frame`` that this frame's people did
-    not continue, filled fewer than ``fill_missed`` frames in a row, and that none of the
-    detector's ``boxes`` (x, y, w, h) lies near (centres within half the person's height),
-    with their boxes predicted for ``frame``."""
+    not continue, that the detector boxed at most ``fill_missed`` frames before, and that
+    none of the detector's ``boxes`` (x, y, w, h) lies near (centres within half the
+    person's height): their track ids, boxes predicted for ``frame`` and scores.
+
+    Counted in frames, not in fills: the tracker's own crops between detections do not
+    confirm a person, so a detector that runs every 5th frame and misses them is believed
+    (the crops may have slid onto a pillar or the person in front)."""
     kept = [t for t in tracks if t.confirmed and t.last_frame == frame - 1
-            and t.fills < fill_missed]
+            and frame - t.boxed_frame <= fill_missed]
     predicted = np.stack([t.predict(frame)[0] for t in kept]) if kept else None
     if predicted is not None and boxes is not None and len(boxes):
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -89,18 +94,22 @@ def missed_tracks(tracks: Sequence[Track], frame: int, fill_missed: int,
                - boxes[None, :, :2] - boxes[None, :, 2:] / 2)
         far = (np.hypot(gap[..., 0], gap[..., 1]) > 0.5 * predicted[:, None, 3]).all(1)
         kept, predicted = [t for t, f in zip(kept, far) if f], predicted[far]
-    return kept, predicted
+    return (np.array([t.track_id for t in kept], dtype=np.int64),
+            predicted if kept else np.zeros((0, 4)), np.array([t.score for t in kept]))
 
 
 def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
                     keypoints: np.ndarray, boxes: np.ndarray, confidence: np.ndarray,
                     keep_confidence: float, sigmas: np.ndarray, oks_scale: float,
                     keypoint_threshold: float, duplicate_oks: float, motion: Motion,
-                    image: np.ndarray | None) -> np.ndarray:
+                    image: np.ndarray | None, min_appearance: float = 0.6) -> np.ndarray:
     """The people found in the crops of :func:`missed_tracks` continue the tracks
-    ``track_ids`` when sure enough (``keep_confidence``) and not a copy of someone followed
-    in this frame (OKS above ``duplicate_oks``: a crop drifting onto a neighbour); returns
-    the ids kept (-1: dropped)."""
+    ``track_ids`` when sure enough (``keep_confidence``), not a copy of someone followed
+    in this frame (OKS above ``duplicate_oks``: a crop drifting onto a neighbour) and, with
+    the ``image``, dressed like the person (torso in view, colours at least
+    ``min_appearance`` alike): a pose model sees a confident person in almost any crop,
+    the background or a pillar included, so the crop must show the person's own clothes.
+    Returns the ids kept (-1: dropped)."""
     out = np.full(len(track_ids), -1, dtype=np.int64)
     by_id = {t.track_id: t for t in tracks}
     for i, track_id in enumerate(np.asarray(track_ids).tolist()):
@@ -108,6 +117,10 @@ def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
         if track is None or track.last_frame == frame or confidence[i] < keep_confidence:
             continue
         box = np.asarray(boxes[i], dtype=np.float64)
+        if (image is not None and track.appearance is not None and torso_seen(keypoints[i])
+                and histogram_similarity(track.appearance, torso_histogram(
+                    image, box, keypoints[i])) < min_appearance):
+            continue
         others = [t for t in tracks if t.last_frame == frame]
         if others:
             oks = oks_matrix(keypoints[i][None], np.stack([t.keypoints for t in others]),
@@ -116,8 +129,7 @@ def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
             if oks.max() > duplicate_oks:
                 continue
         track.advance(frame, box, keypoints[i], track.score, float(confidence[i]), motion,
-                      box)
-        track.fills += 1
+                      box, predicted=True)
         track.observe(frame, image, True)
         out[i] = track_id
     return out

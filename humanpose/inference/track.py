@@ -71,7 +71,9 @@ class Track:
     kalman: BoxKalman | None = None
     appearance: np.ndarray | None = None
     _kalman_frame: int = 0
-    fills: int = 0  # frames in a row followed on a crop the detector did not give
+    # The last frame the detector boxed the person (crops of this tracker's own, between
+    # detections or where the detector missed the person, are not the detector's).
+    boxed_frame: int = -(10 ** 9)
     # The person's height when last boxed confidently (``Motion.high_score``): what a
     # person lost behind something is looked for with, not the sliver last seen.
     full_height: float = 0.0
@@ -89,7 +91,8 @@ class Track:
                else motion.figure_box(memory, box))
         track = cls(track_id, box, np.array(keypoints, dtype=np.float64), memory, score,
                     confidence, frame, np.zeros(2), detector_box=detector_box,
-                    confirmed=confirmed, full_height=float(box[3]))
+                    confirmed=confirmed, full_height=float(box[3]),
+                    boxed_frame=frame if detector_box else -(10 ** 9))
         track.observe(frame, image, True)
         return track
 
@@ -127,13 +130,15 @@ class Track:
 
     def advance(self, frame: int, box: np.ndarray, keypoints: np.ndarray, score: float,
                 confidence: float, motion: Motion, detector_box: np.ndarray | None = None,
-                crowded: bool = False) -> None:
+                crowded: bool = False, predicted: bool = False) -> None:
         """Move to ``frame``'s observation and update the velocity: the median
         displacement of the joints seen in both frames (a person half hidden by a pillar
         changes its box, not its joints' motion), else the box centre's. The box becomes
         ``detector_box`` when given; a track boxed by the detector before moves its box
         with the joints (the joints of a crop on two people would stretch it); else the
-        box goes around the joints."""
+        box goes around the joints. ``predicted``: ``detector_box`` is the track's own
+        predicted box (a person the detector missed, or whose detector box is not theirs),
+        followed like a detector's box but not taken for one."""
         gap = max(frame - self.last_frame, 1)
         threshold = motion.keypoint_threshold
         seen = keypoints[:, 2] >= threshold
@@ -159,7 +164,9 @@ class Track:
         if detector_box is not None:
             self.box = np.asarray(detector_box, dtype=np.float64).copy()
             self.detector_box = True
-            if score >= motion.high_score:
+            if not predicted:
+                self.boxed_frame = frame
+            if score >= motion.high_score and not predicted:
                 self.full_height = float(self.box[3])
         elif self.detector_box:
             self.box = self.box.copy()
@@ -182,6 +189,7 @@ class Track:
         self.memory[:, 2] = 0.0
         self.box = np.asarray(box, dtype=np.float64).copy()
         self.detector_box = True
+        self.boxed_frame = frame
         self.score = float(score)
         self.last_frame = frame
         self.hits += 1

@@ -1,28 +1,27 @@
 """Person identities across video frames: each person keeps a ``track_id`` while in view.
 
-A pose model run frame by frame returns anonymous people. :class:`PoseTracker` links each
-frame's people to the people of the frames before: every track predicts where its box and
-key points will be (constant velocity, so that two people crossing are told apart by where
-they are heading), and a frame's people are matched to the predictions by a similarity
-mixing OKS (key points, with the key-point set's sigmas) and box IoU, solved as one
-assignment (Hungarian algorithm). Pairs below the gate are never matched; an unmatched
-person confident enough starts a new track; an unmatched track coasts on its prediction
-for up to ``max_age`` frames (a person hidden for a moment comes back with the same id).
+:class:`PoseTracker` links each frame's people to the tracks of the frames before: every
+track predicts its box and key points (so that two people crossing are told apart by where
+they are heading), and people are matched to the predictions by OKS (with the key-point
+set's sigmas) mixed with box IoU, solved as one assignment (Hungarian algorithm) under a
+gate. A confident person left over starts a track; a track left over is remembered for
+``max_age`` frames (a person hidden for a moment comes back with the same id).
 
-Boxes carry identity where joints cannot: a track's box is the detector's last box for the
-person, moved with the joints in between. Where two people overlap, a crop shows both and
-the pose model may give the same joints for both crops; such tracks ("crowded") are matched
-by box alone and keep their velocity, and a track whose crop gave a copy of its neighbour
-is followed by its box (``box_only``) until the people part. On a detector's frame, tracks
-left over take the boxes left over that overlap their prediction or lie near it (a person
-coming out from behind a pillar).
+Boxes carry identity where joints cannot. Where two people overlap, a crop shows both and
+the pose model may give the same joints for both crops: such tracks ("crowded") are matched
+by box alone, and a track whose crop gave a copy of its neighbour is followed by its box
+(``box_only``). A detector's box around two followed people, or a low-score box that
+leaves out most of the person found in its crop, is not the person's: the track coasts on
+its prediction. Tracks left over take the boxes left over that overlap their prediction or
+lie near it (a person coming out from behind a pillar).
 
 Against a real detector's noise (ByteTrack's, OC-SORT's lessons): boxes are matched in two
 stages by score, the confident first, and only confident boxes start a track; a new track
-is tentative (its people get ``-1``) until seen ``min_hits`` frames in a row, and dropped if
-missed before; a Kalman filter on the detector's boxes (:mod:`humanpose.runtime.kalman`)
-predicts them; a lost track is remembered ``reid_seconds`` of video and found again near
-where its filter puts it, by its torso colours when the image is given
+is tentative (its people get ``-1``) until seen ``min_hits`` frames in a row; a Kalman
+filter on the detector's boxes (:mod:`humanpose.runtime.kalman`) predicts them; a person
+the detector missed is looked for in a crop where the track predicts them (for
+``fill_missed`` frames); a lost track is remembered ``reid_seconds`` of video and found
+again near where its filter puts it, by its torso colours when the image is given
 (:mod:`humanpose.runtime.appearance`).
 
 The tracker also decides when the costly person detector must run (every ``detect_every``
@@ -41,6 +40,7 @@ from humanpose.evaluation.tracking import box_iou
 from humanpose.inference.association import (
     crowding,
     frame_people,
+    merged_boxes,
     pose_box_similarity,
     stage_pairs,
 )
@@ -53,7 +53,7 @@ from humanpose.inference.recovery import (
 )
 from humanpose.inference.track import Motion, Track, start_tracks
 from humanpose.runtime.pose_similarity import (
-    covered,
+    joints_inside,
     keypoint_boxes,
     mean_confidence,
     oks_matrix,
@@ -80,18 +80,16 @@ class PoseTracker:
     ``keep_confidence``: needed to continue one (a crop with nobody left in it gives a
     low-confidence "person" that must not keep the track alive).
     ``uncertain_confidence``: a matched track below this asks for the detector.
-    ``max_age``: frames a track is remembered without being seen (default:
-    ``reid_seconds`` x ``fps``, 50 at 25 frames/s: longer than two walking people take to
-    cross, or one to pass behind a pillar).
-    ``search_frames``: a lost track asks for the detector on every frame this long (for
-    all of ``max_age`` when ``detect_every`` is 0).
-    ``detect_every``: the detector runs at least every that many frames (0: only when
-    tracks are lost or there are none).
+    ``max_age``: frames a track is remembered unseen (default: ``reid_seconds`` x
+    ``fps``, 50 at 25 frames/s: longer than a crossing or a pass behind a pillar).
+    ``search_frames``: a lost track asks for the detector on every frame this long (all
+    of ``max_age`` when ``detect_every`` is 0). ``detect_every``: the detector runs at
+    least every that many frames (0: only when tracks are lost or there are none).
     ``velocity_smoothing``: weight of the newest displacement in the velocity estimate.
     ``oks_scale``: the OKS object area as a share of the predicted box's area (1: more
     tolerant than COCO's ~0.4, as limbs swing while a person is out of sight).
-    ``duplicate_oks``: a person this similar to a more confident one of the same frame is
-    a copy (two crops on one person) and is dropped.
+    ``duplicate_oks``: a person this similar to a more confident one of the frame is a
+    copy (two crops on one person), dropped.
     ``min_box_iou``: on a detector's frame, a track its people did not match takes a
     detector box left over that overlaps its predicted box this much (box only).
     ``crowd_overlap``: a track whose predicted box is covered this much by another's is
@@ -104,18 +102,21 @@ class PoseTracker:
     lower ones only continue a track left unmatched (ByteTrack's two stages), never start
     one. ``min_hits``: frames a new track must be seen in a row before its id is written
     (tentative until then, ``-1``; tracks of the first frame are confirmed at once).
-    ``fps`` and ``reid_seconds``: a lost track is remembered ``reid_seconds`` of video
-    (or ``max_age`` frames) and found again by where its Kalman filter
-    says it went and, when :meth:`update` gets the image, by its torso colours
-    (``min_appearance``: the Bhattacharyya coefficient needed).
+    ``fps``, ``reid_seconds``: a lost track is remembered ``reid_seconds`` of video (or
+    ``max_age`` frames) and found again where its Kalman filter says it went and, when
+    :meth:`update` gets the image, by its torso colours (``min_appearance``: the
+    Bhattacharyya coefficient needed).
     ``fill_missed``: on a detector's frame, a followed person the detector missed is
-    looked for in a crop where the track predicts them, this many frames in a row at most
-    (0: off; :meth:`missed_boxes`). ``humanpose infer`` takes these as ``TRACK.*`` keys.
+    looked for in a crop where the track predicts them, up to this many frames after the
+    detector last boxed them (0: off; :meth:`missed_boxes`). ``humanpose infer`` takes
+    these as ``TRACK.*`` keys.
 
     After each :meth:`update`, ``copies`` marks the people whose key points repeat another
-    person's, ``box_only`` those followed by their detector box alone, and ``merged`` those
-    whose box lies around two followed people (a detector's box over a crossing: the
-    person is written with the box of the track, :meth:`box_of`).
+    person's, ``box_only`` those followed by their detector box alone, ``merged`` those
+    whose box lies around two followed people (a detector's box over a crossing), and
+    ``foreign_box`` the people whose box is not theirs: the merged ones, and those
+    continued by a low-score box that leaves out much of them (clutter or a part of them);
+    these are written with the box of the track (:meth:`box_of`).
     """
 
     def __init__(self, sigmas: Sequence[float] | np.ndarray | None = None, *,
@@ -129,7 +130,7 @@ class PoseTracker:
                  min_box_iou: float = 0.3, crowd_overlap: float = 0.3,
                  lost_reach: float = 0.5, high_score: float = 0.5, min_hits: int = 3,
                  fps: float = 25.0, reid_seconds: float = 2.0,
-                 min_appearance: float = 0.6, fill_missed: int = 0):
+                 min_appearance: float = 0.6, fill_missed: int = 3):
         if not 0.0 <= oks_weight <= 1.0:
             raise ValueError(f"oks_weight must be in [0, 1], got {oks_weight}")
         if max_age is None:
@@ -172,6 +173,7 @@ class PoseTracker:
         self.copies = np.zeros(0, dtype=bool)
         self.box_only = np.zeros(0, dtype=bool)
         self.merged = np.zeros(0, dtype=bool)
+        self.foreign_box = np.zeros(0, dtype=bool)
         if not hasattr(self, "_next_id"):
             self._next_id = 1
 
@@ -217,20 +219,17 @@ class PoseTracker:
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """After :meth:`update` on a detector's frame, the people the detector missed
         (:func:`~humanpose.inference.recovery.missed_tracks`): their track ids ``(M,)``,
-        boxes ``(M, 4)`` predicted for this frame and scores. A crop there
-        (:meth:`follow_missed`) keeps the person, ``fill_missed`` frames in a row at most
-        (a track living on its own predictions drifts)."""
-        tracks, predicted = missed_tracks(self.tracks, self.frame, self.fill_missed, boxes)
-        if not tracks:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros(0)
-        return (np.array([t.track_id for t in tracks], dtype=np.int64), predicted,
-                np.array([t.score for t in tracks]))
+        boxes ``(M, 4)`` predicted for this frame and scores; a crop there
+        (:meth:`follow_missed`) may keep the person."""
+        return missed_tracks(self.tracks, self.frame, self.fill_missed, boxes)
 
     def follow_missed(self, track_ids: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray,
                       image: np.ndarray | None = None) -> np.ndarray:
         """The people found in the crops of :meth:`missed_boxes` continue their tracks when
-        sure enough (``keep_confidence``) and not a copy of someone followed in this frame
-        (a crop drifting onto a neighbour); returns the ids kept (-1: dropped)."""
+        sure enough (``keep_confidence``), not a copy of someone followed in this frame (a
+        crop drifting onto a neighbour) and, with the ``image``, dressed like the person
+        (:func:`~humanpose.inference.recovery.continue_missed`); returns the ids kept (-1:
+        dropped)."""
         kpts = np.asarray(keypoints, dtype=np.float64).reshape(len(track_ids), -1, 3)
         if not len(kpts):
             return np.zeros(0, dtype=np.int64)
@@ -239,7 +238,7 @@ class PoseTracker:
                                mean_confidence(kpts, self.keypoint_threshold),
                                self.keep_confidence, self.sigmas, self.oks_scale,
                                self.keypoint_threshold, self.duplicate_oks, self._motion(),
-                               image)
+                               image, self.min_appearance)
 
     # ------------------------------------------------------------------ update
     def update(self, keypoints: np.ndarray | Sequence[np.ndarray],
@@ -288,9 +287,11 @@ class PoseTracker:
         crowded, in_front = crowding(predicted, self.crowd_overlap)
         # ByteTrack's two stages: confident boxes first, then the others for what is left.
         high = person_scores >= self.high_score
-        # A box around two followed people (a detector merging a crossing) is no one's box.
-        merged = ((covered(predicted, person_boxes) > 0.6).sum(axis=0) >= 2 if len(predicted)
-                  else np.zeros(n, dtype=bool))
+        merged = merged_boxes(predicted, person_boxes)
+        # A low-score box that leaves out much of the person its crop found is clutter or a
+        # part of them: the person is theirs, the box is not (nor is a merged box).
+        foreign = merged | (~high & (joints_inside(kpts, person_boxes,
+                                                   self.keypoint_threshold) < 0.7))
         for stage in (usable & high, usable & ~high):
             cand = np.flatnonzero(stage & (ids < 0))
             if not self.tracks or not len(cand):
@@ -300,18 +301,21 @@ class PoseTracker:
                                     None if boxes is None else person_boxes[cand],
                                     matched_tracks, self.min_similarity):
                 person = cand[c]
-                own_box = from_detector and not merged[person]
-                self.tracks[r].advance(
-                    self.frame, kp_boxes[person] if merged[person] and valid[person]
-                    else person_boxes[person], kpts[person], person_scores[person],
-                    conf[person], self._motion(), given[person] if own_box else None,
-                    crowded[r])
+                # Without a box of their own, the person goes on where the track predicts
+                # them (its Kalman filter coasts), not with joints a crop on two blends.
+                coast = from_detector and foreign[person]
+                box = predicted[r] if coast else person_boxes[person]
+                own = box if coast else (given[person] if from_detector else None)
+                self.tracks[r].advance(self.frame, box, kpts[person], person_scores[person],
+                                       conf[person], self._motion(), own, crowded[r],
+                                       predicted=coast)
                 ids[person] = self.tracks[r].track_id
                 matched_tracks.add(r)
         self._uncertain = any(self.tracks[r].confidence < self.uncertain_confidence
                               for r in matched_tracks)
         self.box_only = np.zeros(n, dtype=bool)
         self.merged = merged
+        self.foreign_box = foreign if from_detector else np.zeros(n, dtype=bool)
         if from_detector:
             reidentify_lost(self.tracks, self.frame, matched_tracks,
                             np.flatnonzero(usable & high & ~merged & (ids < 0)), person_boxes,
@@ -329,7 +333,6 @@ class PoseTracker:
                               people=self.copies, tracks=crowded)
         for r in matched_tracks:
             track = self.tracks[r]
-            track.fills = 0
             track.observe(self.frame, image, not self.box_only[ids == track.track_id].any())
             track.confirmed |= track.hits >= self.min_hits
         # A tentative track missed once was clutter; confirmed ones are kept while lost.
@@ -372,7 +375,6 @@ class PoseTracker:
         ``predictions``: the tracks' :meth:`Track.predict` for this frame, when made."""
         predicted = (predictions if predictions is not None
                      else [t.predict(self.frame) for t in self.tracks])
-        # The key-point box is ``expand`` x the person: COCO's area is about 0.53 x the box.
         return pose_box_similarity(predicted, keypoints, boxes, self.sigmas, self.oks_scale,
                                    self.keypoint_threshold, self.oks_weight)
 

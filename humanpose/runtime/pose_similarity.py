@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["covered", "keypoint_boxes", "mean_confidence", "oks_matrix"]
+__all__ = ["covered", "joints_inside", "keypoint_boxes", "mean_confidence", "oks_matrix"]
 
 
 def keypoint_boxes(keypoints: np.ndarray, min_confidence: float = 0.2, min_points: int = 3,
@@ -74,3 +74,22 @@ def covered(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     w = np.clip(np.minimum(ax1[:, None], bx1[None]) - np.maximum(ax0[:, None], bx0[None]), 0, None)
     h = np.clip(np.minimum(ay1[:, None], by1[None]) - np.maximum(ay0[:, None], by0[None]), 0, None)
     return w * h / np.maximum(a[:, 2] * a[:, 3], 1e-9)[:, None]
+
+
+def joints_inside(keypoints: np.ndarray, boxes: np.ndarray, threshold: float = 0.2,
+                  margin: float = 0.1) -> np.ndarray:
+    """For people ``(N, K, 3)`` and their boxes ``(N, 4)`` (x, y, w, h): the share of each
+    person's joints seen (confidence >= ``threshold``) that lie in their box widened by
+    ``margin`` of its size on every side (a crop shows a little more than its box);
+    ``(N,)``, 1.0 for a person with no joint seen."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return np.zeros(0)
+    keypoints = np.asarray(keypoints, dtype=np.float64).reshape(len(boxes), -1, 3)
+    lo = boxes[:, None, :2] - margin * boxes[:, None, 2:]
+    hi = boxes[:, None, :2] + (1 + margin) * boxes[:, None, 2:]
+    xy = keypoints[..., :2]
+    inside = ((xy >= lo) & (xy <= hi)).all(axis=-1)
+    seen = keypoints[..., 2] >= threshold
+    count = seen.sum(axis=1)
+    return np.where(count > 0, (inside & seen).sum(axis=1) / np.maximum(count, 1), 1.0)
