@@ -214,32 +214,50 @@ def smooth(truth: VideoTruth, result: dict[str, list], **kwargs) -> list[np.ndar
     return [smoother(ids, k) for ids, k in zip(result["ids"], result["keypoints"])]
 
 
-def cost_benchmark(people: int, frames: int = 180) -> None:
+def cost_benchmark(people: int, frames: int = 180, repeats: int = 1) -> None:
     """Milliseconds per frame of ``PoseTracker.update`` alone for ``people`` walking people
-    with detector boxes on every frame, without and with the image (torso histograms)."""
+    with detector boxes on every frame, without and with the image (torso histograms); with
+    ``repeats`` > 1 the whole run is repeated (interleaved) and the median of the runs'
+    medians is printed with their range (a shared machine's speed drifts)."""
+    if repeats > 1:
+        runs: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(repeats):
+            for with_image in (False, True):
+                runs[with_image].append(_cost_run(people, frames, with_image))
+        for with_image, values in runs.items():
+            print(f"{people} people, {frames} frames, detector boxes every frame, "
+                  f"{'with' if with_image else 'without'} the image: "
+                  f"{statistics.median(values):.2f} ms/frame (median of {repeats} runs' "
+                  f"medians; {min(values):.2f}-{max(values):.2f})")
+        return
+    for with_image in (False, True):
+        print(f"{people} people, {frames} frames, detector boxes every frame, "
+              f"{'with' if with_image else 'without'} the image: "
+              f"{_cost_run(people, frames, with_image):.2f} ms/frame (median)")
+
+
+def _cost_run(people: int, frames: int, with_image: bool) -> float:
+    """One run of :func:`cost_benchmark`: the median ms of ``PoseTracker.update``."""
     rng = np.random.default_rng(0)
     template = rng.uniform([-0.25, -0.5], [0.25, 0.5], (17, 2))  # joints in a 1x2 box
     starts = np.stack([np.linspace(40, 560, people), rng.uniform(150, 330, people)], 1)
     speeds = rng.uniform(-3, 3, (people, 2)) * [1, 0.2]
     heights = rng.uniform(120, 200, people)
     image = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    for with_image in (False, True):
-        tracker = PoseTracker()
-        times = []
-        for f in range(frames):
-            centres = starts + speeds * f
-            xy = centres[:, None] + template[None] * heights[:, None, None]
-            kpts = np.concatenate([xy + rng.normal(0, 1.5, xy.shape),
-                                   np.full((people, 17, 1), 0.9)], axis=2)
-            lo, hi = xy.min(1), xy.max(1)
-            boxes = np.concatenate([lo - 5, hi - lo + 10], axis=1)
-            start = time.perf_counter()
-            tracker.update(kpts, boxes, np.full(people, 0.9), detected=True,
-                           image=image if with_image else None)
-            times.append((time.perf_counter() - start) * 1000)
-        print(f"{people} people, {frames} frames, detector boxes every frame, "
-              f"{'with' if with_image else 'without'} the image: "
-              f"{statistics.median(times[10:]):.2f} ms/frame (median)")
+    tracker = PoseTracker()
+    times = []
+    for f in range(frames):
+        centres = starts + speeds * f
+        xy = centres[:, None] + template[None] * heights[:, None, None]
+        kpts = np.concatenate([xy + rng.normal(0, 1.5, xy.shape),
+                               np.full((people, 17, 1), 0.9)], axis=2)
+        lo, hi = xy.min(1), xy.max(1)
+        boxes = np.concatenate([lo - 5, hi - lo + 10], axis=1)
+        start = time.perf_counter()
+        tracker.update(kpts, boxes, np.full(people, 0.9), detected=True,
+                       image=image if with_image else None)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times[10:])
 
 
 def main() -> None:
@@ -263,9 +281,11 @@ def main() -> None:
                              "the tracker's, TRACK.FILL_MISSED)")
     parser.add_argument("--cost-people", type=int, default=0,
                         help="time PoseTracker.update alone for this many people")
+    parser.add_argument("--cost-repeats", type=int, default=1,
+                        help="with --cost-people: repeat the timing this many times")
     args = parser.parse_args()
     if args.cost_people:
-        cost_benchmark(args.cost_people)
+        cost_benchmark(args.cost_people, repeats=args.cost_repeats)
         return
     if args.noisy_seeds:
         noisy_benchmark(args.noisy_seeds, args.peers, args.fill_missed)

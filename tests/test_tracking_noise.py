@@ -90,6 +90,30 @@ def test_kalman_predicts_a_steady_walk():
     assert near < 5.99 < far
 
 
+def test_kalman_update_is_the_textbook_one():
+    """The filter's shortcut (a diagonal innovation covariance) against the textbook update
+    with a full matrix solve, over a random walk with skipped frames."""
+    from humanpose.runtime.kalman import xywh_to_cxcyah
+
+    rng = np.random.default_rng(0)
+    kalman = BoxKalman(np.array([100.0, 50.0, 40.0, 100.0]))
+    mean, cov = kalman.mean.copy(), kalman.covariance.copy()
+    h = np.hstack([np.eye(4), np.zeros((4, 4))])
+    for _ in range(40):
+        steps = int(rng.integers(1, 4))
+        kalman.predict(steps)
+        mean, cov = kalman.mean.copy(), kalman.covariance.copy()  # predict is unchanged
+        box = np.array([100, 50, 40, 100]) + rng.normal(0, [5, 5, 2, 4])
+        s = h @ cov @ h.T + np.diag((np.array([1 / 20, 1 / 20, 0, 1 / 20]) * mean[3]
+                                     + [0, 0, 0.1, 0]) ** 2)
+        gain = cov @ h.T @ np.linalg.inv(s)
+        want_mean = mean + gain @ (xywh_to_cxcyah(box) - h @ mean)
+        want_cov = cov - gain @ s @ gain.T
+        kalman.update(box)
+        np.testing.assert_allclose(kalman.mean, want_mean, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(kalman.covariance, want_cov, rtol=1e-9, atol=1e-9)
+
+
 def test_torso_colours_tell_two_people_apart():
     image = np.zeros((200, 200, 3), np.uint8)
     image[:, :100] = (0, 0, 200)  # red clothes on the left
@@ -271,3 +295,57 @@ def test_a_person_is_looked_for_in_crops_only_for_fill_missed_frames_after_the_d
     # 5 misses the person, 5 frames after its last box (more than 3): no crop, lost.
     ran, written = run(5, 6)
     assert ran == [True, False, False, False, False, True] and written == [1] * 5 + [0]
+
+
+def test_a_box_around_two_people_is_merged_only_when_no_other_box_fits_either():
+    from humanpose.inference.association import merged_boxes
+
+    front = np.array([100.0, 100, 120, 300])  # a near person
+    behind = np.array([130.0, 110, 60, 150])  # a far one, inside the near one's box
+    predicted = np.stack([front, behind])
+    around = np.array([[95.0, 95, 130, 310]])  # one box over both
+    assert merged_boxes(predicted, around).tolist() == [True]
+    # The detector boxes the far person too: the big box is the near person's own.
+    both = np.concatenate([around, behind[None] + [2, 2, 0, 0]])
+    assert merged_boxes(predicted, both).tolist() == [False, False]
+    assert merged_boxes(np.zeros((0, 4)), around).tolist() == [False]
+
+
+def test_a_lost_track_does_not_take_a_second_box_on_people_already_matched():
+    """A detector's second, low-score box on a person who is matched (the crop there shows
+    that person again) is no one new: a track lost nearby must not take it (it would then
+    follow that person). Seen in the demo's video: the person coming out from behind the
+    pillar got a new id, and the one the lost track followed lost theirs."""
+    from humanpose.inference.association import repeats_matched
+
+    boxes = np.array([[100.0, 100, 60, 150], [190.0, 100, 60, 150], [110.0, 100, 70, 150]])
+    ids = np.array([1, 2, -1])
+    assert repeats_matched(boxes, ids).tolist() == [False, False, True]
+    assert repeats_matched(boxes[[0, 1]], ids[[0, 1]]).tolist() == [False, False]
+
+    tracker = PoseTracker(detect_every=1, min_hits=1, fill_missed=0)
+    a, b, c = _person(100, 50), _person(260, 50), _person(320, 50)
+    for _ in range(3):  # three people standing
+        tracker.update(np.stack([a, b, c]), np.stack([_box(a), _box(b), _box(c)]),
+                       np.full(3, 0.9), detected=True)
+    for _ in range(3):  # the third goes behind something
+        tracker.update(np.stack([a, b]), np.stack([_box(a), _box(b)]), np.full(2, 0.9),
+                       detected=True)
+    # The detector gives b a second box; its crop shows b again.
+    second = _box(b) + [10, 0, 0, 0]  # IoU 0.6 with b's, near where c was
+    ids = tracker.update(np.stack([a, b, b]), np.stack([_box(a), _box(b), second]),
+                         np.array([0.9, 0.9, 0.3]), detected=True)
+    assert ids.tolist() == [1, 2, -1] and not tracker.box_only.any()
+    assert [t.track_id for t in tracker.lost] == [3]
+
+
+def test_the_video_truth_has_the_whole_figure_boxes_too():
+    truth = make_walking_video(150, render=False)
+    grew = 0
+    for boxes, full in zip(truth.boxes, truth.full_boxes):
+        assert boxes.shape == full.shape
+        # The pixels in view lie inside the whole figure.
+        assert np.all(full[:, :2] <= boxes[:, :2] + 1e-6)
+        assert np.all(full[:, :2] + full[:, 2:] >= boxes[:, :2] + boxes[:, 2:] - 1e-6)
+        grew += int((full[:, 2] * full[:, 3] > 1.2 * boxes[:, 2] * boxes[:, 3]).sum())
+    assert grew >= 20  # the pillar and the crossing hide parts of people

@@ -100,10 +100,23 @@ def merged_boxes(predicted: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     if not len(predicted) or not len(boxes):
         return np.zeros(len(boxes), dtype=bool)
     inside = covered(predicted, boxes) > 0.6
+    if not (inside.sum(axis=0) >= 2).any():
+        return np.zeros(len(boxes), dtype=bool)
     fits = box_iou(predicted, boxes) >= 0.5
     # fits_other[t, j]: some box other than j fits track t.
     fits_other = (fits.sum(axis=1, keepdims=True) - fits) > 0
     return (inside & ~fits_other).sum(axis=0) >= 2
+
+
+def repeats_matched(boxes: np.ndarray, ids: np.ndarray, max_iou: float = 0.5) -> np.ndarray:
+    """Which people left over (``ids`` -1) have a box overlapping the box of someone matched
+    in this frame by more than ``max_iou`` (IoU): a detector's second box on the people
+    there, not a person who was lost."""
+    left, matched = ids < 0, ids >= 0
+    out = np.zeros(len(boxes), dtype=bool)
+    if left.any() and matched.any():
+        out[left] = (box_iou(boxes[left], boxes[matched]) > max_iou).any(axis=1)
+    return out
 
 
 def crowding(predicted: np.ndarray, crowd_overlap: float) -> tuple[np.ndarray, np.ndarray]:

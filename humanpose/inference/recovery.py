@@ -51,18 +51,23 @@ def reidentify_lost(tracks: Sequence[Track], frame: int, matched: set[int],
 def take_left_boxes(tracks: Sequence[Track], rows: Sequence[int], frame: int,
                     matched: set[int], people: np.ndarray, boxes: np.ndarray,
                     scores: np.ndarray, ids: np.ndarray, predicted: np.ndarray,
-                    lost_reach: float, min_box_iou: float) -> list[int]:
+                    lost_reach: float, min_box_iou: float,
+                    repeats: np.ndarray | None = None) -> list[int]:
     """Tracks ``rows`` (not matched by their people) take the boxes of ``people`` left
     over whose IoU with their predicted box (``predicted``, every track's) is at least
     ``min_box_iou``, or that lie within reach (:func:`box_takeover_scores`); the track
     keeps its id and motion: on a detector's frame, a person half hidden behind another is
     still boxed by the detector even where the pose model, cropping there, finds the person
-    in front. Returns the people so taken (followed by box alone)."""
+    in front. A track lost before this frame does not take the ``repeats`` (mask over all
+    people: boxes repeating someone matched in this frame). Returns the people so taken
+    (followed by box alone)."""
     if not len(rows) or not len(people):
         return []
     unseen = np.array([frame - tracks[r].last_frame - 1 for r in rows])
     iou = box_takeover_scores(predicted[list(rows)], boxes[people], unseen, lost_reach,
                               min_box_iou, np.array([tracks[r].full_height for r in rows]))
+    if repeats is not None:
+        iou[np.ix_(unseen > 0, repeats[people])] = 0.0
     taken = []
     for r, c in zip(*linear_sum_assignment(-iou)):
         if iou[r, c] < min_box_iou:

@@ -42,6 +42,7 @@ from humanpose.inference.association import (
     frame_people,
     merged_boxes,
     pose_box_similarity,
+    repeats_matched,
     stage_pairs,
 )
 from humanpose.inference.follow import clip_boxes, follow_people, smooth_people
@@ -114,9 +115,8 @@ class PoseTracker:
     After each :meth:`update`, ``copies`` marks the people whose key points repeat another
     person's, ``box_only`` those followed by their detector box alone, ``merged`` those
     whose box lies around two followed people (a detector's box over a crossing), and
-    ``foreign_box`` the people whose box is not theirs: the merged ones, and those
-    continued by a low-score box that leaves out much of them (clutter or a part of them);
-    these are written with the box of the track (:meth:`box_of`).
+    ``foreign_box`` those whose box is not theirs (the merged, and low-score boxes leaving
+    out most of them): they are written with the box of the track (:meth:`box_of`).
     """
 
     def __init__(self, sigmas: Sequence[float] | np.ndarray | None = None, *,
@@ -124,8 +124,7 @@ class PoseTracker:
                  keypoint_threshold: float = 0.2, start_confidence: float = 0.4,
                  keep_confidence: float = 0.25, uncertain_confidence: float = 0.35,
                  max_age: int | None = None, search_frames: int = 5, detect_every: int = 5,
-                 min_points: int = 3,
-                 expand: float = 1.15, velocity_smoothing: float = 0.3,
+                 min_points: int = 3, expand: float = 1.15, velocity_smoothing: float = 0.3,
                  oks_scale: float = 1.0, duplicate_oks: float = 0.8,
                  min_box_iou: float = 0.3, crowd_overlap: float = 0.3,
                  lost_reach: float = 0.5, high_score: float = 0.5, min_hits: int = 3,
@@ -136,8 +135,7 @@ class PoseTracker:
         if max_age is None:
             max_age = int(round(reid_seconds * fps))
         if max_age < 0 or detect_every < 0:
-            raise ValueError(f"max_age and detect_every must be >= 0, got {max_age}, "
-                             f"{detect_every}")
+            raise ValueError(f"max_age and detect_every must be >= 0: {max_age}, {detect_every}")
         self._sigmas_arg = sigmas
         self.sigmas: np.ndarray | None = None  # checked on the first frame (K known then)
         self.oks_weight = oks_weight
@@ -265,33 +263,30 @@ class PoseTracker:
         self.frame = self.frame + 1 if frame is None else int(frame)
         if self._first_frame is None:
             self._first_frame = self.frame
-        if detected:
-            self._since_detection = 1
-        elif self._since_detection is not None:
-            self._since_detection += 1
+        if detected or self._since_detection is not None:
+            self._since_detection = 1 if detected else self._since_detection + 1
         self.tracks = [t for t in self.tracks if self.frame - t.last_frame <= self.max_age]
 
         from_detector = detected and boxes is not None
-        kp_boxes, valid, given, person_boxes, person_scores, conf, self.copies = frame_people(
+        _, _, given, person_boxes, person_scores, conf, self.copies = frame_people(
             kpts, boxes, scores, self.sigmas, self.keypoint_threshold, self.min_points,
             self.expand, self.oks_scale, self.duplicate_oks)
         usable = (conf >= self.keep_confidence) & ~self.copies
 
         ids = np.full(n, -1, dtype=np.int64)
         matched_tracks: set[int] = set()
-        # Each track's box and joints expected now, made once for every stage below (the
-        # tracks a stage moves take no part in the next).
+        # Each track's box and joints expected now, made once for all stages below.
         predictions = [t.predict(self.frame) for t in self.tracks]
-        predicted = (np.stack([p[0] for p in predictions]) if predictions
-                     else np.zeros((0, 4)))
+        predicted = np.array([p[0] for p in predictions]).reshape(-1, 4)
         crowded, in_front = crowding(predicted, self.crowd_overlap)
         # ByteTrack's two stages: confident boxes first, then the others for what is left.
         high = person_scores >= self.high_score
         merged = merged_boxes(predicted, person_boxes)
-        # A low-score box that leaves out much of the person its crop found is clutter or a
-        # part of them: the person is theirs, the box is not (nor is a merged box).
-        foreign = merged | (~high & (joints_inside(kpts, person_boxes,
-                                                   self.keypoint_threshold) < 0.7))
+        # Not the person's box: a merged one, or a low-score one (clutter, a part of them)
+        # that leaves out most of the person its crop found.
+        foreign = merged.copy()
+        foreign[~high] |= joints_inside(kpts[~high], person_boxes[~high],
+                                        self.keypoint_threshold) < 0.7
         for stage in (usable & high, usable & ~high):
             cand = np.flatnonzero(stage & (ids < 0))
             if not self.tracks or not len(cand):
@@ -317,15 +312,17 @@ class PoseTracker:
         self.merged = merged
         self.foreign_box = foreign if from_detector else np.zeros(n, dtype=bool)
         if from_detector:
+            repeat = repeats_matched(person_boxes, ids)  # not a lost person: a duplicate
             reidentify_lost(self.tracks, self.frame, matched_tracks,
-                            np.flatnonzero(usable & high & ~merged & (ids < 0)), person_boxes,
+                            np.flatnonzero(usable & high & ~merged & ~repeat & (ids < 0)),
+                            person_boxes,
                             kpts, person_scores, conf, given, ids, image,
                             self.min_appearance, self._motion())
             # A crop where the pose model finds nobody (not even someone else in front:
             # no joint it is sure of) is no person: clutter does not take a track.
             someone = (conf >= self.keep_confidence) | self.copies
             self._match_boxes(given, person_scores, ids, matched_tracks, predicted,
-                              people=~merged & someone)
+                              people=~merged & someone, repeats=repeat)
         elif boxes is not None and crowded.any():
             # Between detections, a crowded track whose crop gave a copy of its neighbour
             # goes on with its crop (its predicted box) rather than being lost.
@@ -390,12 +387,14 @@ class PoseTracker:
 
     def _match_boxes(self, boxes: np.ndarray, scores: np.ndarray, ids: np.ndarray,
                      matched_tracks: set[int], predicted: np.ndarray, people: np.ndarray,
-                     tracks: np.ndarray | None = None) -> None:
+                     tracks: np.ndarray | None = None, repeats: np.ndarray | None = None
+                     ) -> None:
         """Tracks not matched by their people (mask ``tracks``, default all) take the
-        boxes of ``people`` left over (:func:`take_left_boxes`); ``box_only`` marks them."""
+        boxes of ``people`` left over (:func:`take_left_boxes`; not the ``repeats`` for a
+        track lost before this frame); ``box_only`` marks them."""
         rows = [r for r in range(len(self.tracks)) if r not in matched_tracks
                 and (tracks is None or tracks[r])]
         taken = take_left_boxes(self.tracks, rows, self.frame, matched_tracks,
                                 np.flatnonzero((ids < 0) & people), boxes, scores, ids,
-                                predicted, self.lost_reach, self.min_box_iou)
+                                predicted, self.lost_reach, self.min_box_iou, repeats)
         self.box_only[taken] = True

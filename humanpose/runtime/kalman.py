@@ -78,12 +78,18 @@ class BoxKalman:
         return self.mean[:4], s
 
     def update(self, box: np.ndarray) -> None:
-        """Correct the state with an observed box (x, y, w, h)."""
+        """Correct the state with an observed box (x, y, w, h).
+
+        The motion couples each observed value only with its own velocity and every noise
+        is diagonal, so the covariance stays four 2x2 blocks and the innovation covariance
+        S is diagonal: S^-1 is a division (a 4x4 ``np.linalg.solve`` per person per frame
+        was a third of the tracker's time for 10 people)."""
         z = xywh_to_cxcyah(box)
         mean, s = self._projected()
-        gain = np.linalg.solve(s, self.covariance[:4]).T  # P H^T S^-1, H = [I 0]
+        variance = s.diagonal()
+        gain = self.covariance[:, :4] / variance  # P H^T S^-1, H = [I 0]
         self.mean = self.mean + gain @ (z - mean)
-        self.covariance = self.covariance - gain @ s @ gain.T
+        self.covariance = self.covariance - (gain * variance) @ gain.T
 
     def box_at(self, steps: float) -> np.ndarray:
         """The box (x, y, w, h) expected ``steps`` frames ahead of the state."""
