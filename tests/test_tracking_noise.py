@@ -164,6 +164,10 @@ def test_a_small_box_near_a_lost_person_is_clutter_not_the_person():
     sliver = np.array([[165.0, 95, 20, 235]])  # the person's edge, coming out
     assert box_takeover_scores(predicted, small, unseen, 0.5, 0.3)[0, 0] < 0.3  # its IoU
     assert box_takeover_scores(predicted, sliver, unseen, 0.5, 0.3)[0, 0] >= 0.3
+    # Nor a false box over half the picture around where they were (twice as tall; seen on
+    # the demo video: a person who had walked out of the picture took it).
+    huge = np.array([[60.0, 40, 250, 480]])
+    assert box_takeover_scores(predicted, huge, unseen, 0.5, 0.3)[0, 0] < 0.3
     # In the tracker: a person walks, is missed, and only a small clutter box is near.
     tracker = PoseTracker(detect_every=1)
     for t in range(4):

@@ -155,7 +155,8 @@ def duplicate_people(keypoints: np.ndarray, boxes: np.ndarray, rank: np.ndarray,
     return drop
 
 
-MIN_HEIGHT_RATIO = 0.67  # of the person's height, for a box taken by overlap or reach
+# Of the person's height, for a box taken by overlap or reach, or a person found again.
+MIN_HEIGHT_RATIO, MAX_HEIGHT_RATIO = 0.67, 1.5
 
 
 def box_takeover_scores(predicted: np.ndarray, boxes: np.ndarray, unseen: np.ndarray,
@@ -169,12 +170,13 @@ def box_takeover_scores(predicted: np.ndarray, boxes: np.ndarray, unseen: np.nda
     coming out from behind a pillar on its far side, where a prediction from joints guessed
     behind it does not reach). The reach grows by a tenth for every frame unseen, up to
     1.5x, and ends after 10 such frames (a prediction that old says little). The last two
-    need a box of about the person's height (at least ``MIN_HEIGHT_RATIO`` of it;
-    ``heights``: each track's person when last boxed whole, default the predicted boxes'):
-    a sliver of a person is as tall as the person, a small box of clutter near them is
-    not."""
+    need a box of about the person's height (``MIN_HEIGHT_RATIO`` to ``MAX_HEIGHT_RATIO``
+    of it; ``heights``: each track's person when last boxed whole, default the predicted
+    boxes'): a sliver of a person is as tall as the person, a small box of clutter near
+    them is not, nor a detector's false box over half the picture."""
     heights = predicted[:, 3] if heights is None else np.maximum(heights, predicted[:, 3])
-    tall = (boxes[None, :, 3] >= MIN_HEIGHT_RATIO * heights[:, None])
+    tall = ((boxes[None, :, 3] >= MIN_HEIGHT_RATIO * heights[:, None])
+            & (boxes[None, :, 3] <= MAX_HEIGHT_RATIO * heights[:, None]))
     iou = np.maximum(box_iou(predicted, boxes),
                      np.where(tall, covered(boxes, predicted).T - 0.5, 0.0))
     shift = (boxes[:, None, :2] + boxes[:, None, 2:] / 2
@@ -206,7 +208,7 @@ def reidentification_scores(tracks: Sequence[Track], frame: int, boxes: np.ndarr
         for j, b in enumerate(boxes):
             distance = np.hypot(*(b[:2] + b[2:] / 2 - centre)) / reach
             ratio = b[3] / max(height, 1.0)
-            if distance >= 1.0 or not 0.67 <= ratio <= 1.5:
+            if distance >= 1.0 or not MIN_HEIGHT_RATIO <= ratio <= MAX_HEIGHT_RATIO:
                 continue
             look = 0.5  # no opinion: no image, or this person's torso is not in view
             if image is not None and track.appearance is not None and torso_seen(keypoints[j]):
