@@ -10,7 +10,7 @@ import numpy as np
 from humanpose.evaluation.tracking import box_iou
 from humanpose.runtime.appearance import torso_histogram
 from humanpose.runtime.kalman import BoxKalman
-from humanpose.runtime.pose_similarity import keypoint_boxes
+from humanpose.runtime.pose_similarity import covered, keypoint_boxes
 
 __all__ = ["Motion", "Track", "start_tracks"]
 
@@ -209,6 +209,8 @@ def start_tracks(tracks: list[Track], next_id: int, people: np.ndarray, ids: np.
             continue
         if taken and box_iou(box, np.stack(taken)).max() > 0.7:
             continue
+        if taken and _nested(box, np.stack(taken)):
+            continue
         track = Track.start(next_id, keypoints[person], box, detector_box,
                             float(scores[person]), float(confidence[person]), frame, motion,
                             confirmed, image)
@@ -217,3 +219,15 @@ def start_tracks(tracks: list[Track], next_id: int, people: np.ndarray, ids: np.
         taken.append(track.box)
         ids[person] = track.track_id
     return next_id
+
+
+def _nested(box: np.ndarray, taken: np.ndarray) -> bool:
+    """Whether ``box`` and a box followed in this frame lie one inside the other (80 %) with
+    one under 0.7 of the other's area: a detector's second box on a person it boxes already
+    (the whole person and a part of them; a person found again behind someone is
+    re-identified before new tracks start, so this is not them)."""
+    box = np.asarray(box, dtype=np.float64)[None]
+    area, areas = box[0, 2] * box[0, 3], taken[:, 2] * taken[:, 3]
+    holds = (covered(taken, box)[:, 0] >= 0.8) & (areas < 0.7 * area)
+    inside = (covered(box, taken)[0] >= 0.8) & (area < 0.7 * areas)
+    return bool((holds | inside).any())
