@@ -219,21 +219,16 @@ def cost_benchmark(people: int, frames: int = 180, repeats: int = 1) -> None:
     with detector boxes on every frame, without and with the image (torso histograms); with
     ``repeats`` > 1 the whole run is repeated (interleaved) and the median of the runs'
     medians is printed with their range (a shared machine's speed drifts)."""
-    if repeats > 1:
-        runs: dict[bool, list[float]] = {False: [], True: []}
-        for _ in range(repeats):
-            for with_image in (False, True):
-                runs[with_image].append(_cost_run(people, frames, with_image))
-        for with_image, values in runs.items():
-            print(f"{people} people, {frames} frames, detector boxes every frame, "
-                  f"{'with' if with_image else 'without'} the image: "
-                  f"{statistics.median(values):.2f} ms/frame (median of {repeats} runs' "
-                  f"medians; {min(values):.2f}-{max(values):.2f})")
-        return
-    for with_image in (False, True):
+    runs: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(repeats):
+        for with_image in (False, True):
+            runs[with_image].append(_cost_run(people, frames, with_image))
+    for with_image, values in runs.items():
+        spread = (f" of {repeats} runs' medians; {min(values):.2f}-{max(values):.2f}"
+                  if repeats > 1 else "")
         print(f"{people} people, {frames} frames, detector boxes every frame, "
               f"{'with' if with_image else 'without'} the image: "
-              f"{_cost_run(people, frames, with_image):.2f} ms/frame (median)")
+              f"{statistics.median(values):.2f} ms/frame (median{spread})")
 
 
 def _cost_run(people: int, frames: int, with_image: bool) -> float:

@@ -10,19 +10,17 @@ import numpy as np
 
 from humanpose.evaluation.tracking import box_iou
 from humanpose.inference.track import Track
-from humanpose.runtime.appearance import histogram_similarity, torso_histogram, torso_seen
 from humanpose.runtime.assignment import linear_sum_assignment
 from humanpose.runtime.pose_similarity import covered, keypoint_boxes, mean_confidence, oks_matrix
 
 __all__ = ["FramePeople", "box_takeover_scores", "crowding", "duplicate_people",
-           "frame_people", "pose_box_similarity", "reidentification_scores", "stage_pairs"]
+           "frame_people", "merged_boxes", "pose_box_similarity", "reidentification_scores",
+           "repeats_matched", "stage_pairs"]
 
 
 class FramePeople(NamedTuple):
     """One frame's people as the tracker matches them (``N`` people)."""
 
-    keypoint_boxes: np.ndarray  # (N, 4) the box around each person's joints
-    valid: np.ndarray  # (N,) enough joints seen for that box
     given: np.ndarray  # (N, 4) the boxes they were cropped from (zeros when not given)
     boxes: np.ndarray  # (N, 4) the boxes they are matched by
     scores: np.ndarray  # (N,) box scores (1 when not given)
@@ -52,7 +50,7 @@ def frame_people(keypoints: np.ndarray, boxes: np.ndarray | None, scores: np.nda
     fit = conf if boxes is None else box_iou(kp_boxes, given).diagonal() * valid
     copies = duplicate_people(keypoints, person_boxes, fit, sigmas, oks_scale,
                               keypoint_threshold, duplicate_oks)
-    return FramePeople(kp_boxes, valid, given, person_boxes, person_scores, conf, copies)
+    return FramePeople(given, person_boxes, person_scores, conf, copies)
 
 
 def stage_pairs(similarity: np.ndarray, crowded: np.ndarray, in_front: np.ndarray,
@@ -210,11 +208,9 @@ def reidentification_scores(tracks: Sequence[Track], frame: int, boxes: np.ndarr
             ratio = b[3] / max(height, 1.0)
             if distance >= 1.0 or not MIN_HEIGHT_RATIO <= ratio <= MAX_HEIGHT_RATIO:
                 continue
-            look = 0.5  # no opinion: no image, or this person's torso is not in view
-            if image is not None and track.appearance is not None and torso_seen(keypoints[j]):
-                look = histogram_similarity(track.appearance,
-                                            torso_histogram(image, b, keypoints[j]))
-                if look < min_appearance:
-                    continue
+            look = track.looks_like(image, b, keypoints[j])
+            if look is not None and look < min_appearance:
+                continue
+            look = 0.5 if look is None else look  # 0.5: no opinion
             value[i, j] = look - 0.3 * distance
     return value

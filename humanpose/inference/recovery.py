@@ -15,7 +15,6 @@ import numpy as np
 
 from humanpose.inference.association import box_takeover_scores, reidentification_scores
 from humanpose.inference.track import Motion, Track
-from humanpose.runtime.appearance import histogram_similarity, torso_histogram, torso_seen
 from humanpose.runtime.assignment import linear_sum_assignment
 from humanpose.runtime.pose_similarity import oks_matrix
 
@@ -122,9 +121,8 @@ def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
         if track is None or track.last_frame == frame or confidence[i] < keep_confidence:
             continue
         box = np.asarray(boxes[i], dtype=np.float64)
-        if (image is not None and track.appearance is not None and torso_seen(keypoints[i])
-                and histogram_similarity(track.appearance, torso_histogram(
-                    image, box, keypoints[i])) < min_appearance):
+        look = track.looks_like(image, box, keypoints[i])
+        if look is not None and look < min_appearance:
             continue
         others = [t for t in tracks if t.last_frame == frame]
         if others:

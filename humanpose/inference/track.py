@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from humanpose.evaluation.tracking import box_iou
-from humanpose.runtime.appearance import torso_histogram
+from humanpose.runtime.appearance import histogram_similarity, torso_histogram, torso_seen
 from humanpose.runtime.kalman import BoxKalman
 from humanpose.runtime.pose_similarity import covered, keypoint_boxes
 
@@ -114,6 +114,16 @@ class Track:
                                    else 0.8 * self.appearance + 0.2 * hist)
                 self._appearance_frame = frame
 
+    def looks_like(self, image: np.ndarray | None, box: np.ndarray,
+                   keypoints: np.ndarray) -> float | None:
+        """How alike this person's torso colours and those of the person of ``box`` and
+        ``keypoints`` in ``image`` are (Bhattacharyya coefficient); None (no opinion) without
+        the image, without colours of the track's own, or with the torso not in view (a
+        torso hidden shows what hides it)."""
+        if image is None or self.appearance is None or not torso_seen(keypoints):
+            return None
+        return histogram_similarity(self.appearance, torso_histogram(image, box, keypoints))
+
     def predict(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Box and remembered key points expected at ``frame`` (constant velocity)."""
         shift = self.velocity * (frame - self.last_frame)
@@ -207,10 +217,10 @@ def start_tracks(tracks: list[Track], next_id: int, people: np.ndarray, ids: np.
         box = boxes[person]
         if box[2] <= 0 or box[3] <= 0:
             continue
-        if taken and box_iou(box, np.stack(taken)).max() > 0.7:
-            continue
-        if taken and _nested(box, np.stack(taken)):
-            continue
+        if taken:
+            followed = np.stack(taken)
+            if box_iou(box, followed).max() > 0.7 or _nested(box, followed):
+                continue
         track = Track.start(next_id, keypoints[person], box, detector_box,
                             float(scores[person]), float(confidence[person]), frame, motion,
                             confirmed, image)

@@ -268,7 +268,7 @@ class PoseTracker:
         self.tracks = [t for t in self.tracks if self.frame - t.last_frame <= self.max_age]
 
         from_detector = detected and boxes is not None
-        _, _, given, person_boxes, person_scores, conf, self.copies = frame_people(
+        given, person_boxes, person_scores, conf, self.copies = frame_people(
             kpts, boxes, scores, self.sigmas, self.keypoint_threshold, self.min_points,
             self.expand, self.oks_scale, self.duplicate_oks)
         usable = (conf >= self.keep_confidence) & ~self.copies
@@ -282,11 +282,10 @@ class PoseTracker:
         # ByteTrack's two stages: confident boxes first, then the others for what is left.
         high = person_scores >= self.high_score
         merged = merged_boxes(predicted, person_boxes)
-        # Not the person's box: a merged one, or a low-score one (clutter, a part of them)
-        # that leaves out most of the person its crop found.
-        foreign = merged.copy()
-        foreign[~high] |= joints_inside(kpts[~high], person_boxes[~high],
-                                        self.keypoint_threshold) < 0.7
+        foreign = merged.copy()  # not their box: merged, or clutter or a part of them,
+        if from_detector:  # a low-score box leaving out most of the person its crop found
+            foreign[~high] |= joints_inside(kpts[~high], person_boxes[~high],
+                                            self.keypoint_threshold) < 0.7
         for stage in (usable & high, usable & ~high):
             cand = np.flatnonzero(stage & (ids < 0))
             if not self.tracks or not len(cand):
