@@ -268,6 +268,26 @@ def test_a_low_score_box_that_misses_most_of_the_person_gives_the_id_not_the_box
     assert inside[0] < 0.7 <= inside[1] == 1.0
 
 
+def test_a_person_the_detector_missed_is_boxed_where_the_crop_finds_them():
+    """A person walks, then stops while the detector misses them: the crops find them
+    standing, and their box stays on them (a box coasting on the Kalman filter's walk
+    would slide off)."""
+    tracker = PoseTracker(detect_every=1, fill_missed=3)
+    image = np.zeros((240, 640, 3), np.uint8)
+    for t, x in enumerate([100, 105, 110, 115, 120, 120, 120, 120]):
+        k = _person(x, 50)
+        boxes = _box(k)[None] if t < 5 else np.zeros((0, 4))
+
+        def estimate(image, crops, scores, k=k):  # the person where they are, in any crop
+            return [Person(tuple(b), float(s), k.astype(np.float32), float(s))
+                    for b, s in zip(crops, scores)]
+
+        people = follow_people(tracker, estimate, image,
+                               lambda b=boxes: Detections(b, np.full(len(b), 0.9)), None, t)
+        assert [p.track_id for p in people] == [1]
+    assert box_iou(tracker.box_of(1)[None], _box(_person(120, 50))[None])[0, 0] > 0.9
+
+
 def test_a_person_is_looked_for_in_crops_only_for_fill_missed_frames_after_the_detector():
     """fill_missed counts frames since the detector last boxed the person, not fills: with
     the detector every 5th frame, the crops in between are the tracker's own, so a miss on

@@ -113,6 +113,8 @@ def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
     the ``image``, dressed like the person (torso in view, colours at least
     ``min_appearance`` alike): a pose model sees a confident person in almost any crop,
     the background or a pillar included, so the crop must show the person's own clothes.
+    A person kept moves their box with the joints found, as between detections (a box
+    coasting on the Kalman prediction slides off a person who slows down or turns).
     Returns the ids kept (-1: dropped)."""
     out = np.full(len(track_ids), -1, dtype=np.int64)
     by_id = {t.track_id: t for t in tracks}
@@ -131,8 +133,7 @@ def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
                              keypoint_threshold)
             if oks.max() > duplicate_oks:
                 continue
-        track.advance(frame, box, keypoints[i], track.score, float(confidence[i]), motion,
-                      box, predicted=True)
+        track.advance(frame, box, keypoints[i], track.score, float(confidence[i]), motion)
         track.observe(frame, image, True)
         out[i] = track_id
     return out

@@ -147,7 +147,7 @@ class Track:
         ``detector_box`` when given; a track boxed by the detector before moves its box
         with the joints (the joints of a crop on two people would stretch it); else the
         box goes around the joints. ``predicted``: ``detector_box`` is the track's own
-        predicted box (a person the detector missed, or whose detector box is not theirs),
+        predicted box (a person whose detector box is not theirs),
         followed like a detector's box but not taken for one."""
         gap = max(frame - self.last_frame, 1)
         threshold = motion.keypoint_threshold
