@@ -668,6 +668,9 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
                         help="folder for the data, the outputs and the drawings")
     parser.add_argument("--train", type=int, default=600, help="synthetic training images")
     parser.add_argument("--val", type=int, default=100, help="synthetic validation images")
+    parser.add_argument("--detector-train", type=int, default=4000,
+                        help="synthetic training images of the person detector (a split of "
+                             "its own, detector_train2017)")
     parser.add_argument("--no-detector", action="store_true",
                         help="skip the person detector (its training, box AP and the pose AP "
                              "with detected boxes)")
@@ -681,7 +684,7 @@ def _demo(args: argparse.Namespace) -> int:
     from humanpose.demo import run_demo
 
     result = run_demo(args.workdir, args.train, args.val, args.opts,
-                      detector=not args.no_detector)
+                      detector=not args.no_detector, num_detector_train=args.detector_train)
     print(f"pose AP (ground-truth boxes) {result.ap:.4f}")
     if result.box_ap is not None:
         print(f"box AP (detector) {result.box_ap:.4f}")

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from humanpose.cli import main
-from humanpose.data.synthetic import SynthConfig, write_coco_set
+from humanpose.data.synthetic import SynthConfig, draw_scene, write_coco_set
 
 from .test_data_common import SMALL
 
@@ -60,6 +60,26 @@ def test_people_are_drawn_where_annotated(tmp_path):
         if hand[2] == 2:  # a visible wrist is on an orange hand (BGR 0, 120, 255)
             b, g, r = image[int(round(hand[1])), int(round(hand[0]))].astype(int)
             assert r > 180 and r - b > 80, (b, g, r)
+
+
+def test_a_pole_runs_top_to_bottom_and_hides_the_joints_behind_it():
+    cfg = SynthConfig(occluder_prob=1.0, pole_share=1.0, noise=0.0, max_people=4)
+    hidden = 0
+    for seed in range(12):
+        image, people = draw_scene(np.random.default_rng(seed), cfg)
+        # The pole: the columns whose pixels are one colour from the top row to the bottom.
+        flat = (image == image[:1]).all(axis=(0, 2))
+        columns = np.flatnonzero(flat)
+        assert len(columns) >= cfg.width // 16 - 1 or columns.max(initial=0) >= cfg.width - 2
+        x0, x1 = columns.min(), columns.max()
+        assert (columns == np.arange(x0, x1 + 1)).all()  # one band
+        for person in people:
+            joints = person.joints
+            behind = (joints[:, 0] > x0 + 1) & (joints[:, 0] < x1 - 1) & \
+                (joints[:, 1] >= 0) & (joints[:, 1] < cfg.height)
+            assert (person.keypoints[behind, 2] == 1).all()
+            hidden += int(behind.sum())
+    assert hidden >= 5  # people did pass behind poles
 
 
 def test_detections_look_like_a_detector(tmp_path):

@@ -40,8 +40,8 @@ def test_demo_with_detector(tmp_path, capsys):
     """The whole demo, shrunk: pose model, detector, pose test on the detected boxes."""
     # TEST.IMAGE_THRE 0: a detector trained for two steps scores every box low; the pose
     # test on its boxes must run all the same.
-    rc = main(["demo", "--workdir", str(tmp_path), "--train", "4", "--val", "2", *POSE_SMALL,
-               "TEST.IMAGE_THRE", "0.0", *DETECTOR_SMALL])
+    rc = main(["demo", "--workdir", str(tmp_path), "--train", "4", "--val", "2",
+               "--detector-train", "3", *POSE_SMALL, "TEST.IMAGE_THRE", "0.0", *DETECTOR_SMALL])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     gt_ap = value(out[-1], "AP")  # the last line, as before the detector came
@@ -59,12 +59,19 @@ def test_demo_with_detector(tmp_path, capsys):
     assert (tmp_path / "output" / "coco" / "lpn" / "demo_lpn_synthetic" / "results" /
             "keypoints_val2017_results_0.json").is_file()
     assert list((tmp_path / "predictions").glob("*.jpg"))
+    # The detector learnt from its own split (other images than the pose model's).
+    annotations = tmp_path / "data" / "annotations"
+    detector_images = json.loads(
+        (annotations / "person_keypoints_detector_train2017.json").read_text())["images"]
+    pose_images = json.loads((annotations / "person_keypoints_train2017.json").read_text())
+    assert len(detector_images) == 3 and len(pose_images["images"]) == 4
+    assert len(list((tmp_path / "data" / "images" / "detector_train2017").glob("*.jpg"))) == 3
 
 
 def test_demo_no_detector_prints_the_pose_ap_only(monkeypatch, tmp_path, capsys):
     calls = []
 
-    def fake_run_demo(workdir, num_train, num_val, opts, detector=True):
+    def fake_run_demo(workdir, num_train, num_val, opts, detector=True, num_detector_train=0):
         calls.append((list(opts), detector))
         return DemoResult(0.5, Path(workdir), [], 60.0)
 

@@ -5,7 +5,7 @@ whose colour says which limb segment they are (the same colour on both sides, so
 augmentation stays consistent: as in photos, left and right follow from the figure facing
 the camera), a head disc with eyes, nose and ears, hands and feet. People vary in size,
 pose, lean and position, overlap one another, stand partly outside the image and are
-sometimes hidden behind an occluder.
+sometimes hidden behind an occluder (a box, or a pole from top to bottom).
 
 Annotations follow COCO: ``bbox`` is tight around the drawn person (inside the image),
 ``area`` is 0.6 x the box area (about COCO's ratio of a person's segmentation to its box;
@@ -26,7 +26,8 @@ import numpy as np
 
 from humanpose.data.keypoints import COCO
 
-__all__ = ["SynthConfig", "draw_scene", "joint_visibility", "write_coco_set", "write_mpii_set"]
+__all__ = ["SynthConfig", "draw_scene", "joint_visibility", "write_coco_set", "write_coco_split",
+           "write_mpii_set"]
 
 # COCO joint indices.
 NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI, L_HIP, R_HIP, \
@@ -53,6 +54,9 @@ class SynthConfig:
     max_height: float = 0.95
     # Probability that an image gets an occluder, and std of the pixel noise (grey levels).
     occluder_prob: float = 0.3
+    # Share of the occluders that are a pole from the top of the image to the bottom (a
+    # pillar, a tree, a door frame): it cuts a person passing behind it in two.
+    pole_share: float = 0.4
     noise: float = 3.0
     jpeg_quality: int = 92
 
@@ -209,6 +213,8 @@ def draw_scene(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, 
     if rng.random() < cfg.occluder_prob:
         x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
         sx, sy = int(rng.integers(w // 10, w // 4)), int(rng.integers(h // 6, h // 2))
+        if rng.random() < cfg.pole_share:
+            y, sx, sy = 0, max(int(rng.integers(w // 16, w // 6)), 1), h
         color = tuple(int(c) for c in rng.integers(30, 120, 3))
         cv2.rectangle(image, (x, y), (x + sx, y + sy), color, -1)
         cv2.rectangle(owner, (x, y), (x + sx, y + sy), OCCLUDER_OWNER, -1)
@@ -321,6 +327,18 @@ def write_coco_set(root: str, num_train: int = 64, num_val: int = 16, seed: int 
         out.update({f"{image_set}_annotations": ann, f"{image_set}_images": images,
                     f"{image_set}_detections": dets})
     return out
+
+
+def write_coco_split(root: str, image_set: str, num_images: int, seed: int = 0,
+                     cfg: SynthConfig | None = None, first_id: int = 2_000_000) -> dict[str, str]:
+    """Write one more split, ``image_set``, into a COCO-format root (files named as in
+    :func:`write_coco_set`), drawn from its own ``seed``: e.g. a bigger training set for a
+    detector beside the pose model's ``train2017``, validated on the same ``val2017``.
+    Returns the paths written, by name."""
+    ann, images, dets = _coco_split(root, image_set, num_images, first_id,
+                                    np.random.default_rng(seed), cfg or SynthConfig())
+    return {f"{image_set}_annotations": ann, f"{image_set}_images": images,
+            f"{image_set}_detections": dets}
 
 
 # ----------------------------------------------------------------------------- MPII
