@@ -368,3 +368,20 @@ def test_follow_people_drops_the_joints_a_crop_borrowed_from_the_person_in_front
     assert [p.track_id for p in first] == [p.track_id for p in later] == [1, 2]
     assert np.all(later[0].keypoints[:, 2] == 0) and np.all(later[1].keypoints[:, 2] > 0)
     assert later[0].box == tuple(boxes[0] + [2, 0, 0, 0])
+
+
+def test_a_lost_track_makes_no_one_crowded():
+    """Crowded people are matched by box alone; a lost track's predicted box is a guess,
+    so overlapping it does not make a followed person crowded (nor is it crowded itself)."""
+    from humanpose.inference.association import crowding
+
+    predicted = np.array([[100, 100, 100, 200], [130, 90, 100, 200], [400, 100, 100, 200]],
+                         dtype=np.float64)
+    crowded, in_front = crowding(predicted, 0.3)
+    assert crowded.tolist() == [True, True, False]
+    assert in_front.tolist() == [True, False, True]  # the first reaches lower: in front
+    crowded, in_front = crowding(predicted, 0.3, np.array([True, False, True]))
+    assert crowded.tolist() == [False, False, False]
+    assert in_front.all()
+    crowded, _ = crowding(predicted, 0.3, np.array([True, True, True]))
+    assert crowded.tolist() == [True, True, False]

@@ -117,15 +117,23 @@ def repeats_matched(boxes: np.ndarray, ids: np.ndarray, max_iou: float = 0.5) ->
     return out
 
 
-def crowding(predicted: np.ndarray, crowd_overlap: float) -> tuple[np.ndarray, np.ndarray]:
+def crowding(predicted: np.ndarray, crowd_overlap: float, seen: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """For the tracks' ``predicted`` boxes: which are crowded (covered by another track's
     box by more than ``crowd_overlap`` of their area: people crossing or passing behind one
     another, whose crops show both), and which are in front (reaching lower in the picture
-    than every track overlapping them that much either way: nearer the camera)."""
+    than every track overlapping them that much either way: nearer the camera).
+
+    Only the tracks ``seen`` (mask, default all) in the last update count: a lost track's
+    box is a guess, and taking a followed person for crowded by it matched them by box
+    alone, onto a detector's box around them and the hidden person."""
     if len(predicted) < 2:
         return np.zeros(len(predicted), dtype=bool), np.ones(len(predicted), dtype=bool)
     share = covered(predicted, predicted)
     np.fill_diagonal(share, 0.0)
+    if seen is not None:
+        share[~seen] = 0.0
+        share[:, ~seen] = 0.0
     crowded = share.max(axis=1) > crowd_overlap
     overlap = np.maximum(share, share.T) > crowd_overlap
     bottom = predicted[:, 1] + predicted[:, 3]

@@ -260,6 +260,7 @@ class PoseTracker:
         n = len(kpts)
         if n:
             self._check_sigmas(kpts.shape[1])
+        previous = self.frame
         self.frame = self.frame + 1 if frame is None else int(frame)
         if self._first_frame is None:
             self._first_frame = self.frame
@@ -278,7 +279,9 @@ class PoseTracker:
         # Each track's box and joints expected now, made once for all stages below.
         predictions = [t.predict(self.frame) for t in self.tracks]
         predicted = np.array([p[0] for p in predictions]).reshape(-1, 4)
-        crowded, in_front = crowding(predicted, self.crowd_overlap)
+        # Crowded by the tracks seen in the last update only (a lost one's box is a guess).
+        seen = np.array([t.last_frame >= previous for t in self.tracks], dtype=bool)
+        crowded, in_front = crowding(predicted, self.crowd_overlap, seen)
         # ByteTrack's two stages: confident boxes first, then the others for what is left.
         high = person_scores >= self.high_score
         merged = merged_boxes(predicted, person_boxes)
