@@ -51,28 +51,41 @@ def take_left_boxes(tracks: Sequence[Track], rows: Sequence[int], frame: int,
                     matched: set[int], people: np.ndarray, boxes: np.ndarray,
                     scores: np.ndarray, ids: np.ndarray, predicted: np.ndarray,
                     lost_reach: float, min_box_iou: float,
-                    repeats: np.ndarray | None = None) -> list[int]:
+                    repeats: np.ndarray | None = None, image: np.ndarray | None = None,
+                    keypoints: np.ndarray | None = None, min_appearance: float = 0.0,
+                    detector: bool = True) -> list[int]:
     """Tracks ``rows`` (not matched by their people) take the boxes of ``people`` left
     over whose IoU with their predicted box (``predicted``, every track's) is at least
     ``min_box_iou``, or that lie within reach (:func:`box_takeover_scores`); the track
     keeps its id and motion: on a detector's frame, a person half hidden behind another is
     still boxed by the detector even where the pose model, cropping there, finds the person
-    in front. A track lost before this frame does not take the ``repeats`` (mask over all
-    people: boxes repeating someone matched in this frame). Returns the people so taken
-    (followed by box alone)."""
+    in front. A track lost before this frame (or kept only by crops where the detector
+    missed the person, ``Track.missed``) does not take the ``repeats`` (mask over all
+    people: boxes repeating someone matched in this frame), nor, with the ``image`` and
+    the people's ``keypoints``, someone dressed otherwise (torso colours under
+    ``min_appearance``, :meth:`Track.looks_like`): a box left over beside a followed person
+    is often that person's second box. ``detector``: the boxes are the detector's (else
+    the tracks' own crops, :meth:`Track.take_box`). Returns the people so taken (followed
+    by box alone)."""
     if not len(rows) or not len(people):
         return []
     unseen = np.array([frame - tracks[r].last_frame - 1 for r in rows])
     iou = box_takeover_scores(predicted[list(rows)], boxes[people], unseen, lost_reach,
                               min_box_iou, np.array([tracks[r].full_height for r in rows]))
+    lost = (unseen > 0) | np.array([tracks[r].missed for r in rows], dtype=bool)
     if repeats is not None:
-        iou[np.ix_(unseen > 0, repeats[people])] = 0.0
+        iou[np.ix_(lost, repeats[people])] = 0.0
+    if image is not None and keypoints is not None:
+        for i, j in zip(*np.nonzero((iou >= min_box_iou) & lost[:, None])):
+            look = tracks[rows[i]].looks_like(image, boxes[people[j]], keypoints[people[j]])
+            if look is not None and look < min_appearance:
+                iou[i, j] = 0.0
     taken = []
     for r, c in zip(*linear_sum_assignment(-iou)):
         if iou[r, c] < min_box_iou:
             continue
         track, person = tracks[rows[r]], people[c]
-        track.take_box(frame, boxes[person], scores[person])
+        track.take_box(frame, boxes[person], scores[person], detector)
         ids[person] = track.track_id
         matched.add(rows[r])
         taken.append(int(person))
@@ -134,6 +147,7 @@ def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
             if oks.max() > duplicate_oks:
                 continue
         track.advance(frame, box, keypoints[i], track.score, float(confidence[i]), motion)
+        track.missed = True
         track.observe(frame, image, True)
         out[i] = track_id
     return out

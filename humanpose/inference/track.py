@@ -74,6 +74,9 @@ class Track:
     # The last frame the detector boxed the person (crops of this tracker's own, between
     # detections or where the detector missed the person, are not the detector's).
     boxed_frame: int = -(10 ** 9)
+    # Kept since the detector last ran by a crop where it missed the person (see
+    # humanpose.inference.recovery): as good as lost to the detector's boxes.
+    missed: bool = False
     # The person's height when last boxed confidently (``Motion.high_score``): what a
     # person lost behind something is looked for with, not the sliver last seen.
     full_height: float = 0.0
@@ -176,6 +179,7 @@ class Track:
             self.detector_box = True
             if not predicted:
                 self.boxed_frame = frame
+                self.missed = False
             if score >= motion.high_score and not predicted:
                 self.full_height = float(self.box[3])
         elif self.detector_box:
@@ -189,17 +193,22 @@ class Track:
         self.last_frame = frame
         self.hits += 1
 
-    def take_box(self, frame: int, box: np.ndarray, score: float) -> None:
-        """Follow the person by a detector ``box`` alone (its joints were someone else's):
-        the joints remembered may lie off the new box (the person moved while out of
-        sight), so they are kept for their shape, not trusted for the next motion step."""
+    def take_box(self, frame: int, box: np.ndarray, score: float, detector: bool = True
+                 ) -> None:
+        """Follow the person by a ``box`` alone (its joints were someone else's): the
+        joints remembered may lie off the new box (the person moved while out of sight), so
+        they are kept for their shape, not trusted for the next motion step. ``detector``:
+        the detector's box; else the track's own crop, which shows someone else (the
+        person not seen: ``missed``)."""
         gap = max(frame - self.last_frame, 1)
         self.memory = self.memory.copy()
         self.memory[:, :2] += self.velocity * gap
         self.memory[:, 2] = 0.0
         self.box = np.asarray(box, dtype=np.float64).copy()
         self.detector_box = True
-        self.boxed_frame = frame
+        if detector:
+            self.boxed_frame = frame
+        self.missed = not detector
         self.score = float(score)
         self.last_frame = frame
         self.hits += 1

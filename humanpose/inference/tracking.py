@@ -324,12 +324,13 @@ class PoseTracker:
             # no joint it is sure of) is no person: clutter does not take a track.
             someone = (conf >= self.keep_confidence) | self.copies
             self._match_boxes(given, person_scores, ids, matched_tracks, predicted,
-                              people=~merged & someone, repeats=repeat)
+                              people=~merged & someone, repeats=repeat, image=image,
+                              keypoints=kpts)
         elif boxes is not None and crowded.any():
             # Between detections, a crowded track whose crop gave a copy of its neighbour
             # goes on with its crop (its predicted box) rather than being lost.
             self._match_boxes(given, person_scores, ids, matched_tracks, predicted,
-                              people=self.copies, tracks=crowded)
+                              people=self.copies, tracks=crowded, detector=False)
         for r in matched_tracks:
             track = self.tracks[r]
             track.observe(self.frame, image, not self.box_only[ids == track.track_id].any())
@@ -389,8 +390,9 @@ class PoseTracker:
 
     def _match_boxes(self, boxes: np.ndarray, scores: np.ndarray, ids: np.ndarray,
                      matched_tracks: set[int], predicted: np.ndarray, people: np.ndarray,
-                     tracks: np.ndarray | None = None, repeats: np.ndarray | None = None
-                     ) -> None:
+                     tracks: np.ndarray | None = None, repeats: np.ndarray | None = None,
+                     image: np.ndarray | None = None, keypoints: np.ndarray | None = None,
+                     detector: bool = True) -> None:
         """Tracks not matched by their people (mask ``tracks``, default all) take the
         boxes of ``people`` left over (:func:`take_left_boxes`; not the ``repeats`` for a
         track lost before this frame); ``box_only`` marks them."""
@@ -398,5 +400,6 @@ class PoseTracker:
                 and (tracks is None or tracks[r])]
         taken = take_left_boxes(self.tracks, rows, self.frame, matched_tracks,
                                 np.flatnonzero((ids < 0) & people), boxes, scores, ids,
-                                predicted, self.lost_reach, self.min_box_iou, repeats)
+                                predicted, self.lost_reach, self.min_box_iou, repeats,
+                                image, keypoints, self.min_appearance, detector)
         self.box_only[taken] = True
