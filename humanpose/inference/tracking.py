@@ -138,27 +138,19 @@ class PoseTracker:
             raise ValueError(f"max_age and detect_every must be >= 0: {max_age}, {detect_every}")
         self._sigmas_arg = sigmas
         self.sigmas: np.ndarray | None = None  # checked on the first frame (K known then)
-        self.oks_weight = oks_weight
-        self.oks_scale = oks_scale
-        self.duplicate_oks = duplicate_oks
-        self.min_box_iou = min_box_iou
-        self.crowd_overlap = crowd_overlap
-        self.lost_reach = lost_reach
-        self.min_similarity = min_similarity
-        self.keypoint_threshold = keypoint_threshold
-        self.start_confidence = start_confidence
-        self.keep_confidence = keep_confidence
+        # Matching.
+        self.oks_weight, self.oks_scale, self.min_similarity = oks_weight, oks_scale, min_similarity
+        self.duplicate_oks, self.crowd_overlap = duplicate_oks, crowd_overlap
+        self.min_box_iou, self.lost_reach = min_box_iou, lost_reach
+        # Who counts as a person, and when a track starts, is confirmed or is forgotten.
+        self.keypoint_threshold, self.min_points = keypoint_threshold, min_points
+        self.start_confidence, self.keep_confidence = start_confidence, keep_confidence
         self.uncertain_confidence = uncertain_confidence
-        self.max_age = max_age
-        self.high_score = high_score
-        self.min_hits = min_hits
-        self.min_appearance = min_appearance
-        self.fill_missed = fill_missed
-        self.search_frames = search_frames
-        self.detect_every = detect_every
-        self.min_points = min_points
-        self.expand = expand
-        self.velocity_smoothing = velocity_smoothing
+        self.high_score, self.min_hits, self.max_age = high_score, min_hits, max_age
+        self.min_appearance, self.fill_missed = min_appearance, fill_missed
+        # The detector's schedule, and the motion of a person's box between detections.
+        self.search_frames, self.detect_every = search_frames, detect_every
+        self.expand, self.velocity_smoothing = expand, velocity_smoothing
         self.reset()
 
     def reset(self) -> None:
