@@ -3,8 +3,9 @@
 Generate the synthetic COCO-format set (if missing), train a small LPN on it, test it,
 print its AP and draw its predictions on some validation images. Then the top-down
 pipeline with a real detector, as COCO results are reported: train the person detector on
-the same images, test it (box AP; its results file is a ``TEST.COCO_BBOX_FILE``) and test
-the pose model again on the detected boxes (``TEST.USE_GT_BBOX False``).
+a bigger training split of its own (``detector_train2017``), test it on the same validation
+images (box AP; its results file is a ``TEST.COCO_BBOX_FILE``) and test the pose model
+again on the detected boxes (``TEST.USE_GT_BBOX False``).
 """
 
 from __future__ import annotations
