@@ -115,6 +115,23 @@ def missed_tracks(tracks: Sequence[Track], frame: int, fill_missed: int,
             predicted if kept else np.zeros((0, 4)), np.array([t.score for t in kept]))
 
 
+# Of the person's height: how far their joints may move in the one frame since seen.
+MAX_STEP = 0.2
+
+
+def _jumped(track: Track, frame: int, keypoints: np.ndarray, height: float,
+            keypoint_threshold: float) -> bool:
+    """Whether the joints found lie, by their median shift, more than :data:`MAX_STEP` x
+    ``height`` from where the track expects its joints (a walker moves about a twentieth):
+    the crop shows someone beside or in front of the person."""
+    expected = track.predict(frame)[1]
+    both = (keypoints[:, 2] >= keypoint_threshold) & (expected[:, 2] >= keypoint_threshold)
+    if both.sum() < 2:
+        return False
+    shift = np.median(keypoints[both, :2] - expected[both, :2], axis=0)
+    return bool(np.hypot(*shift) > MAX_STEP * height)
+
+
 def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
                     keypoints: np.ndarray, boxes: np.ndarray, confidence: np.ndarray,
                     keep_confidence: float, sigmas: np.ndarray, oks_scale: float,
@@ -122,7 +139,8 @@ def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
                     image: np.ndarray | None, min_appearance: float = 0.6) -> np.ndarray:
     """The people found in the crops of :func:`missed_tracks` continue the tracks
     ``track_ids`` when sure enough (``keep_confidence``), not a copy of someone followed
-    in this frame (OKS above ``duplicate_oks``: a crop drifting onto a neighbour) and, with
+    in this frame (OKS above ``duplicate_oks``: a crop drifting onto a neighbour), with
+    their joints near where the track expects them (:func:`_jumped`) and, with
     the ``image``, dressed like the person (torso in view, colours at least
     ``min_appearance`` alike): a pose model sees a confident person in almost any crop,
     the background or a pillar included, so the crop must show the person's own clothes.
@@ -136,6 +154,8 @@ def continue_missed(tracks: Sequence[Track], frame: int, track_ids: np.ndarray,
         if track is None or track.last_frame == frame or confidence[i] < keep_confidence:
             continue
         box = np.asarray(boxes[i], dtype=np.float64)
+        if _jumped(track, frame, keypoints[i], box[3], keypoint_threshold):
+            continue
         look = track.looks_like(image, box, keypoints[i])
         if look is not None and look < min_appearance:
             continue
