@@ -32,8 +32,8 @@ DETECTOR_PREFIX = "DETECTOR."
 DETECTED_BOX_MIN_SCORE = 0.1
 # The detector learns from its own, bigger training split (drawn from another seed) in the
 # demo's data root: boxes need more varied scenes than joints do. 4000 images for 10 epochs
-# gave box AP 0.79, where the 600 pose images for 60 epochs (as long) gave 0.77 and the
-# tracker's end-to-end IDF1 stays below 0.9 under about 0.77 (benchmarks/RESULTS.md).
+# gave box AP 0.80, the 600 pose images for 60 epochs (as long) 0.77, for the demo's former
+# 20 epochs 0.67 (benchmarks/RESULTS.md).
 DETECTOR_TRAIN_SET = "detector_train2017"
 DETECTOR_TRAIN_SEED_OFFSET = 1
 # Its schedule in the demo, before the user's DETECTOR.* overrides: 320x256 is the 320x240

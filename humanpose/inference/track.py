@@ -74,8 +74,9 @@ class Track:
     # The last frame the detector boxed the person (crops of this tracker's own, between
     # detections or where the detector missed the person, are not the detector's).
     boxed_frame: int = -(10 ** 9)
-    # Kept since the detector last ran by a crop where it missed the person (see
-    # humanpose.inference.recovery): as good as lost to the detector's boxes.
+    # Followed since the detector last boxed them only by crops of this tracker's own:
+    # where the detector missed them, or showing someone else (humanpose.inference.recovery).
+    # As good as lost, for taking a detector's box left over.
     missed: bool = False
     # The person's height when last boxed confidently (``Motion.high_score``): what a
     # person lost behind something is looked for with, not the sliver last seen.

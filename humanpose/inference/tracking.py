@@ -386,8 +386,9 @@ class PoseTracker:
                      image: np.ndarray | None = None, keypoints: np.ndarray | None = None,
                      detector: bool = True) -> None:
         """Tracks not matched by their people (mask ``tracks``, default all) take the
-        boxes of ``people`` left over (:func:`take_left_boxes`; not the ``repeats`` for a
-        track lost before this frame); ``box_only`` marks them."""
+        boxes of ``people`` left over (:func:`take_left_boxes`: a lost or missed track not
+        the ``repeats`` nor, in the ``image``, someone dressed otherwise); ``box_only``
+        marks them."""
         rows = [r for r in range(len(self.tracks)) if r not in matched_tracks
                 and (tracks is None or tracks[r])]
         taken = take_left_boxes(self.tracks, rows, self.frame, matched_tracks,
