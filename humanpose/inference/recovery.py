@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from humanpose.inference.association import box_takeover_scores, reidentification_scores
-from humanpose.inference.track import Motion, Track
+from humanpose.inference.track import Motion, Track, _median_rows
 from humanpose.runtime.assignment import linear_sum_assignment
 from humanpose.runtime.pose_similarity import oks_matrix
 
@@ -128,7 +128,7 @@ def _jumped(track: Track, frame: int, keypoints: np.ndarray, height: float,
     both = (keypoints[:, 2] >= keypoint_threshold) & (expected[:, 2] >= keypoint_threshold)
     if both.sum() < 2:
         return False
-    shift = np.median(keypoints[both, :2] - expected[both, :2], axis=0)
+    shift = _median_rows(keypoints[both, :2] - expected[both, :2])
     return bool(np.hypot(*shift) > MAX_STEP * height)
 
 
